@@ -1,0 +1,29 @@
+// The contract every load-balancing policy implements. Balancers are pure:
+// no I/O, no timers, no undici, no node:http. The upstream layer owns the
+// endpoints and their live state; a balancer only reads it.
+
+import type { Hash64 } from '../hash/hash64.ts';
+
+/** What a balancer may read of an endpoint. The upstream layer keeps these fields current. */
+export interface BalancerEndpoint {
+  /** `HOST:PORT`, IPv6 as `[ADDR]:PORT`. The ring hashes exactly this text. */
+  readonly key: string;
+  /** Relative weight, an integer >= 1 (SRV weights; 1 otherwise). */
+  readonly weight: number;
+  /** Requests currently in flight on this endpoint (least_request, bounded load). */
+  readonly inFlight: number;
+  /** False while the endpoint is ejected or draining: balancers walk past it. */
+  readonly available: boolean;
+}
+
+export interface Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
+  /** Replace the endpoint set. Called off the request path, only when the set or weights changed. */
+  update(endpoints: readonly E[]): void;
+  /**
+   * Pick an endpoint for one request (one HTTP/1.1 request, one HTTP/2 stream).
+   * `hash` is the request's hash when the hash policy yielded one, else null.
+   * `exclude` lists endpoints already tried by this request (retries): never return one of them.
+   * Returns null when no available endpoint is left.
+   */
+  pick(hash: Hash64 | null, exclude: readonly E[] | null): E | null;
+}

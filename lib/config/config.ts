@@ -1,0 +1,73 @@
+// The typed, validated, frozen configuration ringside runs on. Produced by
+// ./load-config.ts from flags, RINGSIDE_* environment variables and an
+// optional YAML/JSON file (flags > environment > file > defaults).
+
+import type { EndpointAddress } from '../discovery/discovery.ts';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type UpstreamProtocol = 'auto' | 'http1' | 'h2c';
+export type LbPolicy = 'round_robin' | 'random' | 'least_request' | 'ring_hash';
+export type FallbackPolicy = 'round_robin' | 'random' | 'least_request';
+export type RingMode = 'stable' | 'envoy';
+export type DnsFamily = 'any' | 'ipv4' | 'ipv6';
+
+export type UpstreamTarget =
+  | { readonly kind: 'static'; readonly endpoints: readonly EndpointAddress[] }
+  /** A/AAAA records of `name`, each address with `port`. */
+  | { readonly kind: 'dns'; readonly name: string; readonly port: number }
+  /** SRV records of `name` (e.g. `_grpc._tcp.recs.default.svc.cluster.local`). */
+  | { readonly kind: 'srv'; readonly name: string };
+
+/** One source of a request's hash key, in the order configured (Envoy's hash_policy list). */
+export type HashSource =
+  | { readonly type: 'header'; readonly name: string; readonly terminal: boolean }
+  | { readonly type: 'query'; readonly name: string; readonly terminal: boolean }
+  | { readonly type: 'cookie'; readonly name: string; readonly terminal: boolean }
+  | { readonly type: 'source_ip'; readonly terminal: boolean };
+
+export interface DnsConfig {
+  readonly refreshMs: number;
+  readonly respectTtl: boolean;
+  readonly family: DnsFamily;
+  /** Ask this server instead of the system resolver; null = system configuration. */
+  readonly server: HostPort | null;
+}
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly target: UpstreamTarget;
+  readonly protocol: UpstreamProtocol;
+  readonly lb: LbPolicy;
+  /** Empty unless lb is ring_hash. */
+  readonly hashOn: readonly HashSource[];
+  readonly hashFallback: FallbackPolicy;
+  readonly ringMode: RingMode;
+  readonly ringEntriesPerEndpoint: number;
+  readonly minRingSize: number;
+  readonly maxRingSize: number;
+  /** Bounded-load factor (> 1), or null when off. */
+  readonly hashBalanceFactor: number | null;
+  readonly connectTimeoutMs: number;
+  /** 0 = no per-request timeout. */
+  readonly requestTimeoutMs: number;
+  readonly dns: DnsConfig;
+}
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly listen: HostPort;
+  /** Name of an entry in RingsideConfig.upstreams. */
+  readonly upstream: string;
+}
+
+export interface RingsideConfig {
+  readonly logLevel: LogLevel;
+  readonly admin: HostPort;
+  readonly listeners: readonly ListenerConfig[];
+  readonly upstreams: readonly UpstreamConfig[];
+}

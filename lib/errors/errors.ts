@@ -1,0 +1,108 @@
+// Every error ringside raises on purpose, each with a stable `code`. Deep code
+// throws these; the listener edge translates them once (see ./status.ts).
+// Classify by `code`, never by `instanceof` across module boundaries.
+
+export const ErrorCodes = {
+  CONFIG: 'RS_ERR_CONFIG',
+  NO_ENDPOINTS: 'RS_ERR_NO_ENDPOINTS',
+  CONNECT_FAILED: 'RS_ERR_CONNECT_FAILED',
+  UPSTREAM_RESET: 'RS_ERR_UPSTREAM_RESET',
+  TIMEOUT: 'RS_ERR_TIMEOUT',
+  CLIENT_CANCELLED: 'RS_ERR_CLIENT_CANCELLED',
+  BAD_REQUEST: 'RS_ERR_BAD_REQUEST',
+  DNS: 'RS_ERR_DNS',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class RingsideError extends Error {
+  readonly code: ErrorCode;
+  /** The upstream (named cluster) the error is about, when there is one. */
+  readonly upstream: string | undefined;
+  /** The endpoint (`host:port`) the error is about, when there is one. */
+  readonly endpoint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; upstream?: string; endpoint?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RingsideError';
+    this.code = code;
+    this.upstream = options?.upstream;
+    this.endpoint = options?.endpoint;
+  }
+}
+
+/** One configuration problem: which key, and what form it expects. */
+export interface ConfigProblem {
+  readonly key: string;
+  readonly message: string;
+}
+
+/** All configuration problems found, reported together (never one at a time). */
+export class ConfigError extends RingsideError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    super(ErrorCodes.CONFIG, 'invalid configuration:\n' + problems.map((p) => `  ${p.key}: ${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export class NoEndpointsError extends RingsideError {
+  constructor(upstream: string, detail?: string) {
+    super(ErrorCodes.NO_ENDPOINTS, `no endpoints available for upstream "${upstream}"${detail ? ` (${detail})` : ''}`, { upstream });
+    this.name = 'NoEndpointsError';
+  }
+}
+
+export class ConnectFailedError extends RingsideError {
+  constructor(upstream: string, endpoint: string, cause?: unknown) {
+    const why = cause instanceof Error ? `: ${cause.message}` : '';
+    super(ErrorCodes.CONNECT_FAILED, `cannot connect to ${endpoint} of upstream "${upstream}"${why}`, { cause, upstream, endpoint });
+    this.name = 'ConnectFailedError';
+  }
+}
+
+export class UpstreamResetError extends RingsideError {
+  constructor(upstream: string, endpoint: string, cause?: unknown) {
+    const why = cause instanceof Error ? `: ${cause.message}` : '';
+    super(ErrorCodes.UPSTREAM_RESET, `upstream ${endpoint} of "${upstream}" reset the request${why}`, { cause, upstream, endpoint });
+    this.name = 'UpstreamResetError';
+  }
+}
+
+export class TimeoutError extends RingsideError {
+  constructor(upstream: string, endpoint: string | undefined, what: string, cause?: unknown) {
+    super(ErrorCodes.TIMEOUT, `${what} timed out${endpoint ? ` waiting for ${endpoint}` : ''} of upstream "${upstream}"`, { cause, upstream, endpoint });
+    this.name = 'TimeoutError';
+  }
+}
+
+export class ClientCancelledError extends RingsideError {
+  constructor(upstream?: string, endpoint?: string) {
+    super(ErrorCodes.CLIENT_CANCELLED, 'client cancelled the request', { upstream, endpoint });
+    this.name = 'ClientCancelledError';
+  }
+}
+
+export class BadRequestError extends RingsideError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.BAD_REQUEST, message, { cause });
+    this.name = 'BadRequestError';
+  }
+}
+
+export class DnsError extends RingsideError {
+  constructor(message: string, cause?: unknown, upstream?: string) {
+    super(ErrorCodes.DNS, message, { cause, upstream });
+    this.name = 'DnsError';
+  }
+}
+
+/** The stable code of any error, ours or Node's/undici's (`ECONNREFUSED`, `UND_ERR_SOCKET`, ...). */
+export function errorCode(err: unknown): string | undefined {
+  if (err !== null && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return undefined;
+}

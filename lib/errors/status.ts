@@ -1,0 +1,51 @@
+// The single mapping from an error to what the client sees: an HTTP status for
+// plain HTTP, a gRPC status (https://grpc.github.io/grpc/core/md_doc_statuscodes.html)
+// for gRPC, and the metric reason label.
+
+import { ErrorCodes, errorCode } from './errors.ts';
+
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+export interface ErrorStatus {
+  readonly httpStatus: number;
+  readonly grpcStatus: number;
+  /** Label value for ringside_proxy_errors_total{reason}. */
+  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'internal';
+}
+
+const NO_ENDPOINTS: ErrorStatus = { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'no_endpoints' };
+const CONNECT_FAILED: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'connect_failed' };
+const UPSTREAM_RESET: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'upstream_reset' };
+const TIMEOUT: ErrorStatus = { httpStatus: 504, grpcStatus: GrpcStatus.DEADLINE_EXCEEDED, reason: 'timeout' };
+const CANCELLED: ErrorStatus = { httpStatus: 499, grpcStatus: GrpcStatus.CANCELLED, reason: 'client_cancelled' };
+const BAD_REQUEST: ErrorStatus = { httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT, reason: 'bad_request' };
+const INTERNAL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'internal' };
+
+export function statusOf(err: unknown): ErrorStatus {
+  switch (errorCode(err)) {
+    case ErrorCodes.NO_ENDPOINTS:
+      return NO_ENDPOINTS;
+    case ErrorCodes.CONNECT_FAILED:
+      return CONNECT_FAILED;
+    case ErrorCodes.UPSTREAM_RESET:
+      return UPSTREAM_RESET;
+    case ErrorCodes.TIMEOUT:
+      return TIMEOUT;
+    case ErrorCodes.CLIENT_CANCELLED:
+      return CANCELLED;
+    case ErrorCodes.BAD_REQUEST:
+      return BAD_REQUEST;
+    default:
+      return INTERNAL;
+  }
+}
