@@ -1,0 +1,67 @@
+// Hop-by-hop header handling (RFC 9110 section 7.6.1): these describe one
+// connection, not the message, so a proxy must not forward them. HTTP/2
+// forbids them outright (RFC 9113 section 8.2.2).
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // We answer `Expect: 100-continue` ourselves (node:http does), so the
+  // upstream must not wait for a second handshake.
+  'expect',
+  'http2-settings',
+]);
+
+/** Response headers that are also framing-specific and dropped. `trailer` is kept on responses. */
+const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** Names listed in a Connection header (lower-case), or null when there are none. */
+function connectionTokens(value: string | string[] | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  let set: Set<string> | null = null;
+  for (const token of text.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') (set ??= new Set()).add(name);
+  }
+  return set;
+}
+
+/**
+ * Request headers to send upstream, as a flat [name, value, ...] list in the
+ * client's order and case. `TE: trailers` is the one TE value kept (gRPC needs it).
+ */
+export function forwardRequestHeaders(rawHeaders: readonly string[], connection: string | string[] | undefined): string[] {
+  const named = connectionTokens(connection);
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'te' && rawHeaders[i + 1].toLowerCase().includes('trailers')) out.push(name, 'trailers');
+      continue;
+    }
+    if (named !== null && named.has(lower)) continue;
+    out.push(name, rawHeaders[i + 1]);
+  }
+  return out;
+}
+
+/** Response headers (lower-case object, as undici gives them) without hop-by-hop fields. */
+export function forwardResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const named = connectionTokens(headers.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP_RESPONSE.has(name)) continue;
+    if (named !== null && named.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+// HTTP/1.1 requests from node:http, forwarded through an Exchange.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RingsideError } from '../errors/errors.ts';
+import { ClientProtocol, Exchange } from './exchange.ts';
+import { writeHttp1Error } from './error-response.ts';
+import { forwardRequestHeaders } from './hop-by-hop.ts';
+import type { Route } from './route.ts';
+
+export class Http1Exchange extends Exchange {
+  readonly res: ServerResponse;
+  readonly onDrain: () => void;
+  readonly onClose: () => void;
+
+  constructor(route: Route, req: IncomingMessage, res: ServerResponse) {
+    super(route, ClientProtocol.HTTP1, isGrpcContentType(req.headers['content-type']));
+    this.res = res;
+    this.onDrain = () => this.resume();
+    this.onClose = () => {
+      if (!this.res.writableFinished) this.clientGone();
+    };
+    res.on('drain', this.onDrain);
+    res.on('close', this.onClose);
+  }
+
+  protected writeHead(status: number, headers: Record<string, string | string[]>, statusMessage: string | undefined): void {
+    this.res.writeHead(status, statusMessage, headers);
+  }
+
+  protected writeData(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+
+  protected writeEnd(trailers: Record<string, string | string[] | undefined> | null): void {
+    if (trailers !== null) this.res.addTrailers(trailers as Record<string, string>);
+    this.res.end();
+  }
+
+  protected writeError(err: RingsideError, headSent: boolean): void {
+    writeHttp1Error(this.res, err, headSent, this.isGrpc);
+  }
+}
+
+export function isGrpcContentType(value: string | string[] | undefined): boolean {
+  return typeof value === 'string' && value.startsWith('application/grpc');
+}
+
+/** Handle one request: hash, pick, forward. Called by node:http's 'request' event. */
+export function handleHttp1Request(route: Route, req: IncomingMessage, res: ServerResponse): void {
+  const exchange = new Http1Exchange(route, req, res);
+  const hasHash = route.hashPolicy !== null && route.hashPolicy.compute(req.headersDistinct, req.url ?? '/', req.socket.remoteAddress, route.hash);
+  const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection);
+  exchange.start(req.method ?? 'GET', req.url ?? '/', headers, hasBody(req) ? req : null, hasHash ? route.hash : null);
+}
+
+/** A request has a body when it declares one (RFC 9112 section 6.3): chunked, or Content-Length > 0. */
+function hasBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const cl = req.headers['content-length'];
+  return cl !== undefined && cl !== '0';
+}

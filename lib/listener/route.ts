@@ -1,0 +1,39 @@
+// What a listener forwards to: its upstream, how to hash, how to speak to the
+// endpoints, and who observes the outcome (metrics). Built once per listener.
+
+import type { UpstreamProtocol } from '../config/config.ts';
+import type { RingsideError } from '../errors/errors.ts';
+import type { HashPolicy } from '../hash/hash-policy.ts';
+import type { Hash64 } from '../hash/hash64.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Endpoint } from '../upstream/endpoint.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import type { ClientProtocol } from './exchange.ts';
+
+/** Receives the outcome of every request; implemented by the metrics wiring in app.ts. */
+export interface RequestObserver {
+  /** A request that reached an endpoint finished (successfully or not). */
+  requestFinished(route: Route, endpoint: Endpoint, protocol: ClientProtocol, httpStatus: number, grpcStatus: number, seconds: number): void;
+  /** The proxy generated an error response (or reset) for this request. */
+  proxyError(route: Route, err: RingsideError, endpoint: Endpoint | null): void;
+  /** The client sent something the listener rejected before any upstream was involved. */
+  badRequest(route: Route): void;
+}
+
+export interface Route {
+  readonly listenerName: string;
+  readonly upstream: Upstream;
+  readonly hashPolicy: HashPolicy | null;
+  readonly protocol: UpstreamProtocol;
+  readonly requestTimeoutMs: number;
+  readonly logger: Logger;
+  readonly observer: RequestObserver;
+  /** Scratch hash reused by every request of this listener: hashing and picking are synchronous. */
+  readonly hash: Hash64;
+}
+
+export const nullObserver: RequestObserver = {
+  requestFinished() {},
+  proxyError() {},
+  badRequest() {},
+};

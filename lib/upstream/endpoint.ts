@@ -1,0 +1,107 @@
+// One upstream endpoint (a pod: HOST:PORT) with its live state and its lazily
+// created undici clients: a keep-alive Pool for HTTP/1.1 and an H2CClient
+// (one multiplexed connection) for cleartext HTTP/2.
+
+import { H2CClient, Pool, type Dispatcher } from 'undici';
+import type { BalancerEndpoint } from '../balancer/balancer.ts';
+import type { EndpointAddress } from '../discovery/discovery.ts';
+
+export type EndpointState = 'active' | 'draining' | 'ejected';
+
+export interface EndpointOptions {
+  readonly connectTimeoutMs: number;
+}
+
+/** Observes per-endpoint request accounting (metrics); every method is called on the request path. */
+export interface EndpointObserver {
+  requestStarted(): void;
+  requestFinished(): void;
+}
+
+export class Endpoint implements BalancerEndpoint {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  weight: number;
+  inFlight = 0;
+  /** Mirrors `state === 'active'`; a plain field so balancers read it without a getter call. */
+  available = true;
+  state: EndpointState = 'active';
+  /** Total requests started and failed (for the status page's rates; cheap counters). */
+  requests = 0;
+  failures = 0;
+  /** Called once when a draining endpoint's last in-flight request finishes. */
+  onDrained: ((endpoint: Endpoint) => void) | null = null;
+
+  readonly #origin: string;
+  readonly #options: EndpointOptions;
+  #http1: Pool | null = null;
+  #h2c: H2CClient | null = null;
+
+  constructor(address: EndpointAddress, options: EndpointOptions) {
+    this.key = address.key;
+    this.host = address.host;
+    this.port = address.port;
+    this.weight = address.weight;
+    this.#options = options;
+    this.#origin = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  }
+
+  /** Keep-alive HTTP/1.1 connection pool to this endpoint, created on first use. */
+  http1(): Dispatcher {
+    return (this.#http1 ??= new Pool(this.#origin, {
+      connectTimeout: this.#options.connectTimeoutMs,
+      // The proxy applies its own request timeout; streams (gRPC, downloads)
+      // may legitimately be idle or long, so undici's own timers are off.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: 4_000,
+      pipelining: 1,
+    }));
+  }
+
+  /** One multiplexed h2c connection to this endpoint, created on first use. */
+  h2c(): Dispatcher {
+    return (this.#h2c ??= new H2CClient(this.#origin, {
+      connectTimeout: this.#options.connectTimeoutMs,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      // One HTTP/2 connection carries many concurrent gRPC streams; the
+      // server's SETTINGS_MAX_CONCURRENT_STREAMS can still lower this.
+      maxConcurrentStreams: 1000,
+      pipelining: 1000,
+    }));
+  }
+
+  setState(state: EndpointState): void {
+    this.state = state;
+    this.available = state === 'active';
+    if (state === 'draining' && this.inFlight === 0) this.onDrained?.(this);
+  }
+
+  requestStarted(): void {
+    this.inFlight++;
+    this.requests++;
+  }
+
+  requestFinished(failed: boolean): void {
+    if (failed) this.failures++;
+    if (--this.inFlight === 0 && this.state === 'draining') this.onDrained?.(this);
+  }
+
+  /** Number of open upstream connections per protocol (for metrics and status). */
+  connections(): { http1: number; h2c: number } {
+    return {
+      http1: this.#http1 ? this.#http1.stats.connected : 0,
+      h2c: this.#h2c && this.#h2c.stats.connected ? 1 : 0,
+    };
+  }
+
+  /** Close the clients: graceful (waits for in-flight requests) unless `force`. */
+  async close(force = false): Promise<void> {
+    const clients = [this.#http1, this.#h2c].filter((c): c is Pool | H2CClient => c !== null);
+    this.#http1 = null;
+    this.#h2c = null;
+    await Promise.all(clients.map((c) => (force ? c.destroy() : c.close()).catch(() => {})));
+  }
+}

@@ -1,0 +1,40 @@
+// Turns whatever undici or the socket layer threw into one of our typed
+// errors, so the listener edge can map it to a status in one place.
+
+import {
+  ConnectFailedError,
+  ErrorCodes,
+  RingsideError,
+  TimeoutError,
+  UpstreamResetError,
+  errorCode,
+} from '../errors/errors.ts';
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** Classify an upstream failure. The original error is kept as `cause`. */
+export function toUpstreamError(err: unknown, upstream: string, endpoint: string): RingsideError {
+  if (err instanceof RingsideError) return err;
+  // An abort carries the reason we gave it (timeout, client cancelled) as cause.
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  if (cause instanceof RingsideError) return cause;
+  const code = errorCode(err) ?? errorCode(cause);
+  if (code !== undefined && CONNECT_CODES.has(code)) return new ConnectFailedError(upstream, endpoint, err);
+  if (code !== undefined && TIMEOUT_CODES.has(code)) return new TimeoutError(upstream, endpoint, 'upstream response', err);
+  return new UpstreamResetError(upstream, endpoint, err);
+}
+
+/** True for failures where the upstream never saw the request (safe to retry anywhere). */
+export function neverReachedUpstream(err: RingsideError): boolean {
+  return err.code === ErrorCodes.CONNECT_FAILED;
+}

@@ -1,0 +1,160 @@
+// An upstream: one named service, its endpoints as discovery reports them,
+// and the balancer that picks among them. Discovery updates are applied as a
+// diff: new endpoints get traffic from the next pick on; removed endpoints
+// stop getting picks, finish their in-flight requests (drain) and only then
+// have their connections closed.
+
+import type { Balancer } from '../balancer/balancer.ts';
+import type { UpstreamConfig } from '../config/config.ts';
+import type { Discovery, DiscoveryUpdate, EndpointAddress, ResolutionResult } from '../discovery/discovery.ts';
+import type { Hash64 } from '../hash/hash64.ts';
+import type { Logger } from '../log/logger.ts';
+import { Endpoint } from './endpoint.ts';
+
+/** Hooks for metrics; every one is optional and called off the request path. */
+export interface UpstreamObserver {
+  endpointAdded?(endpoint: Endpoint): void;
+  /** The endpoint drained and its clients are closing: drop its series. */
+  endpointRemoved?(endpoint: Endpoint): void;
+  endpointsChanged?(upstream: Upstream): void;
+  resolution?(result: ResolutionResult, error?: Error): void;
+}
+
+export interface UpstreamOptions {
+  readonly config: UpstreamConfig;
+  readonly balancer: Balancer<Endpoint>;
+  readonly discovery: Discovery;
+  readonly logger: Logger;
+  readonly observer?: UpstreamObserver;
+}
+
+export class Upstream {
+  readonly name: string;
+  readonly config: UpstreamConfig;
+  readonly balancer: Balancer<Endpoint>;
+  readonly discovery: Discovery;
+  /** Current endpoints by key (active or ejected; not draining). */
+  readonly endpoints = new Map<string, Endpoint>();
+  /** Removed endpoints still finishing in-flight requests. */
+  readonly draining = new Set<Endpoint>();
+  /** True once discovery delivered a first answer (even an empty one). */
+  resolved = false;
+  /** Why the set is empty, when discovery said the name does not exist. */
+  emptyReason: string | null = null;
+  lastResolution: { result: ResolutionResult; at: number } | null = null;
+  lastSuccessAt: number | null = null;
+
+  readonly #logger: Logger;
+  readonly #observer: UpstreamObserver;
+  #closed = false;
+
+  constructor(options: UpstreamOptions) {
+    this.name = options.config.name;
+    this.config = options.config;
+    this.balancer = options.balancer;
+    this.discovery = options.discovery;
+    this.#logger = options.logger;
+    this.#observer = options.observer ?? {};
+  }
+
+  start(): void {
+    this.discovery.start({
+      onUpdate: (update) => this.#apply(update),
+      onResolution: (result, error) => {
+        const now = Date.now();
+        this.lastResolution = { result, at: now };
+        if (result === 'success') this.lastSuccessAt = now;
+        else this.#logger.warn('discovery failed', { upstream: this.name, source: this.discovery.description, result, error });
+        this.#observer.resolution?.(result, error);
+      },
+    });
+  }
+
+  /** Pick an endpoint for one request; null when none is available. */
+  pick(hash: Hash64 | null, exclude: readonly Endpoint[] | null): Endpoint | null {
+    return this.balancer.pick(hash, exclude);
+  }
+
+  #apply(update: DiscoveryUpdate): void {
+    if (this.#closed) return;
+    this.resolved = true;
+    let changed = false;
+    switch (update.type) {
+      case 'reset': {
+        const keep = new Set(update.endpoints.map((e) => e.key));
+        for (const key of [...this.endpoints.keys()]) if (!keep.has(key)) changed = this.#remove(key) || changed;
+        for (const address of update.endpoints) changed = this.#add(address) || changed;
+        this.emptyReason = null;
+        break;
+      }
+      case 'add':
+        for (const address of update.endpoints) changed = this.#add(address) || changed;
+        this.emptyReason = null;
+        break;
+      case 'remove':
+        for (const key of update.keys) changed = this.#remove(key) || changed;
+        break;
+      case 'does-not-exist':
+        for (const key of [...this.endpoints.keys()]) changed = this.#remove(key) || changed;
+        this.emptyReason = update.reason;
+        break;
+    }
+    if (!changed) return;
+    // Rebuild the balancer's view once per update, off the request path.
+    this.balancer.update([...this.endpoints.values()]);
+    this.#logger.info('endpoints changed', { upstream: this.name, endpoints: [...this.endpoints.keys()] });
+    this.#observer.endpointsChanged?.(this);
+  }
+
+  #add(address: EndpointAddress): boolean {
+    const existing = this.endpoints.get(address.key);
+    if (existing) {
+      if (existing.weight === address.weight) return false;
+      existing.weight = address.weight;
+      return true;
+    }
+    // An endpoint that comes back while still draining is revived rather than duplicated.
+    for (const old of this.draining) {
+      if (old.key === address.key) {
+        this.draining.delete(old);
+        old.onDrained = null;
+        old.weight = address.weight;
+        old.setState('active');
+        this.endpoints.set(old.key, old);
+        return true;
+      }
+    }
+    const endpoint = new Endpoint(address, { connectTimeoutMs: this.config.connectTimeoutMs });
+    this.endpoints.set(address.key, endpoint);
+    this.#observer.endpointAdded?.(endpoint);
+    return true;
+  }
+
+  #remove(key: string): boolean {
+    const endpoint = this.endpoints.get(key);
+    if (!endpoint) return false;
+    this.endpoints.delete(key);
+    this.draining.add(endpoint);
+    endpoint.onDrained = (ep) => this.#finishDrain(ep);
+    endpoint.setState('draining');
+    return true;
+  }
+
+  #finishDrain(endpoint: Endpoint): void {
+    if (!this.draining.delete(endpoint)) return;
+    endpoint.onDrained = null;
+    this.#logger.debug('endpoint drained', { upstream: this.name, endpoint: endpoint.key });
+    this.#observer.endpointRemoved?.(endpoint);
+    void endpoint.close();
+  }
+
+  /** Stop discovery and close every client; `force` destroys in-flight requests. */
+  async close(force = false): Promise<void> {
+    this.#closed = true;
+    this.discovery.stop();
+    const all = [...this.endpoints.values(), ...this.draining];
+    this.endpoints.clear();
+    this.draining.clear();
+    await Promise.all(all.map((e) => e.close(force)));
+  }
+}
