@@ -1,0 +1,196 @@
+// Every option ringside accepts, declared once: its flag, its RINGSIDE_* twin,
+// its key in the config file, how its value is parsed, and its default. The
+// loader (./load-config.ts), the --help text (./help.ts) and ENV_VARS all read
+// this table, so an option cannot exist in one place and be missing in another.
+
+import type { DnsFamily, FallbackPolicy, HostPort, LbPolicy, LogLevel, RingMode, UpstreamProtocol } from './config.ts';
+import { formatDuration, parseDuration } from './duration.ts';
+import { formatHostPort, HOST_PORT_FORM, parseHostPort } from './host-port.ts';
+import { expected, parsedValue, type Parsed } from './parsed.ts';
+import { parseUpstreamTarget, UPSTREAM_TARGET_FORM } from './upstream-target.ts';
+
+/**
+ * Where an option lives: `meta` options steer the loader itself, `global` ones
+ * configure the process, `listener` ones the single listener, `upstream` ones
+ * every upstream, and `hash` ones build the hash policy list (hashOn).
+ */
+export type OptionScope = 'meta' | 'global' | 'listener' | 'upstream' | 'hash';
+
+export interface OptionSpec {
+  /** The flag without its dashes, e.g. `lb`. */
+  readonly name: string;
+  readonly short?: string;
+  /** `value` takes an argument, `boolean` takes none or `=true|false`, `switch` (help, version) takes none. */
+  readonly kind: 'value' | 'boolean' | 'switch';
+  /** May be given several times (hash sources). */
+  readonly repeatable: boolean;
+  readonly scope: OptionScope;
+  /** The environment twin, or null for --help/--version. */
+  readonly env: string | null;
+  /** Key in the single-listener form of the config file, or null. */
+  readonly fileKey: string | null;
+  /** Key path inside `upstreams.NAME` (`dns.refresh`), or null. */
+  readonly upstreamKey: string | null;
+  /** What the value looks like in --help. */
+  readonly placeholder: string;
+  readonly description: string;
+  /** The default as --help shows it. */
+  readonly defaultText: string | null;
+  /** Parses a value from a flag, an environment variable (strings) or the file (any YAML/JSON value). */
+  readonly parse: (raw: unknown) => Parsed<unknown>;
+}
+
+export const DEFAULTS = {
+  listen: { host: '127.0.0.1', port: 15001 } as HostPort,
+  admin: { host: '0.0.0.0', port: 15090 } as HostPort,
+  upstreamProtocol: 'auto' as UpstreamProtocol,
+  hashFallback: 'least_request' as FallbackPolicy,
+  ringMode: 'stable' as RingMode,
+  ringEntriesPerEndpoint: 256,
+  minRingSize: 1024,
+  maxRingSize: 8_388_608,
+  hashBalanceFactor: null as number | null,
+  connectTimeoutMs: 5000,
+  requestTimeoutMs: 0,
+  logLevel: 'info' as LogLevel,
+  dnsRefreshMs: 5000,
+  dnsRespectTtl: false,
+  dnsFamily: 'any' as DnsFamily,
+  dnsServer: null as HostPort | null,
+} as const;
+
+/** Envoy bounds ring sizes to 8M entries (RingHashLbConfig.maximum_ring_size). */
+export const MAX_RING_SIZE = 8_388_608;
+export const DNS_REFRESH_MIN_MS = 250;
+
+/** Strings from flags and env, and scalars from the file, as text; objects and lists are never text. */
+function asText(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' && Number.isFinite(raw)) return String(raw);
+  if (typeof raw === 'boolean') return String(raw);
+  return undefined;
+}
+
+function withText<T>(form: string, parse: (text: string) => Parsed<T>): (raw: unknown) => Parsed<T> {
+  return (raw) => {
+    const text = asText(raw);
+    return text === undefined ? expected(form) : parse(text);
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): (raw: unknown) => Parsed<T> {
+  const form = `one of ${values.join('|')}`;
+  return withText(form, (text) => ((values as readonly string[]).includes(text) ? parsedValue(text as T) : expected(form)));
+}
+
+export function parseBoolean(raw: unknown): Parsed<boolean> {
+  if (raw === true || raw === 'true' || raw === '1') return parsedValue(true);
+  if (raw === false || raw === 'false' || raw === '0') return parsedValue(false);
+  return expected('true or false');
+}
+
+function integerIn(min: number, max: number): (raw: unknown) => Parsed<number> {
+  const form = `an integer from ${min} to ${max}`;
+  return withText(form, (text) => {
+    if (!/^\d+$/.test(text)) return expected(form);
+    const n = Number(text);
+    return n >= min && n <= max ? parsedValue(n) : expected(form);
+  });
+}
+
+function durationOption(options: { allowZero?: boolean; minMs?: number } = {}): (raw: unknown) => Parsed<number> {
+  // A YAML number (`timeout: 5`) is a bare number: reject it like the text "5".
+  return withText('a duration like 250ms, 5s, 1m', (text) => parseDuration(text, options));
+}
+
+function hostPortOption(minPort: 0 | 1, ipOnly = false): (raw: unknown) => Parsed<HostPort> {
+  return (raw) => (typeof raw === 'string' ? parseHostPort(raw, { minPort, ipOnly }) : expected(`${HOST_PORT_FORM}, port ${minPort}..65535`));
+}
+
+function parseHashBalanceFactor(raw: unknown): Parsed<number> {
+  const form = 'a number >= 1.0, like 1.25';
+  const text = asText(raw);
+  if (text === undefined || !/^\d+(\.\d+)?$/.test(text)) return expected(form);
+  const n = Number(text);
+  return n >= 1 && Number.isFinite(n) ? parsedValue(n) : expected(form);
+}
+
+// RFC 9110 section 5.1: field names are tokens. A leading colon admits HTTP/2
+// pseudo-headers (`:authority`, `:path`), which Envoy's header hash policy also accepts.
+const HEADER_NAME = /^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 6265 section 4.1.1: a cookie name is a token.
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const QUERY_NAME = /^[^\s&=#]+$/;
+
+export const HEADER_NAME_FORM = 'an HTTP header name like x-user-id';
+export const COOKIE_NAME_FORM = 'a cookie name like session_id';
+export const QUERY_NAME_FORM = 'a query parameter name like user (no spaces, &, = or #)';
+
+export function parseHeaderName(raw: unknown): Parsed<string> {
+  return typeof raw === 'string' && HEADER_NAME.test(raw) ? parsedValue(raw.toLowerCase()) : expected(HEADER_NAME_FORM);
+}
+export function parseCookieName(raw: unknown): Parsed<string> {
+  return typeof raw === 'string' && COOKIE_NAME.test(raw) ? parsedValue(raw) : expected(COOKIE_NAME_FORM);
+}
+export function parseQueryName(raw: unknown): Parsed<string> {
+  return typeof raw === 'string' && QUERY_NAME.test(raw) ? parsedValue(raw) : expected(QUERY_NAME_FORM);
+}
+
+function envName(flag: string): string {
+  return 'RINGSIDE_' + flag.toUpperCase().replaceAll('-', '_');
+}
+
+type OptionInput = Omit<OptionSpec, 'env' | 'repeatable' | 'kind' | 'fileKey' | 'upstreamKey' | 'defaultText'> &
+  Partial<Pick<OptionSpec, 'repeatable' | 'kind' | 'fileKey' | 'upstreamKey' | 'defaultText'>> & { readonly noEnv?: boolean };
+
+function option(input: OptionInput): OptionSpec {
+  const { noEnv, ...rest } = input;
+  return {
+    kind: 'value',
+    repeatable: false,
+    fileKey: null,
+    upstreamKey: null,
+    defaultText: null,
+    ...rest,
+    env: noEnv ? null : envName(input.name),
+  };
+}
+
+const noValue = (): Parsed<unknown> => parsedValue(true);
+
+export const OPTIONS: readonly OptionSpec[] = [
+  option({ name: 'config', scope: 'meta', placeholder: 'FILE', description: 'Read settings from a YAML or JSON file (flags and environment override it).', parse: withText('a file path', (t) => (t === '' ? expected('a file path') : parsedValue(t))) }),
+  option({ name: 'help', short: 'h', kind: 'switch', scope: 'meta', noEnv: true, placeholder: '', description: 'Print this help and exit.', parse: noValue }),
+  option({ name: 'version', short: 'v', kind: 'switch', scope: 'meta', noEnv: true, placeholder: '', description: 'Print the version and exit.', parse: noValue }),
+
+  option({ name: 'listen', scope: 'listener', fileKey: 'listen', placeholder: 'HOST:PORT', description: 'Where the application sends its requests (HTTP/1.1 and h2c on one port). Port 0 picks a free port.', defaultText: formatHostPort(DEFAULTS.listen), parse: hostPortOption(0) }),
+  option({ name: 'upstream', scope: 'listener', fileKey: 'upstream', placeholder: 'TARGET', description: `Where requests go: ${UPSTREAM_TARGET_FORM}. Required unless the config file declares listeners and upstreams.`, parse: withText(UPSTREAM_TARGET_FORM, parseUpstreamTarget) }),
+  option({ name: 'upstream-protocol', scope: 'upstream', fileKey: 'upstreamProtocol', upstreamKey: 'protocol', placeholder: 'auto|http1|h2c', description: 'Protocol spoken to the upstream; auto forwards in the protocol the application used.', defaultText: DEFAULTS.upstreamProtocol, parse: oneOf<UpstreamProtocol>(['auto', 'http1', 'h2c']) }),
+
+  option({ name: 'lb', scope: 'upstream', fileKey: 'lb', upstreamKey: 'lb', placeholder: 'round_robin|random|least_request|ring_hash', description: 'Load-balancing policy. ring_hash needs at least one hash source.', defaultText: 'ring_hash when a hash source is set, else least_request', parse: oneOf<LbPolicy>(['round_robin', 'random', 'least_request', 'ring_hash']) }),
+  option({ name: 'hash-header', scope: 'hash', repeatable: true, placeholder: 'NAME', description: 'Hash on this request header (stored lower-case). Repeatable; sources are tried in command-line order.', parse: parseHeaderName }),
+  option({ name: 'hash-query', scope: 'hash', repeatable: true, placeholder: 'NAME', description: 'Hash on this query parameter. Repeatable.', parse: parseQueryName }),
+  option({ name: 'hash-cookie', scope: 'hash', repeatable: true, placeholder: 'NAME', description: 'Hash on this cookie. Repeatable.', parse: parseCookieName }),
+  option({ name: 'hash-source-ip', kind: 'boolean', scope: 'hash', placeholder: '', description: "Hash on the client's IP address.", defaultText: 'false', parse: parseBoolean }),
+  option({ name: 'hash-fallback', scope: 'upstream', fileKey: 'hashFallback', upstreamKey: 'hashFallback', placeholder: 'least_request|round_robin|random', description: 'Policy for requests that yield no hash (no hash source matched).', defaultText: DEFAULTS.hashFallback, parse: oneOf<FallbackPolicy>(['least_request', 'round_robin', 'random']) }),
+  option({ name: 'ring-mode', scope: 'upstream', fileKey: 'ringMode', upstreamKey: 'ringMode', placeholder: 'stable|envoy', description: "Ring construction: stable (fixed entries per endpoint, minimal remapping) or envoy (Envoy's min/max ring size scaling).", defaultText: DEFAULTS.ringMode, parse: oneOf<RingMode>(['stable', 'envoy']) }),
+  option({ name: 'ring-entries-per-endpoint', scope: 'upstream', fileKey: 'ringEntriesPerEndpoint', upstreamKey: 'ringEntriesPerEndpoint', placeholder: 'N', description: 'Ring entries per endpoint of weight 1 in stable mode (1..65536).', defaultText: String(DEFAULTS.ringEntriesPerEndpoint), parse: integerIn(1, 65536) }),
+  option({ name: 'min-ring-size', scope: 'upstream', fileKey: 'minRingSize', upstreamKey: 'minRingSize', placeholder: 'N', description: `Smallest ring in envoy mode (1..${MAX_RING_SIZE}, at most --max-ring-size).`, defaultText: String(DEFAULTS.minRingSize), parse: integerIn(1, MAX_RING_SIZE) }),
+  option({ name: 'max-ring-size', scope: 'upstream', fileKey: 'maxRingSize', upstreamKey: 'maxRingSize', placeholder: 'N', description: `Largest ring (1..${MAX_RING_SIZE}, the bound Envoy enforces).`, defaultText: String(DEFAULTS.maxRingSize), parse: integerIn(1, MAX_RING_SIZE) }),
+  option({ name: 'hash-balance-factor', scope: 'upstream', fileKey: 'hashBalanceFactor', upstreamKey: 'hashBalanceFactor', placeholder: 'F', description: 'Bounded load: no endpoint takes more than F times the average in-flight requests (a number >= 1.0, like 1.25).', defaultText: 'off', parse: parseHashBalanceFactor }),
+
+  option({ name: 'admin', scope: 'global', fileKey: 'admin', placeholder: 'HOST:PORT', description: 'Admin server: /metrics, /healthz, /readyz, /status. Port 0 picks a free port.', defaultText: formatHostPort(DEFAULTS.admin), parse: hostPortOption(0) }),
+  option({ name: 'connect-timeout', scope: 'upstream', fileKey: 'connectTimeout', upstreamKey: 'connectTimeout', placeholder: 'DURATION', description: 'Time allowed to connect to an endpoint.', defaultText: formatDuration(DEFAULTS.connectTimeoutMs), parse: durationOption() }),
+  option({ name: 'request-timeout', scope: 'upstream', fileKey: 'requestTimeout', upstreamKey: 'requestTimeout', placeholder: 'DURATION', description: 'Time allowed for a whole request or stream; 0 turns it off.', defaultText: '0 (off)', parse: durationOption({ allowZero: true }) }),
+  option({ name: 'log-level', scope: 'global', fileKey: 'logLevel', placeholder: 'debug|info|warn|error', description: 'Least severe log level written.', defaultText: DEFAULTS.logLevel, parse: oneOf<LogLevel>(['debug', 'info', 'warn', 'error']) }),
+
+  option({ name: 'dns-refresh', scope: 'upstream', fileKey: 'dnsRefresh', upstreamKey: 'dns.refresh', placeholder: 'DURATION', description: `How often to re-resolve dns:/srv: targets (at least ${formatDuration(DNS_REFRESH_MIN_MS)}).`, defaultText: formatDuration(DEFAULTS.dnsRefreshMs), parse: durationOption({ minMs: DNS_REFRESH_MIN_MS }) }),
+  option({ name: 'dns-respect-ttl', kind: 'boolean', scope: 'upstream', fileKey: 'dnsRespectTtl', upstreamKey: 'dns.respectTtl', placeholder: '', description: 'Re-resolve when the records expire, if sooner than --dns-refresh.', defaultText: String(DEFAULTS.dnsRespectTtl), parse: parseBoolean }),
+  option({ name: 'dns-family', scope: 'upstream', fileKey: 'dnsFamily', upstreamKey: 'dns.family', placeholder: 'any|ipv4|ipv6', description: 'Which address records to ask for (A, AAAA or both).', defaultText: DEFAULTS.dnsFamily, parse: oneOf<DnsFamily>(['any', 'ipv4', 'ipv6']) }),
+  option({ name: 'dns-server', scope: 'upstream', fileKey: 'dnsServer', upstreamKey: 'dns.server', placeholder: 'IP:PORT', description: 'Ask this DNS server instead of the system resolver.', defaultText: 'the system resolver', parse: hostPortOption(1, true) }),
+];
+
+export const OPTIONS_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.name, o]));
+
+/** Every RINGSIDE_* variable ringside reads. */
+export const ENV_VARS: readonly string[] = Object.freeze(OPTIONS.flatMap((o) => (o.env === null ? [] : [o.env])));
