@@ -1,0 +1,61 @@
+// The read-only view of a running sidecar that the admin server shows on
+// /status and /status.json. The composition root (lib/app.ts) builds it from
+// the upstreams, balancers and metric handles; the admin never reaches into
+// the data plane itself.
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not ready, one human-readable sentence each; empty when ready. */
+  readonly reasons: readonly string[];
+}
+
+export type EndpointState = 'active' | 'draining' | 'ejected';
+
+export interface EndpointStatus {
+  /** `HOST:PORT` (IPv6 as `[ADDR]:PORT`), as in EndpointAddress.key. */
+  readonly key: string;
+  readonly state: EndpointState;
+  /** Requests / gRPC streams dispatched to it and not finished. */
+  readonly inFlight: number;
+  /** Requests per second over the last minute (EndpointMetrics.requestRate()). */
+  readonly requestRate: number;
+  /** Fraction 0..1 of the last minute's requests that failed (EndpointMetrics.errorRate()). */
+  readonly errorRate: number;
+  /** Fraction 0..1 of the hash ring it owns; null when the upstream does not use ring hashing or it is off the ring. */
+  readonly ringShare: number | null;
+}
+
+export interface RingStatus {
+  readonly entries: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export interface DnsStatus {
+  /** Epoch milliseconds of the last successful resolution, or null. */
+  readonly lastSuccess: number | null;
+  /** The last ResolutionResult ('success', 'nxdomain', ...), or null before the first attempt. */
+  readonly lastResult: string | null;
+}
+
+export interface UpstreamStatus {
+  readonly name: string;
+  /** Discovery description, e.g. `dns:recs.default.svc.cluster.local:8080`. */
+  readonly target: string;
+  /** The load-balancing policy, e.g. `ring_hash`. */
+  readonly lb: string;
+  /** Names of the listeners that send to this upstream. */
+  readonly listeners: readonly string[];
+  readonly endpoints: readonly EndpointStatus[];
+  /** Null unless lb is ring_hash and a ring has been built. */
+  readonly ring: RingStatus | null;
+  readonly dns: DnsStatus;
+}
+
+export interface StatusSnapshot {
+  readonly version: string;
+  /** Epoch milliseconds when the process started. */
+  readonly startedAt: number;
+  readonly ready: Readiness;
+  readonly upstreams: readonly UpstreamStatus[];
+}
