@@ -23,10 +23,12 @@ header h1 { margin: 0; font-size: 18px; }
 main { padding: 16px 24px; display: grid; gap: 16px; }
 section.upstream { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
 section.upstream h2 { margin: 0 0 2px; font-size: 16px; }
+section.upstream h2 .meta { font-weight: 400; font-size: 13px; margin-left: 6px; }
 section.upstream p { margin: 0 0 8px; }
-table { width: 100%; border-collapse: collapse; }
+table { width: 100%; border-collapse: collapse; table-layout: fixed; }
+th:nth-child(1) { width: 26%; } th:nth-child(2) { width: 11%; } th:nth-child(3), th:nth-child(4), th:nth-child(5) { width: 9%; }
 th { text-align: left; font-weight: 600; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .03em; }
-th, td { padding: 6px 10px 6px 0; border-bottom: 1px solid var(--line); white-space: nowrap; }
+th, td { padding: 6px 10px 6px 0; border-bottom: 1px solid var(--line); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 tr:last-child td { border-bottom: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; padding-right: 18px; }
 td.key { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
@@ -35,10 +37,9 @@ td.error.bad { color: var(--bad); font-weight: 600; }
 .state-active { background: #e6f4ea; color: var(--ok); }
 .state-draining { background: #fef7e0; color: var(--warn); }
 .state-ejected { background: #fce8e6; color: var(--bad); }
-td.share { width: 40%; }
 .share-cell { display: flex; align-items: center; gap: 8px; }
 .bar-track { flex: 1; height: 10px; background: #edf0f5; border-radius: 5px; overflow: hidden; }
-.bar { height: 100%; background: var(--accent); border-radius: 5px 0 0 5px; }
+.bar { height: 100%; background: var(--accent); border-radius: 5px; }
 .share-value { width: 48px; text-align: right; font-variant-numeric: tabular-nums; color: var(--muted); }
 .empty { color: var(--muted); font-style: italic; }
 `;
