@@ -48,7 +48,8 @@ export interface TestDnsServer {
   setSrv(name: string, records: readonly SrvRecord[], ttl?: number): void;
   /** Forget every record of `name` (it becomes NXDOMAIN). */
   remove(name: string): void;
-  setMode(name: string, mode: DnsNameMode): void;
+  /** Failure mode for a name: for every type (clearing per-type modes), or only for `type`. */
+  setMode(name: string, mode: DnsNameMode, type?: DnsRecordType): void;
   /** Shuffle the order of answers on every response (default true). */
   setShuffle(shuffle: boolean): void;
   /** UDP responses longer than this are truncated (TC bit, no answers). Default 512 (RFC 1035 section 4.2.1). */
@@ -112,7 +113,7 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
   /** Builds the answers for one question, or an RCODE when there are none to give. */
   const answer = (q: Question): { rcode: number; answers: Answer[]; authorities: Answer[] } | 'drop' => {
     const name = normalizeName(q.name);
-    const mode = modes.get(name) ?? 'normal';
+    const mode = modes.get(`${name}/${q.type}`) ?? modes.get(name) ?? 'normal';
     if (mode === 'drop') return 'drop';
     const soa: Answer = {
       type: 'SOA',
@@ -256,8 +257,15 @@ export async function startDnsServer(options: StartDnsServerOptions = {}): Promi
     remove(name) {
       names.delete(normalizeName(name));
     },
-    setMode(name, mode) {
-      modes.set(normalizeName(name), mode);
+    setMode(name, mode, type) {
+      const n = normalizeName(name);
+      if (type) {
+        modes.set(`${n}/${type}`, mode);
+        return;
+      }
+      // A name-wide mode replaces any per-type ones.
+      for (const t of ['A', 'AAAA', 'SRV']) modes.delete(`${n}/${t}`);
+      modes.set(n, mode);
     },
     setShuffle(value) {
       shuffle = value;
