@@ -165,6 +165,8 @@ describe('flags', () => {
   test('boolean flags take =true|false but never a separate value', () => {
     expect(upstream([...UP, '--dns-respect-ttl=false']).dns.respectTtl).toBe(false);
     expect(upstream([...UP, '--hash-source-ip=false']).hashOn).toEqual([]);
+    // false adds no source, so it does not replace the environment's list.
+    expect(upstream([...UP, '--hash-source-ip=false'], { RINGSIDE_HASH_HEADER: 'x' }).hashOn).toEqual([{ type: 'header', name: 'x', terminal: false }]);
     expect(problemAt(problems([...UP, '--dns-respect-ttl=yes']), '--dns-respect-ttl')).toContain('expected true or false');
     expect(problemAt(problems([...UP, '--dns-respect-ttl', 'true']), 'true')).toContain('unexpected argument');
   });
@@ -347,7 +349,7 @@ describe('problems name their key and the expected form', () => {
 describe('unknown names', () => {
   test('unknown flags, with a suggestion when close', () => {
     expect(problemAt(problems([...UP, '--hash-heder', 'x']), '--hash-heder')).toContain('did you mean --hash-header?');
-    expect(problemAt(problems([...UP, '--frobnicate']), '--frobnicate')).toBe('unknown flag (see --help)');
+    expect(problemAt(problems([...UP, '--frobnicate']), '--frobnicate')).toBe('unknown flag; expected a flag listed by --help');
   });
 
   test('unknown RINGSIDE_* variables, with a suggestion; other variables are ignored', () => {
@@ -610,6 +612,10 @@ describe('properties', () => {
           } catch (err) {
             expect(err).toBeInstanceOf(ConfigError);
             expect((err as ConfigError).problems.length).toBeGreaterThan(0);
+            for (const p of (err as ConfigError).problems) {
+              expect(p.key).not.toBe('');
+              expect(p.message).toMatch(/expected|did you mean/);
+            }
           }
         },
       ),
@@ -628,6 +634,7 @@ describe('properties', () => {
           loadConfig({ argv: ['--config', 'c.json'], env: {}, readFile: () => JSON.stringify(doc) }, '1.0.0');
         } catch (err) {
           expect(err).toBeInstanceOf(ConfigError);
+          for (const p of (err as ConfigError).problems) expect(p.message).toMatch(/expected|did you mean/);
         }
       }),
       { numRuns: 1500 },

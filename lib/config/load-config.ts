@@ -140,7 +140,7 @@ function readFlags(argv: readonly string[], problems: Problems): { help: boolean
     else if (arg === '-v') version = true;
     if (arg === '-h' || arg === '-v') continue;
     if (!arg.startsWith('--') || arg === '--') {
-      problems.add(arg, 'unexpected argument; expected --flag VALUE or --flag=VALUE (see --help)');
+      problems.add(arg === '' ? '""' : arg, 'unexpected argument; expected --flag VALUE or --flag=VALUE (see --help)');
       continue;
     }
     const eq = arg.indexOf('=');
@@ -150,7 +150,7 @@ function readFlags(argv: readonly string[], problems: Problems): { help: boolean
     const spec = OPTIONS_BY_NAME.get(name);
     if (spec === undefined) {
       const suggestion = suggestClosest(name, OPTIONS.map((o) => o.name));
-      problems.add(key, `unknown flag${suggestion ? `; did you mean --${suggestion}?` : ''} (see --help)`);
+      problems.add(key, `unknown flag; ${suggestion ? `did you mean --${suggestion}?` : 'expected a flag listed by --help'}`);
       // `--lbb ring_hash`: skip the value too, rather than also calling it an unexpected argument.
       if (inline === undefined && i + 1 < argv.length && !argv[i + 1].startsWith('-')) i++;
       continue;
@@ -185,7 +185,8 @@ function readFlags(argv: readonly string[], problems: Problems): { help: boolean
     }
     layer.values.set(spec.name, parseGiven(spec, raw, key, problems));
   }
-  if (hashKey !== undefined) layer.hash = { sources: hash, key: hashKey, valid: hashValid };
+  // `--hash-source-ip=false` alone adds nothing, so it does not replace the sources of lower layers.
+  if (hashKey !== undefined && (hash.length > 0 || !hashValid)) layer.hash = { sources: hash, key: hashKey, valid: hashValid };
   return { help, version, layer };
 }
 
@@ -224,7 +225,7 @@ function readEnv(env: Readonly<Record<string, string | undefined>>, problems: Pr
     const spec = byEnv.get(key);
     if (spec === undefined) {
       const suggestion = suggestClosest(key, ENV_VARS);
-      problems.add(key, `unknown environment variable${suggestion ? `; did you mean ${suggestion}?` : ''} (see --help)`);
+      problems.add(key, `unknown environment variable; ${suggestion ? `did you mean ${suggestion}?` : 'expected a variable listed by --help'}`);
       continue;
     }
     // An empty variable is how manifests and shells say "not set".
@@ -248,7 +249,7 @@ function readEnv(env: Readonly<Record<string, string | undefined>>, problems: Pr
       else if (source !== null) hash.push(source);
     }
   }
-  if (hashKey !== undefined) layer.hash = { sources: hash, key: hashKey, valid: hashValid };
+  if (hashKey !== undefined && (hash.length > 0 || !hashValid)) layer.hash = { sources: hash, key: hashKey, valid: hashValid };
   return layer;
 }
 
@@ -581,8 +582,6 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
     lb = lbGiven.value as LbPolicy;
     if (lb === 'ring_hash' && hash === undefined) {
       problems.add(lbGiven.key, 'ring_hash needs a hash source; expected at least one of --hash-header, --hash-query, --hash-cookie, --hash-source-ip (or hashOn in the config file), or another policy');
-    } else if (lb === 'ring_hash' && hash?.valid && hashOn.length === 0) {
-      problems.add(hash.key, 'no hash source left (all set to false or empty); expected at least one hash source for ring_hash');
     } else if (lb !== 'ring_hash' && hashOn.length > 0) {
       problems.add(lbGiven.key, `hash sources (${hash!.key}) only apply to ring_hash; expected ring_hash, or no hash sources with ${lb}`);
     }
