@@ -76,13 +76,30 @@ afterAll(async () => {
   await server?.close();
 });
 
+// The callbacks below run in the browser. tsconfig has no DOM lib (it would
+// leak browser globals into every Node file), so they describe the little DOM
+// they touch themselves.
+interface BoxElement {
+  readonly dataset: Record<string, string | undefined>;
+  getBoundingClientRect(): { readonly width: number };
+  querySelector(selector: string): BoxElement | null;
+}
+interface PageGlobals {
+  readonly document: { readonly body: BoxElement };
+}
+
+/** How many times the page has redrawn itself from /status.json. */
+function refreshCount(): number {
+  return Number((globalThis as unknown as PageGlobals).document.body.dataset.refreshed ?? 0);
+}
+
 /** Each bar's width as a fraction of its track, by endpoint key. */
 async function barFractions(): Promise<Record<string, { share: number; fraction: number }>> {
   return page.$$eval('tr[data-endpoint]', (rows) => {
     const out: Record<string, { share: number; fraction: number }> = {};
-    for (const row of rows as HTMLElement[]) {
-      const bar = row.querySelector<HTMLElement>('.bar');
-      const track = row.querySelector<HTMLElement>('.bar-track');
+    for (const row of rows as unknown as BoxElement[]) {
+      const bar = row.querySelector('.bar');
+      const track = row.querySelector('.bar-track');
       if (!bar || !track) continue;
       out[row.dataset.endpoint!] = {
         share: Number(bar.dataset.share),
@@ -98,7 +115,7 @@ describe('/status in Chromium', () => {
     const response = await page.goto(`${base}/status`);
     expect(response?.status()).toBe(200);
 
-    const keys = await page.$$eval('tr[data-endpoint]', (rows) => rows.map((r) => (r as HTMLElement).dataset.endpoint));
+    const keys = await page.$$eval('tr[data-endpoint]', (rows) => rows.map((r) => (r as unknown as BoxElement).dataset.endpoint));
     expect(keys).toEqual([...RING_ENDPOINTS.map((e) => e.key), '10.0.5.1:9000', '10.0.5.2:9000']);
     for (const key of keys) await expect(page.getByText(key!, { exact: true }).isVisible()).resolves.toBe(true);
     expect(await page.getByText('billing <legacy>').count()).toBe(1);
@@ -116,7 +133,7 @@ describe('/status in Chromium', () => {
   });
 
   it('redraws itself from /status.json, loading nothing from elsewhere', async () => {
-    const before = Number((await page.evaluate(() => document.body.dataset.refreshed)) ?? 0);
+    const before = await page.evaluate(refreshCount);
     snapshot = {
       ...snapshot,
       ready: { ready: false, reasons: ['upstream recommendations: 1 endpoint ejected'] },
@@ -130,7 +147,11 @@ describe('/status in Chromium', () => {
         },
       ],
     };
-    await page.waitForFunction((n) => Number(document.body.dataset.refreshed ?? 0) > n, before, { timeout: 10_000 });
+    await page.waitForFunction(
+      (n) => Number((globalThis as unknown as PageGlobals).document.body.dataset.refreshed ?? 0) > n,
+      before,
+      { timeout: 10_000 },
+    );
 
     const bars = await barFractions();
     expect(Object.keys(bars)).toEqual(['10.42.0.11:8080', '10.42.2.3:8080']);
