@@ -135,6 +135,9 @@ describe('remove()', () => {
     expect(again).not.toBe(gone);
     expect(again.inFlight).toBe(0);
     expect(await family(registry, 'ringside_requests_in_flight')).toContain('endpoint="10.0.0.9:8080"} 0');
+    // A stale handle's second remove() leaves its successor alone.
+    gone.remove();
+    expect(await family(registry, 'ringside_requests_in_flight')).toContain('endpoint="10.0.0.9:8080"} 0');
   });
 
   it('drops an endpoint\'s connection series', async () => {
