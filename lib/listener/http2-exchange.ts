@@ -7,6 +7,7 @@ import { BadRequestError, type RingsideError } from '../errors/errors.ts';
 import { ClientProtocol, Exchange } from './exchange.ts';
 import { type GrpcTrailers, writeHttp2Error } from './error-response.ts';
 import { isGrpcContentType } from './http1-exchange.ts';
+import { RequestBody } from './request-body.ts';
 import type { Route } from './route.ts';
 
 const HOP_BY_HOP_H2 = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
@@ -34,7 +35,9 @@ export class Http2Exchange extends Exchange {
     const stream = this.stream;
     if (stream.destroyed) return;
     (headers as Record<string, string | string[] | number>)[':status'] = status;
-    this.bodiless = this.isHead || status === 204 || status === 304;
+    // gRPC "Trailers-Only": grpc-status in the head means the upstream ended the
+    // stream with these headers, so they must go out with END_STREAM too.
+    this.bodiless = this.isHead || status === 204 || status === 304 || (this.isGrpc && headers['grpc-status'] !== undefined);
     stream.respond(headers, this.bodiless ? { endStream: true } : { waitForTrailers: true });
   }
 
@@ -95,7 +98,7 @@ export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, heade
   // :authority becomes Host (HTTP/1.1 upstream) or :authority again (undici's h2 client).
   const authority = headers[':authority'];
   if (!sawHost && authority !== undefined) out.push('host', authority);
-  exchange.start(method, path, out, stream.endAfterHeaders ? null : stream, hasHash ? route.hash : null);
+  exchange.start(method, path, out, stream.endAfterHeaders ? null : new RequestBody(stream), hasHash ? route.hash : null);
 }
 
 function noop(): void {}

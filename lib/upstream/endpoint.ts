@@ -93,7 +93,7 @@ export class Endpoint implements BalancerEndpoint {
   connections(): { http1: number; h2c: number } {
     return {
       http1: this.#http1 ? this.#http1.stats.connected : 0,
-      h2c: this.#h2c && this.#h2c.stats.connected ? 1 : 0,
+      h2c: this.#h2c !== null && (this.#h2c as unknown as { stats: { connected: boolean } }).stats.connected ? 1 : 0,
     };
   }
 

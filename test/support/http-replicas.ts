@@ -25,7 +25,7 @@ export type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res
 export const defaultHandler: Handler = (req, res, replica) => {
   res.setHeader('x-replica', replica.name);
   if (req.url?.startsWith('/echo')) {
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    (res as http.ServerResponse).writeHead(200, { 'content-type': 'application/octet-stream' });
     (req as NodeJS.ReadableStream).pipe(res as unknown as NodeJS.WritableStream);
     return;
   }

@@ -1,0 +1,74 @@
+// Start ringside in-process for a test, on 127.0.0.1 port 0, with a config
+// built directly (the config loader has its own tests).
+
+import type { HashSource, RingsideConfig, UpstreamConfig } from '../../lib/config/config.ts';
+import { startApp, type RunningApp } from '../../lib/app.ts';
+import { silentLogger, type Logger } from '../../lib/log/logger.ts';
+import type { RequestObserver } from '../../lib/listener/route.ts';
+
+export interface TestProxyOptions {
+  /** Static endpoints as `host:port` keys; or a full target. */
+  endpoints?: readonly string[];
+  target?: UpstreamConfig['target'];
+  upstream?: Partial<UpstreamConfig>;
+  hashOn?: readonly HashSource[];
+  logger?: Logger;
+  requestObserver?: RequestObserver;
+}
+
+export interface TestProxy {
+  readonly app: RunningApp;
+  readonly port: number;
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  /** `127.0.0.1:PORT` */
+  readonly address: string;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function staticTarget(keys: readonly string[]): UpstreamConfig['target'] {
+  return {
+    kind: 'static',
+    endpoints: keys.map((key) => {
+      const i = key.lastIndexOf(':');
+      const host = key.slice(0, i).replace(/^\[|\]$/g, '');
+      return { key, host, port: Number(key.slice(i + 1)), weight: 1 };
+    }),
+  };
+}
+
+export function upstreamConfig(options: TestProxyOptions): UpstreamConfig {
+  const hashOn = options.hashOn ?? [];
+  return {
+    name: 'default',
+    target: options.target ?? staticTarget(options.endpoints ?? []),
+    protocol: 'auto',
+    lb: hashOn.length > 0 ? 'ring_hash' : 'least_request',
+    hashOn,
+    hashFallback: 'least_request',
+    ringMode: 'stable',
+    ringEntriesPerEndpoint: 256,
+    minRingSize: 1024,
+    maxRingSize: 8388608,
+    hashBalanceFactor: null,
+    connectTimeoutMs: 2_000,
+    requestTimeoutMs: 0,
+    dns: { refreshMs: 5_000, respectTtl: false, family: 'any', server: null },
+    ...options.upstream,
+  };
+}
+
+export async function startProxy(options: TestProxyOptions): Promise<TestProxy> {
+  const config: RingsideConfig = {
+    logLevel: 'error',
+    admin: { host: '127.0.0.1', port: 0 },
+    listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
+    upstreams: [upstreamConfig(options)],
+  };
+  const app = await startApp(config, { logger: options.logger ?? silentLogger, version: 'test', requestObserver: options.requestObserver });
+  const port = app.listeners[0].port;
+  // Wait for the first discovery update so the first request does not race it.
+  const upstream = app.upstreams.get('default')!;
+  for (let i = 0; i < 200 && !upstream.resolved; i++) await new Promise((r) => setTimeout(r, 10));
+  return { app, port, url: `http://127.0.0.1:${port}`, address: `127.0.0.1:${port}`, stop: (graceMs) => app.stop(graceMs) };
+}
