@@ -2,92 +2,163 @@
 // as a description of the sidecar:
 //   for every upstream:  discovery -> endpoints -> balancer (ring hash, least request, ...)
 //   for every listener:  port -> HTTP/1.1 or h2c -> hash policy -> upstream -> endpoint client
-//   around them:         metrics, admin server (/metrics, /healthz, /readyz, /status)
+//   around them:         metrics, and the admin server (/metrics, /healthz, /readyz, /status)
 
-import type { RingsideConfig } from './config/config.ts';
+import { Registry } from 'prom-client';
+import { createAdminApp } from './admin/admin-app.ts';
+import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
+import type { Readiness, StatusSnapshot } from './admin/status.ts';
 import { createBalancer } from './balancer/create-balancer.ts';
+import { RingHashBalancer } from './balancer/ring-hash/ring-hash-balancer.ts';
+import type { RingsideConfig } from './config/config.ts';
 import { createDiscovery } from './discovery/create-discovery.ts';
 import { createHashPolicy } from './hash/hash-policy.ts';
 import { createHash64 } from './hash/hash64.ts';
 import { initXxhash64 } from './hash/xxhash64.ts';
 import { Listener } from './listener/listener.ts';
-import { type RequestObserver, nullObserver } from './listener/route.ts';
+import { createMetricsObserver } from './listener/metrics-observer.ts';
 import type { Logger } from './log/logger.ts';
+import { createMetrics, type RingsideMetrics } from './metrics/metrics.ts';
 import type { Endpoint } from './upstream/endpoint.ts';
-import { Upstream, type UpstreamObserver } from './upstream/upstream.ts';
+import { createUpstreamMetricsObserver } from './upstream/upstream-metrics.ts';
+import { Upstream } from './upstream/upstream.ts';
 
 export interface AppOptions {
   readonly logger: Logger;
   readonly version: string;
-  /** Observers for requests and upstream changes (metrics). */
-  readonly requestObserver?: RequestObserver;
-  readonly upstreamObserver?: (upstream: string) => UpstreamObserver;
+  /** Serve the admin port (default true; tests of the data plane alone may turn it off). */
+  readonly admin?: boolean;
+  /** Register prom-client's process and Node.js runtime metrics (default true). */
+  readonly runtimeMetrics?: boolean;
 }
 
 export interface RunningApp {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly listeners: readonly Listener[];
-  /** Stop accepting, let in-flight requests finish for up to `graceMs`, close everything. */
+  readonly metrics: RingsideMetrics;
+  /** The admin server's bound port, or 0 when it is off. */
+  readonly adminPort: number;
+  readiness(): Readiness;
+  status(): StatusSnapshot;
+  /** Begin shutdown: /readyz turns 503, listeners stop accepting, in-flight requests get up to `graceMs`, then everything closes. */
   stop(graceMs?: number): Promise<void>;
 }
 
 export async function startApp(config: RingsideConfig, options: AppOptions): Promise<RunningApp> {
-  const { logger } = options;
+  const { logger, version } = options;
+  const startedAt = Date.now();
   await initXxhash64();
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { collectDefaults: options.runtimeMetrics ?? true });
 
+  // Upstreams: discovery feeds endpoints to a balancer.
+  const listenersOf = (upstream: string): string[] => config.listeners.filter((l) => l.upstream === upstream).map((l) => l.name);
   const upstreams = new Map<string, Upstream>();
   for (const uc of config.upstreams) {
-    const upstream = new Upstream({
-      config: uc,
-      balancer: createBalancer<Endpoint>(uc),
-      discovery: createDiscovery(uc, logger),
-      logger,
-      observer: options.upstreamObserver?.(uc.name),
-    });
-    upstreams.set(uc.name, upstream);
-  }
-
-  const listeners: Listener[] = [];
-  for (const lc of config.listeners) {
-    const upstream = upstreams.get(lc.upstream);
-    if (upstream === undefined) throw new Error(`listener ${lc.name} names unknown upstream ${lc.upstream}`);
-    listeners.push(
-      new Listener({
-        listen: lc.listen,
-        route: {
-          listenerName: lc.name,
-          upstream,
-          hashPolicy: createHashPolicy(upstream.config.hashOn),
-          protocol: upstream.config.protocol,
-          requestTimeoutMs: upstream.config.requestTimeoutMs,
-          logger,
-          observer: options.requestObserver ?? nullObserver,
-          hash: createHash64(),
-        },
+    upstreams.set(
+      uc.name,
+      new Upstream({
+        config: uc,
+        balancer: createBalancer<Endpoint>(uc),
+        discovery: createDiscovery(uc, logger),
+        logger,
+        observer: createUpstreamMetricsObserver(metrics, uc.name, listenersOf(uc.name)),
       }),
     );
   }
 
+  // Listeners: each port forwards to one upstream.
+  const listeners = config.listeners.map((lc) => {
+    const upstream = upstreams.get(lc.upstream)!;
+    return new Listener({
+      listen: lc.listen,
+      route: {
+        listenerName: lc.name,
+        slot: listenersOf(lc.upstream).indexOf(lc.name),
+        upstream,
+        hashPolicy: createHashPolicy(upstream.config.hashOn),
+        protocol: upstream.config.protocol,
+        requestTimeoutMs: upstream.config.requestTimeoutMs,
+        logger,
+        observer: createMetricsObserver(metrics.upstream(upstream.name)),
+        hash: createHash64(),
+      },
+    });
+  });
+
+  let shuttingDown = false;
+  let bound = false;
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (shuttingDown) reasons.push('shutting down');
+    if (!bound) reasons.push('listeners are not bound yet');
+    for (const u of upstreams.values()) {
+      if (!u.resolved) reasons.push(`upstream "${u.name}" (${u.discovery.description}) has not been resolved yet`);
+      else if (u.endpoints.size === 0) reasons.push(`upstream "${u.name}" (${u.discovery.description}) has no endpoints${u.emptyReason ? `: ${u.emptyReason}` : ''}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  };
+  const status = (): StatusSnapshot => ({
+    version,
+    startedAt,
+    ready: readiness(),
+    upstreams: [...upstreams.values()].map((u) => {
+      const ring = u.balancer instanceof RingHashBalancer ? u.balancer.stats() : null;
+      const shares = new Map(ring?.endpoints.map((e) => [e.key, e.share]) ?? []);
+      const um = metrics.upstream(u.name);
+      return {
+        name: u.name,
+        target: u.discovery.description,
+        lb: u.config.lb,
+        listeners: listenersOf(u.name),
+        endpoints: [...u.endpoints.values(), ...u.draining].map((e) => ({
+          key: e.key,
+          state: e.state,
+          inFlight: e.inFlight,
+          requestRate: e.metrics.reduce((sum, m) => sum + m.requestRate(), 0),
+          errorRate: e.metrics.length === 0 ? 0 : Math.max(...e.metrics.map((m) => m.errorRate())),
+          ringShare: shares.get(e.key) ?? null,
+        })),
+        ring: ring && ring.entries > 0 ? { entries: ring.entries, min: ring.minEntriesPerEndpoint, max: ring.maxEntriesPerEndpoint } : null,
+        dns: { lastSuccess: um.dnsLastSuccess, lastResult: um.dnsLastResult },
+      };
+    }),
+  });
+
+  let admin: AdminServer | null = null;
   try {
+    if (options.admin ?? true) {
+      admin = await startAdminServer(createAdminApp({ registry, getStatus: status, getReadiness: readiness }), config.admin);
+      logger.info('admin listening', { address: `${config.admin.host}:${admin.port}` });
+    }
     for (const listener of listeners) {
       await listener.listen();
       logger.info('listening', { listener: listener.route.listenerName, address: `${listener.options.listen.host}:${listener.port}`, upstream: listener.route.upstream.name });
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
+    await admin?.close();
     throw err;
   }
-  // Discovery starts after the ports are bound: the listener answers 503 until the first resolution.
+  bound = true;
+  // Discovery starts once the ports are bound: until the first answer the
+  // listener answers 503 / UNAVAILABLE and /readyz says why.
   for (const upstream of upstreams.values()) upstream.start();
 
   let stopping: Promise<void> | null = null;
   return {
     upstreams,
     listeners,
+    metrics,
+    adminPort: admin?.port ?? 0,
+    readiness,
+    status,
     stop(graceMs = 0) {
+      shuttingDown = true;
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close(graceMs)));
         await Promise.all([...upstreams.values()].map((u) => u.close(true)));
+        await admin?.close();
       })();
       return stopping;
     },

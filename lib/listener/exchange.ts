@@ -69,6 +69,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     }
     this.endpoint = endpoint;
     endpoint.requestStarted();
+    route.observer.requestStarted(route, endpoint);
     const useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
     if (route.requestTimeoutMs > 0) this.timer = setTimeout(onTimeout, route.requestTimeoutMs, this);
     try {
@@ -146,17 +147,16 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   // --- shared ending -------------------------------------------------------
   fail(err: RingsideError): void {
     if (this.done) return;
-    if (!this.cancelled) {
-      const headSent = this.status !== 0;
-      if (!headSent) {
-        const s = statusOf(err);
-        this.status = s.httpStatus;
-        if (this.isGrpc) this.grpcStatus = s.grpcStatus;
-      } else if (this.isGrpc) {
-        this.grpcStatus = GrpcStatus.UNAVAILABLE;
-      }
-      this.writeError(err, headSent);
+    const headSent = this.status !== 0;
+    if (!headSent) {
+      const s = statusOf(err);
+      this.status = s.httpStatus;
+      if (this.isGrpc) this.grpcStatus = s.grpcStatus;
+    } else if (this.isGrpc) {
+      this.grpcStatus = this.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.UNAVAILABLE;
     }
+    // A cancelled client has nobody left to answer.
+    if (!this.cancelled) this.writeError(err, headSent);
     this.finish(err);
   }
 

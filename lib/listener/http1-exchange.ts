@@ -49,6 +49,7 @@ export function isGrpcContentType(value: string | string[] | undefined): boolean
 export function handleHttp1Request(route: Route, req: IncomingMessage, res: ServerResponse): void {
   const exchange = new Http1Exchange(route, req, res);
   const hasHash = route.hashPolicy !== null && route.hashPolicy.compute(req.headersDistinct, req.url ?? '/', req.socket.remoteAddress, route.hash);
+  if (route.hashPolicy !== null && !hasHash) route.observer.hashKeyMissing(route);
   const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection);
   exchange.start(req.method ?? 'GET', req.url ?? '/', headers, hasBody(req) ? req : null, hasHash ? route.hash : null);
 }

@@ -69,12 +69,12 @@ export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, heade
   const method = headers[':method'];
   const path = headers[':path'];
   if (method === undefined || path === undefined || method === 'CONNECT') {
-    route.observer.badRequest(route);
     exchange.fail(new BadRequestError(method === 'CONNECT' ? 'CONNECT is not supported' : 'missing :method or :path'));
     return;
   }
   const hasHash =
     route.hashPolicy !== null && route.hashPolicy.compute(headers, path, stream.session?.socket?.remoteAddress, route.hash);
+  if (route.hashPolicy !== null && !hasHash) route.observer.hashKeyMissing(route);
   const out: string[] = [];
   let sawHost = false;
   for (const name in headers) {

@@ -12,16 +12,22 @@ import type { ClientProtocol } from './exchange.ts';
 
 /** Receives the outcome of every request; implemented by the metrics wiring in app.ts. */
 export interface RequestObserver {
+  /** A request was dispatched to an endpoint. */
+  requestStarted(route: Route, endpoint: Endpoint): void;
   /** A request that reached an endpoint finished (successfully or not). */
   requestFinished(route: Route, endpoint: Endpoint, protocol: ClientProtocol, httpStatus: number, grpcStatus: number, seconds: number): void;
   /** The proxy generated an error response (or reset) for this request. */
   proxyError(route: Route, err: RingsideError, endpoint: Endpoint | null): void;
   /** The client sent something the listener rejected before any upstream was involved. */
   badRequest(route: Route): void;
+  /** A ring-hash request carried none of the configured hash keys (it went to the fallback policy). */
+  hashKeyMissing(route: Route): void;
 }
 
 export interface Route {
   readonly listenerName: string;
+  /** This listener's index among the listeners of its upstream (Endpoint.metrics[slot]). */
+  readonly slot: number;
   readonly upstream: Upstream;
   readonly hashPolicy: HashPolicy | null;
   readonly protocol: UpstreamProtocol;
@@ -33,7 +39,9 @@ export interface Route {
 }
 
 export const nullObserver: RequestObserver = {
+  requestStarted() {},
   requestFinished() {},
+  hashKeyMissing() {},
   proxyError() {},
   badRequest() {},
 };

@@ -5,17 +5,15 @@
 import { H2CClient, Pool, type Dispatcher } from 'undici';
 import type { BalancerEndpoint } from '../balancer/balancer.ts';
 import type { EndpointAddress } from '../discovery/discovery.ts';
+import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
+import { Protocol } from '../metrics/metrics.ts';
 
 export type EndpointState = 'active' | 'draining' | 'ejected';
 
 export interface EndpointOptions {
   readonly connectTimeoutMs: number;
-}
-
-/** Observes per-endpoint request accounting (metrics); every method is called on the request path. */
-export interface EndpointObserver {
-  requestStarted(): void;
-  requestFinished(): void;
+  /** Gauges of open connections to this endpoint, when metrics are on. */
+  readonly connections?: ConnectionMetrics;
 }
 
 export class Endpoint implements BalancerEndpoint {
@@ -30,6 +28,11 @@ export class Endpoint implements BalancerEndpoint {
   /** Total requests started and failed (for the status page's rates; cheap counters). */
   requests = 0;
   failures = 0;
+  /**
+   * Metric handles, one per listener that routes to this endpoint's upstream,
+   * indexed by Route.slot: the request path reaches them without a lookup.
+   */
+  metrics: EndpointMetrics[] = [];
   /** Called once when a draining endpoint's last in-flight request finishes. */
   onDrained: ((endpoint: Endpoint) => void) | null = null;
 
@@ -49,7 +52,8 @@ export class Endpoint implements BalancerEndpoint {
 
   /** Keep-alive HTTP/1.1 connection pool to this endpoint, created on first use. */
   http1(): Dispatcher {
-    return (this.#http1 ??= new Pool(this.#origin, {
+    if (this.#http1 !== null) return this.#http1;
+    this.#http1 = new Pool(this.#origin, {
       connectTimeout: this.#options.connectTimeoutMs,
       // The proxy applies its own request timeout; streams (gRPC, downloads)
       // may legitimately be idle or long, so undici's own timers are off.
@@ -57,12 +61,15 @@ export class Endpoint implements BalancerEndpoint {
       bodyTimeout: 0,
       keepAliveTimeout: 4_000,
       pipelining: 1,
-    }));
+    });
+    this.#countConnections(this.#http1, Protocol.http1);
+    return this.#http1;
   }
 
   /** One multiplexed h2c connection to this endpoint, created on first use. */
   h2c(): Dispatcher {
-    return (this.#h2c ??= new H2CClient(this.#origin, {
+    if (this.#h2c !== null) return this.#h2c;
+    this.#h2c = new H2CClient(this.#origin, {
       connectTimeout: this.#options.connectTimeoutMs,
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -70,7 +77,16 @@ export class Endpoint implements BalancerEndpoint {
       // server's SETTINGS_MAX_CONCURRENT_STREAMS can still lower this.
       maxConcurrentStreams: 1000,
       pipelining: 1000,
-    }));
+    });
+    this.#countConnections(this.#h2c, Protocol.http2);
+    return this.#h2c;
+  }
+
+  #countConnections(dispatcher: Dispatcher, protocol: Protocol): void {
+    const gauge = this.#options.connections;
+    if (gauge === undefined) return;
+    dispatcher.on('connect', () => gauge.opened(protocol));
+    dispatcher.on('disconnect', () => gauge.closed(protocol));
   }
 
   setState(state: EndpointState): void {

@@ -9,14 +9,18 @@ import type { UpstreamConfig } from '../config/config.ts';
 import type { Discovery, DiscoveryUpdate, EndpointAddress, ResolutionResult } from '../discovery/discovery.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import type { Logger } from '../log/logger.ts';
+import type { ConnectionMetrics } from '../metrics/metrics.ts';
 import { Endpoint } from './endpoint.ts';
 
 /** Hooks for metrics; every one is optional and called off the request path. */
 export interface UpstreamObserver {
-  endpointAdded?(endpoint: Endpoint): void;
+  endpointAdded?(upstream: Upstream, endpoint: Endpoint): void;
+  /** Connection gauges for a new endpoint. */
+  connectionMetrics?(endpointKey: string): ConnectionMetrics;
   /** The endpoint drained and its clients are closing: drop its series. */
-  endpointRemoved?(endpoint: Endpoint): void;
-  endpointsChanged?(upstream: Upstream): void;
+  endpointRemoved?(upstream: Upstream, endpoint: Endpoint): void;
+  /** The endpoint set changed: `added` new endpoints, `removed` started draining. */
+  endpointsChanged?(upstream: Upstream, added: number, removed: number): void;
   resolution?(result: ResolutionResult, error?: Error): void;
 }
 
@@ -47,6 +51,9 @@ export class Upstream {
   readonly #logger: Logger;
   readonly #observer: UpstreamObserver;
   #closed = false;
+  /** Endpoints added / removed by the update being applied. */
+  #added = 0;
+  #removed = 0;
 
   constructor(options: UpstreamOptions) {
     this.name = options.config.name;
@@ -79,6 +86,8 @@ export class Upstream {
     if (this.#closed) return;
     this.resolved = true;
     let changed = false;
+    this.#added = 0;
+    this.#removed = 0;
     switch (update.type) {
       case 'reset': {
         const keep = new Set(update.endpoints.map((e) => e.key));
@@ -103,7 +112,7 @@ export class Upstream {
     // Rebuild the balancer's view once per update, off the request path.
     this.balancer.update([...this.endpoints.values()]);
     this.#logger.info('endpoints changed', { upstream: this.name, endpoints: [...this.endpoints.keys()] });
-    this.#observer.endpointsChanged?.(this);
+    this.#observer.endpointsChanged?.(this, this.#added, this.#removed);
   }
 
   #add(address: EndpointAddress): boolean {
@@ -121,12 +130,17 @@ export class Upstream {
         old.weight = address.weight;
         old.setState('active');
         this.endpoints.set(old.key, old);
+        this.#added++;
         return true;
       }
     }
-    const endpoint = new Endpoint(address, { connectTimeoutMs: this.config.connectTimeoutMs });
+    const endpoint = new Endpoint(address, {
+      connectTimeoutMs: this.config.connectTimeoutMs,
+      connections: this.#observer.connectionMetrics?.(address.key),
+    });
     this.endpoints.set(address.key, endpoint);
-    this.#observer.endpointAdded?.(endpoint);
+    this.#added++;
+    this.#observer.endpointAdded?.(this, endpoint);
     return true;
   }
 
@@ -135,6 +149,7 @@ export class Upstream {
     if (!endpoint) return false;
     this.endpoints.delete(key);
     this.draining.add(endpoint);
+    this.#removed++;
     endpoint.onDrained = (ep) => this.#finishDrain(ep);
     endpoint.setState('draining');
     return true;
@@ -144,7 +159,7 @@ export class Upstream {
     if (!this.draining.delete(endpoint)) return;
     endpoint.onDrained = null;
     this.#logger.debug('endpoint drained', { upstream: this.name, endpoint: endpoint.key });
-    this.#observer.endpointRemoved?.(endpoint);
+    this.#observer.endpointRemoved?.(this, endpoint);
     void endpoint.close();
   }
 

@@ -4,7 +4,6 @@
 import type { HashSource, RingsideConfig, UpstreamConfig } from '../../lib/config/config.ts';
 import { startApp, type RunningApp } from '../../lib/app.ts';
 import { silentLogger, type Logger } from '../../lib/log/logger.ts';
-import type { RequestObserver } from '../../lib/listener/route.ts';
 
 export interface TestProxyOptions {
   /** Static endpoints as `host:port` keys; or a full target. */
@@ -13,7 +12,6 @@ export interface TestProxyOptions {
   upstream?: Partial<UpstreamConfig>;
   hashOn?: readonly HashSource[];
   logger?: Logger;
-  requestObserver?: RequestObserver;
 }
 
 export interface TestProxy {
@@ -23,6 +21,8 @@ export interface TestProxy {
   readonly url: string;
   /** `127.0.0.1:PORT` */
   readonly address: string;
+  /** `http://127.0.0.1:ADMINPORT` */
+  readonly adminUrl: string;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -65,10 +65,10 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
     upstreams: [upstreamConfig(options)],
   };
-  const app = await startApp(config, { logger: options.logger ?? silentLogger, version: 'test', requestObserver: options.requestObserver });
+  const app = await startApp(config, { logger: options.logger ?? silentLogger, version: 'test' });
   const port = app.listeners[0].port;
   // Wait for the first discovery update so the first request does not race it.
   const upstream = app.upstreams.get('default')!;
   for (let i = 0; i < 200 && !upstream.resolved; i++) await new Promise((r) => setTimeout(r, 10));
-  return { app, port, url: `http://127.0.0.1:${port}`, address: `127.0.0.1:${port}`, stop: (graceMs) => app.stop(graceMs) };
+  return { app, port, url: `http://127.0.0.1:${port}`, address: `127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${app.adminPort}`, stop: (graceMs) => app.stop(graceMs) };
 }

@@ -1,0 +1,49 @@
+// Feeds an upstream's changes into its metric handles: endpoint handles are
+// created when an endpoint appears (one per listener routing to it) and
+// removed once it has drained, so label cardinality follows the live set.
+
+import { RingHashBalancer } from '../balancer/ring-hash/ring-hash-balancer.ts';
+import type { RingsideMetrics } from '../metrics/metrics.ts';
+import type { Endpoint } from './endpoint.ts';
+import type { Upstream, UpstreamObserver } from './upstream.ts';
+
+export function createUpstreamMetricsObserver(metrics: RingsideMetrics, upstreamName: string, listenerNames: readonly string[]): UpstreamObserver {
+  const um = metrics.upstream(upstreamName);
+  let rebuildsSeen = 0;
+  return {
+    connectionMetrics: (key) => um.connections(key),
+    endpointAdded(_upstream: Upstream, endpoint: Endpoint) {
+      // Slot i belongs to the i-th listener of this upstream (Route.slot).
+      endpoint.metrics = listenerNames.map((listener) => metrics.endpoint(listener, upstreamName, endpoint.key));
+    },
+    endpointRemoved(upstream: Upstream, endpoint: Endpoint) {
+      for (const m of endpoint.metrics) m.remove();
+      um.connections(endpoint.key).remove();
+      countStates(upstream);
+    },
+    endpointsChanged(upstream: Upstream, added: number, removed: number) {
+      if (added > 0) um.endpointChange('added', added);
+      if (removed > 0) um.endpointChange('removed', removed);
+      countStates(upstream);
+      const balancer = upstream.balancer;
+      if (balancer instanceof RingHashBalancer) {
+        const stats = balancer.stats();
+        um.ring(stats.entries, stats.minEntriesPerEndpoint, stats.maxEntriesPerEndpoint);
+        for (; rebuildsSeen < stats.rebuilds; rebuildsSeen++) um.ringRebuilt();
+      }
+    },
+    resolution(result) {
+      um.dnsResolution(result);
+    },
+  };
+
+  function countStates(upstream: Upstream): void {
+    let active = 0;
+    let ejected = 0;
+    for (const e of upstream.endpoints.values()) {
+      if (e.state === 'ejected') ejected++;
+      else active++;
+    }
+    um.endpointsByState(active, upstream.draining.size, ejected);
+  }
+}
