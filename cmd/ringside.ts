@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The ringside command: read the configuration, start the sidecar, stop on
-// SIGTERM/SIGINT. Configuration problems are printed all at once and exit 2
-// before any port is bound. (Minimal version written with the config loader;
-// the lead owns this file and may replace it.)
+// signals. Configuration problems are printed all at once and exit 2 before
+// any port is bound.
 
 import { readFileSync } from 'node:fs';
 import { loadConfig, type LoadResult } from '../lib/config/load-config.ts';
 import { errorCode, ErrorCodes } from '../lib/errors/errors.ts';
+
+/** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
+const DRAIN_TIMEOUT_MS = 20_000;
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -26,11 +28,34 @@ if (result.kind !== 'config') {
   const { startApp } = await import('../lib/app.ts');
   const { createLogger } = await import('../lib/log/logger.ts');
   const logger = createLogger(result.config.logLevel);
-  const app = await startApp(result.config, { logger, version });
-  const stop = (signal: string): void => {
-    logger.info('stopping', { signal });
-    void app.stop(5000).then(() => process.exit(0));
+  process.on('uncaughtException', (err) => {
+    logger.error('uncaught exception', { error: err, stack: err.stack });
+    process.exit(1);
+  });
+  let app: Awaited<ReturnType<typeof startApp>>;
+  try {
+    app = await startApp(result.config, { logger, version });
+  } catch (err) {
+    const code = errorCode(err);
+    const message = code === 'EADDRINUSE' || code === 'EACCES' ? `cannot bind ${(err as { address?: string }).address ?? ''}:${(err as { port?: number }).port ?? ''}: ${code}` : (err as Error).message;
+    process.stderr.write(`ringside: ${message}\n`);
+    process.exit(1);
+  }
+  logger.info('started', { version, pid: process.pid, admin: app.adminPort });
+  let signalled = false;
+  const onSignal = (signal: string): void => {
+    if (signalled) {
+      // A second signal: stop now.
+      logger.warn('second signal, exiting now', { signal });
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info('draining', { signal, timeoutMs: DRAIN_TIMEOUT_MS });
+    void app.stop(DRAIN_TIMEOUT_MS).then(() => {
+      logger.info('stopped');
+      process.exit(0);
+    });
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }
