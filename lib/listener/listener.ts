@@ -11,6 +11,13 @@ import { handleHttp1Request } from './http1-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
 import type { Route } from './route.ts';
 
+/** Requests in progress on an HTTP/1.1 socket (node:http's own idle tracking needs server.listen(), which we never call). */
+const kBusy = Symbol('ringside.busy');
+const kListener = Symbol('ringside.listener');
+const kSocket = Symbol('ringside.socket');
+type TrackedSocket = net.Socket & { [kBusy]?: number; [kListener]?: Listener };
+type TrackedResponse = http.ServerResponse & { [kSocket]?: TrackedSocket };
+
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** A connection that has not sent its first bytes within this time is closed. */
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
@@ -31,6 +38,8 @@ export class Listener {
   readonly http1: http.Server;
   readonly http2: http2.Http2Server;
   readonly #sockets = new Set<net.Socket>();
+  readonly #http1Sockets = new Set<TrackedSocket>();
+  #closing = false;
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   #port = 0;
 
@@ -47,7 +56,15 @@ export class Listener {
         requireHostHeader: true,
         joinDuplicateHeaders: false,
       },
-      (req, res) => handleHttp1Request(route, req, res),
+      (req, res) => {
+        const socket = req.socket as TrackedSocket;
+        socket[kBusy] = (socket[kBusy] ?? 0) + 1;
+        // While draining, every response closes its connection after it is sent.
+        if (this.#closing) res.shouldKeepAlive = false;
+        (res as TrackedResponse)[kSocket] = socket;
+        res.once('close', onHttp1ResponseClose);
+        handleHttp1Request(route, req, res);
+      },
     );
     this.http1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
       // Malformed input never reaches an upstream: 400/431 and close.
@@ -112,6 +129,11 @@ export class Listener {
       socket.unshift(head);
       if (isPrefaceSoFar) this.http2.emit('connection', socket);
       else {
+        const tracked = socket as TrackedSocket;
+        tracked[kBusy] = 0;
+        tracked[kListener] = this;
+        this.#http1Sockets.add(tracked);
+        socket.once('close', () => this.#http1Sockets.delete(tracked));
         this.http1.emit('connection', socket);
         socket.resume();
       }
@@ -121,17 +143,27 @@ export class Listener {
 
   /** Stop accepting; ask clients to go away (GOAWAY / Connection: close); resolve when all connections closed. */
   async close(graceMs = 0): Promise<void> {
+    this.#closing = true;
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+    // HTTP/2: GOAWAY; open streams may finish. HTTP/1.1: idle connections close
+    // now, busy ones after their current response (Connection: close).
     for (const session of this.#sessions) session.close();
-    this.http1.closeIdleConnections();
-    if (graceMs > 0) {
-      const deadline = Date.now() + graceMs;
-      while (this.#sockets.size > 0 && Date.now() < deadline) {
-        this.http1.closeIdleConnections();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    for (const socket of this.#http1Sockets) if (socket[kBusy] === 0) socket.destroy();
+    const deadline = Date.now() + graceMs;
+    while (this.#sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const socket of this.#sockets) socket.destroy();
     await closed;
   }
+
+  /** An HTTP/1.1 response ended: during shutdown, an idle connection is closed. */
+  static responseDone(socket: TrackedSocket): void {
+    const busy = (socket[kBusy] = (socket[kBusy] ?? 1) - 1);
+    const listener = socket[kListener];
+    if (busy === 0 && listener !== undefined && listener.#closing) socket.destroySoon();
+  }
+}
+
+function onHttp1ResponseClose(this: TrackedResponse): void {
+  const socket = this[kSocket];
+  if (socket !== undefined) Listener.responseDone(socket);
 }
