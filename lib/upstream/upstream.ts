@@ -43,7 +43,11 @@ export class Upstream {
   readonly draining = new Set<Endpoint>();
   /** True once discovery delivered a first answer (even an empty one). */
   resolved = false;
-  /** Why the set is empty, when discovery said the name does not exist. */
+  /**
+   * Why the set is empty: discovery said the name does not exist, or it has not
+   * answered yet (then naming the source and the last failure). Requests that
+   * find no endpoint carry this text to the client (503 / UNAVAILABLE).
+   */
   emptyReason: string | null = null;
   lastResolution: { result: ResolutionResult; at: number } | null = null;
   lastSuccessAt: number | null = null;
@@ -65,12 +69,16 @@ export class Upstream {
   }
 
   start(): void {
+    // Until the first answer, a request that finds no endpoint should say what we are waiting for,
+    // not only "no endpoints": the listener is up before discovery has answered (see app.ts).
+    this.emptyReason = `waiting for the first answer of ${this.discovery.description}`;
     this.discovery.start({
       onUpdate: (update) => this.#apply(update),
       onResolution: (result, error) => {
         const now = Date.now();
         this.lastResolution = { result, at: now };
         if (result === 'success') this.lastSuccessAt = now;
+        else if (!this.resolved) this.emptyReason = `${this.discovery.description} has not answered yet: ${result}${error ? ` (${error.message})` : ''}`;
         else this.#logger.warn('discovery failed', { upstream: this.name, source: this.discovery.description, result, error });
         this.#observer.resolution?.(result, error);
       },
