@@ -78,8 +78,10 @@ export class Upstream {
         const now = Date.now();
         this.lastResolution = { result, at: now };
         if (result === 'success') this.lastSuccessAt = now;
-        else if (!this.resolved) this.emptyReason = `${this.discovery.description} has not answered yet: ${result}${error ? ` (${error.message})` : ''}`;
-        else this.#logger.warn('discovery failed', { upstream: this.name, source: this.discovery.description, result, error });
+        else {
+          if (!this.resolved) this.emptyReason = `${this.discovery.description} has not answered yet: ${result}${error ? ` (${error.message})` : ''}`;
+          this.#logger.warn('discovery failed', { upstream: this.name, source: this.discovery.description, result, error });
+        }
         this.#observer.resolution?.(result, error);
       },
     });
