@@ -37,12 +37,14 @@ export function helpText(version: string): string {
     '',
     'Hash sources:',
     ...wrap(
-      'Each --hash-* flag adds one source to the hash policy, tried in command-line order ' +
-        'until one yields a value. The environment twins take comma-separated lists ' +
-        '(RINGSIDE_HASH_HEADER=x-user-id,x-tenant) and are tried in the order header, query, ' +
+      'Each --hash-* flag adds one source to the hash policy, in command-line order. As in ' +
+        "Envoy's hash_policy, every source present on a request is combined into the hash (the " +
+        'running hash is rotated left one bit, then XORed with the next); a request with none of ' +
+        'them goes to --hash-fallback. The environment twins take comma-separated lists ' +
+        '(RINGSIDE_HASH_HEADER=x-user-id,x-tenant), in the order header, query, ' +
         'cookie, source IP. Sources given as flags replace those from the environment, which ' +
         'replace those from the file. In the file, `hashOn: [{header: x-user-id, terminal: true}, ' +
-        '{query: user}, {cookie: sid}, {sourceIp: true}]` also sets terminal (stop at this source when it yields a hash).',
+        '{query: user}, {cookie: sid}, {sourceIp: true}]` also sets terminal (stop combining once the hash so far is set).',
       '  ',
     ),
     '',

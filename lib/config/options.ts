@@ -168,7 +168,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ name: 'upstream-protocol', scope: 'upstream', fileKey: 'upstreamProtocol', upstreamKey: 'protocol', placeholder: 'auto|http1|h2c', description: 'Protocol spoken to the upstream; auto forwards in the protocol the application used.', defaultText: DEFAULTS.upstreamProtocol, parse: oneOf<UpstreamProtocol>(['auto', 'http1', 'h2c']) }),
 
   option({ name: 'lb', scope: 'upstream', fileKey: 'lb', upstreamKey: 'lb', placeholder: 'round_robin|random|least_request|ring_hash', description: 'Load-balancing policy. ring_hash needs at least one hash source.', defaultText: 'ring_hash when a hash source is set, else least_request', parse: oneOf<LbPolicy>(['round_robin', 'random', 'least_request', 'ring_hash']) }),
-  option({ name: 'hash-header', scope: 'hash', repeatable: true, placeholder: 'NAME', description: 'Hash on this request header (stored lower-case). Repeatable; sources are tried in command-line order.', parse: parseHeaderName }),
+  option({ name: 'hash-header', scope: 'hash', repeatable: true, placeholder: 'NAME', description: 'Hash on this request header (stored lower-case). Repeatable; sources combine in command-line order.', parse: parseHeaderName }),
   option({ name: 'hash-query', scope: 'hash', repeatable: true, placeholder: 'NAME', description: 'Hash on this query parameter. Repeatable.', parse: parseQueryName }),
   option({ name: 'hash-cookie', scope: 'hash', repeatable: true, placeholder: 'NAME', description: 'Hash on this cookie. Repeatable.', parse: parseCookieName }),
   option({ name: 'hash-source-ip', kind: 'boolean', scope: 'hash', placeholder: '', description: "Hash on the client's IP address.", defaultText: 'false', parse: parseBoolean }),
@@ -181,7 +181,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 
   option({ name: 'admin', scope: 'global', fileKey: 'admin', placeholder: 'HOST:PORT', description: 'Admin server: /metrics, /healthz, /readyz, /status. Port 0 picks a free port.', defaultText: formatHostPort(DEFAULTS.admin), parse: hostPortOption(0) }),
   option({ name: 'connect-timeout', scope: 'upstream', fileKey: 'connectTimeout', upstreamKey: 'connectTimeout', placeholder: 'DURATION', description: 'Time allowed to connect to an endpoint.', defaultText: formatDuration(DEFAULTS.connectTimeoutMs), parse: durationOption() }),
-  option({ name: 'request-timeout', scope: 'upstream', fileKey: 'requestTimeout', upstreamKey: 'requestTimeout', placeholder: 'DURATION', description: 'Time allowed for a whole request or stream; 0 turns it off.', defaultText: '0 (off)', parse: durationOption({ allowZero: true }) }),
+  option({ name: 'request-timeout', scope: 'upstream', fileKey: 'requestTimeout', upstreamKey: 'requestTimeout', placeholder: 'DURATION', description: 'Time allowed from sending a request until the response head arrives (streams may then run on); 0 turns it off.', defaultText: '0 (off)', parse: durationOption({ allowZero: true }) }),
   option({ name: 'log-level', scope: 'global', fileKey: 'logLevel', placeholder: 'debug|info|warn|error', description: 'Least severe log level written.', defaultText: DEFAULTS.logLevel, parse: oneOf<LogLevel>(['debug', 'info', 'warn', 'error']) }),
 
   option({ name: 'dns-refresh', scope: 'upstream', fileKey: 'dnsRefresh', upstreamKey: 'dns.refresh', placeholder: 'DURATION', description: `How often to re-resolve dns:/srv: targets (at least ${formatDuration(DNS_REFRESH_MIN_MS)}).`, defaultText: formatDuration(DEFAULTS.dnsRefreshMs), parse: durationOption({ minMs: DNS_REFRESH_MIN_MS }) }),
