@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# The ringside sidecar image: Node.js runs the TypeScript sources directly (type
+# stripping), with production dependencies only, as a non-root user, on a
+# read-only root filesystem. Build: docker build -t REGISTRY/ringside:0.1.0 .
+# test/dockerfile.test.ts checks the properties this file promises.
+
+# Both stages use the Node.js release pinned by the `node` devDependency in
+# package-lock.json (24.21.0), so the image runs what the tests ran on.
+FROM node:24.21.0-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --omit=dev leaves out the test tooling and the `node` devDependency (a second
+# Node.js binary); --ignore-scripts because no production dependency needs an
+# install script. https://docs.npmjs.com/cli/commands/npm-ci
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24.21.0-bookworm-slim AS runtime
+LABEL org.opencontainers.image.title="ringside" \
+      org.opencontainers.image.description="Sidecar egress proxy: balances every HTTP/1.1 request and HTTP/2 (gRPC) stream over a headless Service, with consistent ring hashing." \
+      org.opencontainers.image.licenses="Apache-2.0"
+WORKDIR /app
+ENV NODE_ENV=production \
+    RINGSIDE_LISTEN=127.0.0.1:15001 \
+    RINGSIDE_ADMIN=0.0.0.0:15090
+# Files stay owned by root and read-only to the process: ringside writes
+# nothing, so the pod can mount the root filesystem read-only.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY lib ./lib
+COPY cmd/ringside.ts ./cmd/ringside.ts
+# 65532 is the conventional "nonroot" id of distroless images; a number (not a
+# name) lets the kubelet verify runAsNonRoot without reading /etc/passwd.
+USER 65532:65532
+# 15001: the application's requests (loopback only by default: the pod shares
+# its network namespace). 15090: /metrics, /healthz, /readyz, /status.
+EXPOSE 15001 15090
+STOPSIGNAL SIGTERM
+# Exec form, no npm and no shell in between: node is PID 1 and receives SIGTERM
+# itself, which starts ringside's drain.
+ENTRYPOINT ["node", "cmd/ringside.ts"]

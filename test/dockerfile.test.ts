@@ -1,0 +1,228 @@
+// The container image's promises, checked on the Dockerfile itself because no
+// Docker engine runs here: pinned multi-stage build, production dependencies
+// only, numeric non-root user, ENTRYPOINT that execs node (so SIGTERM reaches
+// ringside), the two ports, and a build context without tests or history.
+//
+// Parsed with dockerfile-ast, the parser behind the VS Code Docker language
+// server: it handles line continuations, parser directives, BuildKit flags
+// (`RUN --mount`, `COPY --from`) and JSON (exec) form, which a few regexes
+// would get subtly wrong. Docker's own grammar:
+// https://docs.docker.com/reference/dockerfile/
+
+import { readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DockerfileParser, type Instruction, type JSONInstruction } from 'dockerfile-ast';
+import { describe, expect, test } from 'vitest';
+import { ENV_VARS, loadConfig } from '../lib/config/load-config.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dockerfileText = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const dockerfile = DockerfileParser.parse(dockerfileText);
+const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
+const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { version: string }>;
+};
+
+interface Stage {
+  readonly name: string | null;
+  readonly image: string;
+  readonly instructions: readonly Instruction[];
+}
+
+/** The instructions grouped by the FROM that opens each stage. */
+function stagesOf(instructions: readonly Instruction[]): Stage[] {
+  const stages: { name: string | null; image: string; instructions: Instruction[] }[] = [];
+  for (const instruction of instructions) {
+    if (instruction.getKeyword() === 'FROM') {
+      const args = instruction.getArguments().map((a) => a.getValue());
+      const asIndex = args.findIndex((a) => a.toUpperCase() === 'AS');
+      stages.push({ name: asIndex >= 0 ? args[asIndex + 1] : null, image: args[0], instructions: [] });
+    } else {
+      stages.at(-1)?.instructions.push(instruction);
+    }
+  }
+  return stages;
+}
+
+const stages = stagesOf(dockerfile.getInstructions());
+const finalStage = stages.at(-1) as Stage;
+const inFinal = (keyword: string) => finalStage.instructions.filter((i) => i.getKeyword() === keyword);
+const flagsOf = (i: Instruction) => ((i as Partial<JSONInstruction>).getFlags?.() ?? []).map((f) => [f.getName(), f.getValue()] as const);
+
+/** Docker's .dockerignore matching (Go filepath.Match plus `**`), enough for the patterns we use. https://docs.docker.com/build/concepts/context/#dockerignore-files */
+function createDockerignoreMatcher(text: string): (path: string) => boolean {
+  const rules = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const negate = line.startsWith('!');
+      const pattern = normalize(negate ? line.slice(1) : line).replace(/^\/+/, '');
+      // `**/` matches zero or more directories; `*` and `?` never cross a slash.
+      const source = pattern
+        .split('**/')
+        .map((part) =>
+          part
+            .split('**')
+            .map((piece) => piece.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*').replaceAll('?', '[^/]'))
+            .join('.*'),
+        )
+        .join('(?:.*/)?');
+      // A pattern that names a directory excludes everything below it.
+      return { negate, regex: new RegExp(`^${source}(/.*)?$`) };
+    });
+  return (path) => {
+    let ignored = false;
+    for (const rule of rules) if (rule.regex.test(path)) ignored = !rule.negate;
+    return ignored;
+  };
+}
+
+const isIgnored = createDockerignoreMatcher(readFileSync(join(ROOT, '.dockerignore'), 'utf8'));
+
+/**
+ * Every file the entry point loads at run time, following relative imports
+ * (static and dynamic) from the ENTRYPOINT script, and every package it imports.
+ * `import type` lines are skipped: Node strips them, so they load nothing.
+ */
+function runtimeClosure(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const pending = [entry];
+  const specifier = /(?:^|[\s;])(?:import|export)\s+(?!type\s)(?:[^'";]*?\sfrom\s*)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  while (pending.length > 0) {
+    const file = pending.pop() as string;
+    if (files.has(file)) continue;
+    files.add(file);
+    const source = readFileSync(join(ROOT, file), 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
+    for (const match of source.matchAll(specifier)) {
+      const spec = match[1] ?? match[2];
+      if (spec.startsWith('node:')) continue;
+      if (spec.startsWith('.')) pending.push(normalize(join(dirname(file), spec)));
+      else packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
+    }
+  }
+  return { files, packages };
+}
+
+describe('Dockerfile', () => {
+  test('is a multi-stage build whose every stage starts from a pinned Node 24 slim image', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    const nodeVersion = lock.packages['node_modules/node'].version;
+    expect(nodeVersion).toMatch(/^24\.\d+\.\d+$/);
+    for (const stage of stages) {
+      // Pinned to the exact release the tests ran on; a digest may be appended.
+      expect(stage.image).toMatch(new RegExp(`^node:${nodeVersion.replaceAll('.', '\\.')}-(bookworm|trixie)-slim(@sha256:[0-9a-f]{64})?$`));
+    }
+    expect(dockerfile.getFROMs().map((f) => f.getImageTag())).not.toContain('latest');
+  });
+
+  test('installs production dependencies only, with npm ci in a build stage, and no npm in the final stage', () => {
+    const buildRuns = stages.slice(0, -1).flatMap((s) => s.instructions.filter((i) => i.getKeyword() === 'RUN'));
+    const npmCi = buildRuns.map((r) => r.getArgumentsContent() ?? '').filter((cmd) => /\bnpm ci\b/.test(cmd));
+    expect(npmCi).toHaveLength(1);
+    expect(npmCi[0]).toMatch(/--omit=dev\b/);
+    expect(inFinal('RUN').map((r) => r.getArgumentsContent())).not.toEqual(expect.arrayContaining([expect.stringMatching(/\bnpm\b/)]));
+    // node_modules reaches the final stage only from the build stage that ran npm ci.
+    const copies = inFinal('COPY').map((c) => ({ from: flagsOf(c).find(([name]) => name === 'from')?.[1] ?? null, args: c.getArguments().map((a) => a.getValue()) }));
+    const modules = copies.filter((c) => c.args.some((a) => a.includes('node_modules')));
+    expect(modules).toHaveLength(1);
+    expect(modules[0].from).toBe(stages[0].name);
+    // The `node` devDependency (a whole Node.js binary) must not be a production dependency.
+    expect(packageJson.dependencies).not.toHaveProperty('node');
+  });
+
+  test('the final stage copies every file the entry point loads, and it imports only production dependencies', () => {
+    const sources = inFinal('COPY')
+      .filter((c) => !flagsOf(c).some(([name]) => name === 'from'))
+      .flatMap((c) => c.getArguments().map((a) => a.getValue()).slice(0, -1));
+    const copied = (file: string) => sources.some((src) => file === src || file.startsWith(src.replace(/\/?$/, '/')));
+    const { files, packages } = runtimeClosure('cmd/ringside.ts');
+    expect(files.size).toBeGreaterThan(20);
+    for (const file of [...files, 'package.json']) {
+      expect(copied(file), `${file} is not copied into the image`).toBe(true);
+      expect(isIgnored(file), `${file} is excluded by .dockerignore`).toBe(false);
+    }
+    for (const name of packages) {
+      expect(Object.keys(packageJson.dependencies), `${name} is imported at run time but is not a production dependency`).toContain(name);
+    }
+    expect(packages).toContain('undici');
+  });
+
+  test('runs as a numeric non-root user, with its files owned by root', () => {
+    const users = inFinal('USER').map((u) => u.getArgumentsContent() ?? '');
+    expect(users.length).toBeGreaterThanOrEqual(1);
+    const [uid, gid] = (users.at(-1) as string).split(':');
+    expect(uid).toMatch(/^\d+$/);
+    expect(Number(uid)).toBeGreaterThan(0);
+    if (gid !== undefined) expect(gid).toMatch(/^\d+$/);
+    expect(Number(uid)).toBe(65532);
+    // Read-only root filesystem: nothing is handed to the runtime user to write, and no VOLUME is declared.
+    expect(inFinal('COPY').flatMap(flagsOf).map(([name]) => name)).not.toContain('chown');
+    expect(inFinal('VOLUME')).toHaveLength(0);
+    // The USER comes before the ENTRYPOINT takes effect and nothing switches back to root.
+    expect(inFinal('USER').every((u) => !/^(0|root)(:|$)/.test(u.getArgumentsContent() ?? ''))).toBe(true);
+  });
+
+  test('ENTRYPOINT execs node on cmd/ringside.ts in exec form (no npm, no shell), with no CMD to wrap it', () => {
+    const entrypoints = dockerfile.getENTRYPOINTs();
+    expect(entrypoints).toHaveLength(1);
+    const entrypoint = entrypoints[0] as unknown as JSONInstruction;
+    // Exec (JSON) form: shell form would run `/bin/sh -c`, which does not forward SIGTERM.
+    // https://docs.docker.com/reference/dockerfile/#entrypoint
+    expect(entrypoint.getOpeningBracket()).not.toBeNull();
+    const argv = entrypoint.getJSONStrings().map((s) => s.getJSONValue());
+    expect(argv).toEqual(['node', 'cmd/ringside.ts']);
+    expect(argv.join(' ')).not.toMatch(/\b(npm|npx|sh|bash|tini)\b/);
+    expect(inFinal('CMD')).toHaveLength(0);
+    expect(inFinal('STOPSIGNAL').map((s) => s.getArgumentsContent())).not.toEqual(expect.arrayContaining([expect.not.stringMatching(/^SIGTERM$/)]));
+  });
+
+  test('exposes the listener and admin ports', () => {
+    const ports = inFinal('EXPOSE').flatMap((e) => e.getArguments().map((a) => a.getValue()));
+    expect(ports).toEqual(expect.arrayContaining(['15001', '15090']));
+  });
+
+  test('its RINGSIDE_* defaults are variables ringside reads, with values it accepts', () => {
+    const env = Object.fromEntries(
+      dockerfile.getENVs().flatMap((e) => e.getProperties().map((p) => [p.getName(), p.getValue() ?? ''] as const)),
+    );
+    expect(env).toMatchObject({ RINGSIDE_LISTEN: '127.0.0.1:15001', RINGSIDE_ADMIN: '0.0.0.0:15090', NODE_ENV: 'production' });
+    const ringside = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('RINGSIDE_')));
+    for (const key of Object.keys(ringside)) expect(ENV_VARS).toContain(key);
+    // The image cannot know the upstream: the pod gives it. Everything else must load as is.
+    const result = loadConfig({ argv: [], env: { ...ringside, RINGSIDE_UPSTREAM: 'dns:recs.default.svc.cluster.local.:8080' }, readFile: () => '' }, '0.0.0');
+    expect(result.kind).toBe('config');
+    if (result.kind === 'config') {
+      expect(result.config.admin).toEqual({ host: '0.0.0.0', port: 15090 });
+      expect(result.config.listeners[0].listen).toEqual({ host: '127.0.0.1', port: 15001 });
+    }
+  });
+});
+
+describe('.dockerignore', () => {
+  test('keeps history, local installs, tests and benchmarks out of the build context', () => {
+    for (const path of ['.git/HEAD', 'node_modules/undici/package.json', 'test/http1-forwarding.test.ts', 'test/support/proxy.ts', 'bench/ring.ts', 'lib/config/load-config.test.ts', 'deploy/README.md']) {
+      expect(isIgnored(path), path).toBe(true);
+    }
+    for (const path of ['package.json', 'package-lock.json', 'cmd/ringside.ts', 'lib/app.ts', 'lib/config/load-config.ts']) {
+      expect(isIgnored(path), path).toBe(false);
+    }
+  });
+
+  test('the matcher follows Docker semantics: a root-level glob does not reach into directories', () => {
+    const match = createDockerignoreMatcher('*.md\n**/*.test.ts\nbench\n!bench/keep.ts');
+    expect(match('README.md')).toBe(true);
+    expect(match('docs/README.md')).toBe(false);
+    expect(match('lib/a/b.test.ts')).toBe(true);
+    expect(match('bench/ring.ts')).toBe(true);
+    expect(match('bench/keep.ts')).toBe(false);
+    expect(match('root.test.ts')).toBe(true);
+  });
+});
