@@ -92,6 +92,16 @@ async function get(url: string): Promise<{ status: number; body: string; error: 
   return { status: res.statusCode, body, error: res.headers['x-ringside-error'] as string | undefined };
 }
 
+/** The error of a gRPC call that must fail. */
+async function failedCall(call: Promise<unknown>): Promise<grpc.ServiceError> {
+  const outcome = await call.then(
+    () => null,
+    (err: grpc.ServiceError) => err,
+  );
+  if (outcome === null) throw new Error('the call succeeded, expected a failure');
+  return outcome;
+}
+
 const keys = (u: Upstream): string[] => [...u.endpoints.keys()].sort();
 
 describe('DNS failures through ringside', () => {
@@ -157,7 +167,7 @@ describe('DNS failures through ringside', () => {
 
     const client = createEchoClient(proxy.address);
     cleanups.push(() => client.close());
-    const err = await unary(client, { message: 'x' }).catch((e: grpc.ServiceError) => e);
+    const err = await failedCall(unary(client, { message: 'x' }));
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
     expect(err.details).toContain(NAME);
     expect(err.details).toContain('NXDOMAIN');
@@ -219,7 +229,7 @@ describe('DNS failures through ringside', () => {
 
     const client = createEchoClient(`127.0.0.1:${app.listeners[0].port}`);
     cleanups.push(() => client.close());
-    const err = await unary(client, { message: 'x' }).catch((e: grpc.ServiceError) => e);
+    const err = await failedCall(unary(client, { message: 'x' }));
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
     expect(err.details).toContain(NAME);
 
