@@ -209,6 +209,7 @@ describe('DNS failures through ringside', () => {
     dns.setMode(NAME, 'drop');
     const config: RingsideConfig = {
       logLevel: 'error',
+      drainTimeoutMs: 0,
       admin: { host: '127.0.0.1', port: 0 },
       listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
       upstreams: [upstreamConfig({ target: { kind: 'dns', name: NAME, port }, upstream: dnsUpstream(dns, port) })],
@@ -291,6 +292,7 @@ describe('DNS failures through ringside', () => {
     const server = { port: dns.port };
     const config: RingsideConfig = {
       logLevel: 'error',
+      drainTimeoutMs: 0,
       admin: { host: '127.0.0.1', port: 0 },
       listeners: [
         { name: 'good', listen: { host: '127.0.0.1', port: 0 }, upstream: 'good' },

@@ -53,9 +53,25 @@ export interface UpstreamConfig {
   /** Bounded-load factor (> 1), or null when off. */
   readonly hashBalanceFactor: number | null;
   readonly connectTimeoutMs: number;
-  /** 0 = no per-request timeout. */
+  /** Until the response head arrives; 0 = no per-request timeout. */
   readonly requestTimeoutMs: number;
+  /** Idle upstream connections are closed after this long. */
+  readonly idleTimeoutMs: number;
+  /** Retries on other endpoints for requests that never reached an upstream. */
+  readonly retries: number;
+  /** Request body bytes kept to replay an idempotent request on a retry. */
+  readonly retryBufferBytes: number;
+  readonly ejection: EjectionConfig;
   readonly dns: DnsConfig;
+}
+
+/** Passive outlier detection (Envoy's consecutive_5xx with base_ejection_time). */
+export interface EjectionConfig {
+  /** 0 = ejection off. */
+  readonly consecutiveFailures: number;
+  readonly baseTimeMs: number;
+  readonly maxTimeMs: number;
+  readonly maxPercent: number;
 }
 
 export interface ListenerConfig {
@@ -67,6 +83,8 @@ export interface ListenerConfig {
 
 export interface RingsideConfig {
   readonly logLevel: LogLevel;
+  /** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
+  readonly drainTimeoutMs: number;
   readonly admin: HostPort;
   readonly listeners: readonly ListenerConfig[];
   readonly upstreams: readonly UpstreamConfig[];

@@ -7,10 +7,11 @@ const WIDTH = 80;
 const INDENT = '          ';
 
 const SECTIONS: readonly { readonly title: string; readonly names: readonly string[] }[] = [
-  { title: 'General', names: ['config', 'help', 'version', 'log-level', 'admin'] },
+  { title: 'General', names: ['config', 'help', 'version', 'log-level', 'admin', 'drain-timeout'] },
   { title: 'Listener and upstream', names: ['listen', 'upstream', 'upstream-protocol', 'connect-timeout', 'request-timeout'] },
   { title: 'Load balancing', names: ['lb', 'hash-header', 'hash-query', 'hash-cookie', 'hash-source-ip', 'hash-fallback', 'ring-mode', 'ring-entries-per-endpoint', 'min-ring-size', 'max-ring-size', 'hash-balance-factor'] },
   { title: 'DNS discovery', names: ['dns-refresh', 'dns-respect-ttl', 'dns-family', 'dns-server'] },
+  { title: 'Resilience', names: ['retries', 'retry-buffer', 'idle-timeout', 'eject-consecutive-failures', 'eject-base-time', 'eject-max-time', 'max-ejection-percent'] },
 ];
 
 export function helpText(version: string): string {
@@ -26,7 +27,10 @@ export function helpText(version: string): string {
     'environment twins accept true|false|1|0. An empty variable counts as unset.',
   ];
   const byName = new Map(OPTIONS.map((o) => [o.name, o]));
-  for (const section of SECTIONS) {
+  // An option no section names still gets documented.
+  const named = new Set(SECTIONS.flatMap((s) => s.names));
+  const others = OPTIONS.filter((o) => !named.has(o.name)).map((o) => o.name);
+  for (const section of others.length > 0 ? [...SECTIONS, { title: 'Other', names: others }] : SECTIONS) {
     lines.push('', `${section.title}:`);
     for (const name of section.names) {
       const spec = byName.get(name);

@@ -56,6 +56,7 @@ describe('defaults', () => {
   test('a bare --upstream gives every documented default', () => {
     expect(config(UP)).toEqual({
       logLevel: 'info',
+      drainTimeoutMs: 20_000,
       admin: { host: '0.0.0.0', port: 15090 },
       listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 15001 }, upstream: 'default' }],
       upstreams: [
@@ -73,6 +74,10 @@ describe('defaults', () => {
           hashBalanceFactor: null,
           connectTimeoutMs: 5000,
           requestTimeoutMs: 0,
+          idleTimeoutMs: 30_000,
+          retries: 2,
+          retryBufferBytes: 65_536,
+          ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },
           dns: { refreshMs: 5000, respectTtl: false, family: 'any', server: null },
         },
       ],
@@ -120,6 +125,7 @@ describe('flags', () => {
     ];
     const expected: RingsideConfig = {
       logLevel: 'debug',
+      drainTimeoutMs: 20_000,
       admin: { host: '127.0.0.1', port: 0 },
       listeners: [{ name: 'default', listen: { host: '::1', port: 0 }, upstream: 'default' }],
       upstreams: [
@@ -143,6 +149,10 @@ describe('flags', () => {
           hashBalanceFactor: 1.25,
           connectTimeoutMs: 250,
           requestTimeoutMs: 1500,
+          idleTimeoutMs: 30_000,
+          retries: 2,
+          retryBufferBytes: 65_536,
+          ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },
           dns: { refreshMs: 60_000, respectTtl: true, family: 'ipv6', server: { host: '127.0.0.1', port: 5353 } },
         },
       ],
@@ -430,6 +440,10 @@ upstreams:
       hashBalanceFactor: 1.25,
       connectTimeoutMs: 1000,
       requestTimeoutMs: 10_000,
+      idleTimeoutMs: 30_000,
+      retries: 2,
+      retryBufferBytes: 65_536,
+      ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },
       dns: { refreshMs: 30_000, respectTtl: true, family: 'ipv4', server: { host: '127.0.0.1', port: 5353 } },
     });
     expect(c.upstreams[1]).toMatchObject({ lb: 'least_request', hashOn: [], target: { kind: 'static', endpoints: [{ key: '127.0.0.1:9001' }, { key: '127.0.0.1:9002' }] } });

@@ -428,10 +428,11 @@ function valueOr<T>(name: string, layers: readonly (Layer | undefined)[], fallba
   return given?.valid ? (given.value as T) : fallback;
 }
 
-function buildGlobal(layers: readonly (Layer | undefined)[]): { logLevel: LogLevel; admin: HostPort } {
+function buildGlobal(layers: readonly (Layer | undefined)[]): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number } {
   return {
     logLevel: valueOr<LogLevel>('log-level', layers, DEFAULTS.logLevel),
     admin: valueOr<HostPort>('admin', layers, DEFAULTS.admin),
+    drainTimeoutMs: valueOr('drain-timeout', layers, DEFAULTS.drainTimeoutMs),
   };
 }
 
@@ -609,6 +610,15 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
     hashBalanceFactor: valueOr<number | null>('hash-balance-factor', layers, DEFAULTS.hashBalanceFactor),
     connectTimeoutMs: valueOr('connect-timeout', layers, DEFAULTS.connectTimeoutMs),
     requestTimeoutMs: valueOr('request-timeout', layers, DEFAULTS.requestTimeoutMs),
+    idleTimeoutMs: valueOr('idle-timeout', layers, DEFAULTS.idleTimeoutMs),
+    retries: valueOr('retries', layers, DEFAULTS.retries),
+    retryBufferBytes: valueOr('retry-buffer', layers, DEFAULTS.retryBufferBytes),
+    ejection: {
+      consecutiveFailures: valueOr('eject-consecutive-failures', layers, DEFAULTS.ejectConsecutiveFailures),
+      baseTimeMs: valueOr('eject-base-time', layers, DEFAULTS.ejectBaseTimeMs),
+      maxTimeMs: valueOr('eject-max-time', layers, DEFAULTS.ejectMaxTimeMs),
+      maxPercent: valueOr('max-ejection-percent', layers, DEFAULTS.maxEjectionPercent),
+    },
     dns: {
       refreshMs: valueOr('dns-refresh', layers, DEFAULTS.dnsRefreshMs),
       respectTtl: valueOr('dns-respect-ttl', layers, DEFAULTS.dnsRespectTtl),

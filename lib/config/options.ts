@@ -7,6 +7,7 @@ import type { DnsFamily, FallbackPolicy, HostPort, LbPolicy, LogLevel, RingMode,
 import { formatDuration, parseDuration } from './duration.ts';
 import { formatHostPort, HOST_PORT_FORM, parseHostPort } from './host-port.ts';
 import { expected, parsedValue, type Parsed } from './parsed.ts';
+import { formatSize, parseSize } from './size.ts';
 import { parseUpstreamTarget, UPSTREAM_TARGET_FORM } from './upstream-target.ts';
 
 /**
@@ -57,6 +58,14 @@ export const DEFAULTS = {
   dnsRespectTtl: false,
   dnsFamily: 'any' as DnsFamily,
   dnsServer: null as HostPort | null,
+  retries: 2,
+  retryBufferBytes: 64 * 1024,
+  idleTimeoutMs: 30_000,
+  ejectConsecutiveFailures: 5,
+  ejectBaseTimeMs: 30_000,
+  ejectMaxTimeMs: 300_000,
+  maxEjectionPercent: 50,
+  drainTimeoutMs: 20_000,
 } as const;
 
 /** Envoy bounds ring sizes to 8M entries (RingHashLbConfig.maximum_ring_size). */
@@ -101,6 +110,14 @@ function integerIn(min: number, max: number): (raw: unknown) => Parsed<number> {
 function durationOption(options: { allowZero?: boolean; minMs?: number } = {}): (raw: unknown) => Parsed<number> {
   // A YAML number (`timeout: 5`) is a bare number: reject it like the text "5".
   return withText('a duration like 250ms, 5s, 1m', (text) => parseDuration(text, options));
+}
+
+function sizeOption(max: number): (raw: unknown) => Parsed<number> {
+  const form = `a size like 64KiB or 1MiB (at most ${formatSize(max)})`;
+  return withText(form, (text) => {
+    const size = parseSize(text);
+    return size.ok && size.value > max ? expected(form) : size;
+  });
 }
 
 function hostPortOption(minPort: 0 | 1, ipOnly = false): (raw: unknown) => Parsed<HostPort> {
@@ -183,6 +200,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ name: 'connect-timeout', scope: 'upstream', fileKey: 'connectTimeout', upstreamKey: 'connectTimeout', placeholder: 'DURATION', description: 'Time allowed to connect to an endpoint.', defaultText: formatDuration(DEFAULTS.connectTimeoutMs), parse: durationOption() }),
   option({ name: 'request-timeout', scope: 'upstream', fileKey: 'requestTimeout', upstreamKey: 'requestTimeout', placeholder: 'DURATION', description: 'Time allowed from sending a request until the response head arrives (streams may then run on); 0 turns it off.', defaultText: '0 (off)', parse: durationOption({ allowZero: true }) }),
   option({ name: 'log-level', scope: 'global', fileKey: 'logLevel', placeholder: 'debug|info|warn|error', description: 'Least severe log level written.', defaultText: DEFAULTS.logLevel, parse: oneOf<LogLevel>(['debug', 'info', 'warn', 'error']) }),
+
+  option({ name: 'retries', scope: 'upstream', fileKey: 'retries', upstreamKey: 'retries', placeholder: 'N', description: 'Retries on another endpoint for a request that never reached an upstream (or an idempotent one whose body fits the retry buffer); 0..10.', defaultText: String(DEFAULTS.retries), parse: integerIn(0, 10) }),
+  option({ name: 'retry-buffer', scope: 'upstream', fileKey: 'retryBuffer', upstreamKey: 'retryBuffer', placeholder: 'SIZE', description: 'Request body bytes kept for replay on a retry (at most 1MiB); a larger body is not retried once sent.', defaultText: formatSize(DEFAULTS.retryBufferBytes), parse: sizeOption(1024 * 1024) }),
+  option({ name: 'idle-timeout', scope: 'upstream', fileKey: 'idleTimeout', upstreamKey: 'idleTimeout', placeholder: 'DURATION', description: 'Close an upstream connection after it has been idle this long.', defaultText: formatDuration(DEFAULTS.idleTimeoutMs), parse: durationOption() }),
+  option({ name: 'eject-consecutive-failures', scope: 'upstream', fileKey: 'ejectConsecutiveFailures', upstreamKey: 'ejectConsecutiveFailures', placeholder: 'N', description: 'Eject an endpoint after N consecutive failures (connect errors, 5xx, gRPC UNAVAILABLE); 0 turns ejection off.', defaultText: String(DEFAULTS.ejectConsecutiveFailures), parse: integerIn(0, 10_000) }),
+  option({ name: 'eject-base-time', scope: 'upstream', fileKey: 'ejectBaseTime', upstreamKey: 'ejectBaseTime', placeholder: 'DURATION', description: 'An ejection lasts this long times the number of times the endpoint was ejected, capped by --eject-max-time.', defaultText: formatDuration(DEFAULTS.ejectBaseTimeMs), parse: durationOption() }),
+  option({ name: 'eject-max-time', scope: 'upstream', fileKey: 'ejectMaxTime', upstreamKey: 'ejectMaxTime', placeholder: 'DURATION', description: 'Longest ejection.', defaultText: formatDuration(DEFAULTS.ejectMaxTimeMs), parse: durationOption() }),
+  option({ name: 'max-ejection-percent', scope: 'upstream', fileKey: 'maxEjectionPercent', upstreamKey: 'maxEjectionPercent', placeholder: 'PERCENT', description: "Never eject more than this share of an upstream's endpoints at once (0..100).", defaultText: String(DEFAULTS.maxEjectionPercent), parse: integerIn(0, 100) }),
+  option({ name: 'drain-timeout', scope: 'global', fileKey: 'drainTimeout', placeholder: 'DURATION', description: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process exits.', defaultText: formatDuration(DEFAULTS.drainTimeoutMs), parse: durationOption({ allowZero: true }) }),
 
   option({ name: 'dns-refresh', scope: 'upstream', fileKey: 'dnsRefresh', upstreamKey: 'dns.refresh', placeholder: 'DURATION', description: `How often to re-resolve dns:/srv: targets (at least ${formatDuration(DNS_REFRESH_MIN_MS)}).`, defaultText: formatDuration(DEFAULTS.dnsRefreshMs), parse: durationOption({ minMs: DNS_REFRESH_MIN_MS }) }),
   option({ name: 'dns-respect-ttl', kind: 'boolean', scope: 'upstream', fileKey: 'dnsRespectTtl', upstreamKey: 'dns.respectTtl', placeholder: '', description: 'Re-resolve when the records expire, if sooner than --dns-refresh.', defaultText: String(DEFAULTS.dnsRespectTtl), parse: parseBoolean }),

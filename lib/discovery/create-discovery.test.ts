@@ -16,6 +16,10 @@ const base = {
   hashBalanceFactor: null,
   connectTimeoutMs: 1000,
   requestTimeoutMs: 0,
+  idleTimeoutMs: 30_000,
+  retries: 2,
+  retryBufferBytes: 65_536,
+  ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },
   dns: { refreshMs: 5000, respectTtl: true, family: 'any', server: { host: '127.0.0.1', port: 53 } },
 } satisfies Omit<UpstreamConfig, 'target'>;
 

@@ -3,6 +3,7 @@
 
 import type { HashSource, RingsideConfig, UpstreamConfig } from '../../lib/config/config.ts';
 import { startApp, type RunningApp } from '../../lib/app.ts';
+import { createRingsideConfig, createUpstreamConfig } from '../../lib/config/defaults.ts';
 import { silentLogger, type Logger } from '../../lib/log/logger.ts';
 
 export interface TestProxyOptions {
@@ -39,32 +40,20 @@ export function staticTarget(keys: readonly string[]): UpstreamConfig['target'] 
 
 export function upstreamConfig(options: TestProxyOptions): UpstreamConfig {
   const hashOn = options.hashOn ?? [];
-  return {
-    name: 'default',
-    target: options.target ?? staticTarget(options.endpoints ?? []),
-    protocol: 'auto',
-    lb: hashOn.length > 0 ? 'ring_hash' : 'least_request',
+  return createUpstreamConfig('default', options.target ?? staticTarget(options.endpoints ?? []), {
     hashOn,
-    hashFallback: 'least_request',
-    ringMode: 'stable',
-    ringEntriesPerEndpoint: 256,
-    minRingSize: 1024,
-    maxRingSize: 8388608,
-    hashBalanceFactor: null,
     connectTimeoutMs: 2_000,
-    requestTimeoutMs: 0,
-    dns: { refreshMs: 5_000, respectTtl: false, family: 'any', server: null },
     ...options.upstream,
-  };
+  });
 }
 
 export async function startProxy(options: TestProxyOptions): Promise<TestProxy> {
-  const config: RingsideConfig = {
+  const config: RingsideConfig = createRingsideConfig({
     logLevel: 'error',
     admin: { host: '127.0.0.1', port: 0 },
     listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
     upstreams: [upstreamConfig(options)],
-  };
+  });
   const app = await startApp(config, { logger: options.logger ?? silentLogger, version: 'test' });
   const port = app.listeners[0].port;
   // Wait for the first discovery update so the first request does not race it.
