@@ -12,7 +12,7 @@
 // project's machine image (`kubectl version --client`).
 
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -110,6 +110,55 @@ async function validateObject(object: K8sObject, where: string): Promise<void> {
     instance.validate();
   } catch (err) {
     throw new Error(`${where}: ${object.kind}/${object.metadata?.name} does not validate: ${(err as Error).message}`);
+  }
+}
+
+/** The typed interfaces of the same models, for the unknown-field check below. */
+const MODEL_TYPE_MODULES: Record<string, string> = {
+  v1: 'kubernetes-models/v1',
+  'apps/v1': 'kubernetes-models/apps/v1',
+  'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+};
+
+/**
+ * The JSON schemas leave objects open, so a misspelt field (`readOnlyRootFileSystem`)
+ * validates there, yet `kubectl apply` rejects it (field validation is strict by
+ * default since Kubernetes 1.27). TypeScript's excess-property check on object
+ * literals catches it: each object becomes `{...} satisfies IKind` in a generated
+ * file that tsc checks. Returns tsc's diagnostics, mapped back to where each object came from.
+ */
+function findUnknownFields(objects: readonly { object: K8sObject; where: string }[]): string[] {
+  const dir = join(ROOT, 'node_modules', '.cache', 'ringside-deploy-check', String(process.pid));
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'manifests.ts');
+  const lines: string[] = [];
+  const imports = new Map<string, Set<string>>();
+  objects.forEach(({ object }, i) => {
+    const module = MODEL_TYPE_MODULES[object.apiVersion];
+    if (!imports.has(module)) imports.set(module, new Set());
+    imports.get(module)?.add(`I${object.kind}`);
+    lines.push(`export const m${i} = ${JSON.stringify(object)} satisfies I${object.kind};`);
+  });
+  const header = [...imports].map(([module, names]) => `import type { ${[...names].join(', ')} } from '${module}';`);
+  writeFileSync(file, [...header, ...lines].join('\n') + '\n');
+  try {
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'esnext', file],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return [];
+  } catch (err) {
+    const output = String((err as { stdout?: string }).stdout ?? '') + String((err as { stderr?: string }).stderr ?? '');
+    return output
+      .split('\n')
+      .filter((line) => line.includes('error TS'))
+      .map((line) => {
+        const row = Number(/\((\d+),\d+\)/.exec(line)?.[1]) - header.length - 1;
+        return `${objects[row]?.where ?? '?'}: ${line.replace(/^.*error /, '')}`;
+      });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -231,6 +280,21 @@ describe('deploy/ manifests', () => {
     }
     expect(validated).toBeGreaterThanOrEqual(7);
   });
+
+  test('no object has a field the Kubernetes (or Prometheus Operator) API does not define', () => {
+    const objects = [
+      ...[...fileObjects].flatMap(([file, list]) => list.map((object) => ({ object, where: rel(file) }))),
+      ...[...builtOverlays].flatMap(([dir, list]) => list.map((object) => ({ object, where: `kubectl kustomize ${rel(dir)}` }))),
+    ];
+    expect(findUnknownFields(objects)).toEqual([]);
+    // And the check notices a misspelt field deep inside a pod template.
+    const client = structuredClone((fileObjects.get(join(DEPLOY, 'example', 'client.yaml')) as K8sObject[])[0]);
+    const sidecar = ((client.spec as { template: PodTemplate }).template.spec.initContainers as Container[])[0];
+    sidecar.securityContext = { ...sidecar.securityContext, readOnlyRootFileSystem: true };
+    const problems = findUnknownFields([{ object: client, where: 'mutated client' }]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^mutated client: .*readOnlyRootFileSystem.*does not exist in type 'ISecurityContext'/);
+  }, 60_000);
 
   test('the validation rejects a malformed object (so the check above has teeth)', async () => {
     const client = (fileObjects.get(join(DEPLOY, 'example', 'client.yaml')) as K8sObject[])[0];
