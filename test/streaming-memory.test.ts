@@ -45,7 +45,7 @@ beforeAll(async () => {
   // Warm up: the first megabytes through a fresh process grow its heap and
   // buffer pools once; what must stay flat is the growth after that.
   for (const path of ['/upload', '/download-small']) {
-    const res = await request(`${url}${path}`, { method: 'POST', body: generator(16 * 1024 * 1024) });
+    const res = await request(`${url}${path}`, { method: 'POST', body: generator(TOTAL) });
     await res.body.text();
   }
 });

@@ -1,24 +1,27 @@
 // One proxied request/response (an HTTP/1.1 request or an HTTP/2 stream),
 // driven by undici's dispatch handler callbacks. The protocol-specific
-// subclasses only say how to write to their client; picking, timeouts,
-// cancellation and accounting live here once.
+// subclasses only say how to write to their client; picking, retries,
+// timeouts, cancellation and accounting live here once.
 //
 // Life of an exchange:
-//   start() -> pick endpoint -> dispatcher.dispatch(opts, this)
+//   start() -> pick endpoint -> dispatcher.dispatch(opts, this)        (attempt 1)
 //   onRequestStart(controller)          keep the controller to pause/abort
-//   onResponseStart(status, headers)    clear the timeout, write the head
+//   onResponseStart(status, headers)    clear the head timeout, write the head
 //   onResponseData(chunk)*              write; pause upstream if the client is slow
 //   onResponseEnd(trailers)             write trailers, end, account
-//   onResponseError(err)                typed error -> status or reset, account
+//   onResponseError(err)                before the head and safe to retry: pick
+//                                       another endpoint (attempt 2, 3, ...);
+//                                       else typed error -> status or reset
 // and from the client side: clientGone() -> controller.abort(ClientCancelledError).
 
 import type { Dispatcher } from 'undici';
-import { ClientCancelledError, NoEndpointsError, RingsideError, TimeoutError } from '../errors/errors.ts';
+import { ClientCancelledError, ErrorCodes, NoEndpointsError, type RingsideError, TimeoutError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
 import { forwardResponseHeaders as forwardResponse } from './hop-by-hop.ts';
+import type { RequestBodyTap } from './request-body.ts';
 import type { Route } from './route.ts';
 
 type Controller = Dispatcher.DispatchController;
@@ -26,6 +29,11 @@ type Headers = Record<string, string | string[] | undefined>;
 
 export const ClientProtocol = { HTTP1: 0, HTTP2: 1 } as const;
 export type ClientProtocol = (typeof ClientProtocol)[keyof typeof ClientProtocol];
+
+/** RFC 9110 section 9.2.2: methods whose repetition has the same effect as one request. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** HTTP/2 REFUSED_STREAM (RFC 9113 section 8.7): the server did not process the stream. */
+const NGHTTP2_REFUSED_STREAM = 7;
 
 export abstract class Exchange implements Dispatcher.DispatchHandler {
   readonly route: Route;
@@ -41,6 +49,20 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   done = false;
   cancelled = false;
   timer: NodeJS.Timeout | null = null;
+  /** gRPC deadline (grpc-timeout) in ms from start, or 0; it covers the whole call, not just the head. */
+  deadlineMs = 0;
+
+  // What a retry needs to send the request again.
+  method = '';
+  path = '';
+  headers: string[] = [];
+  body: RequestBodyTap | null = null;
+  hasHash = false;
+  hashHi = 0;
+  hashLo = 0;
+  /** Endpoints already tried, when a retry happened (null on the common path). */
+  tried: Endpoint[] | null = null;
+  attempt = 0;
 
   constructor(route: Route, clientProtocol: ClientProtocol, isGrpc: boolean) {
     this.route = route;
@@ -59,22 +81,42 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   protected abstract writeError(err: RingsideError, headSent: boolean): void;
 
   /** Pick an endpoint and send the request upstream. */
-  start(method: string, path: string, headers: string[], body: NodeJS.ReadableStream | null, hash: Hash64 | null): void {
+  start(method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number): void {
     const route = this.route;
     this.startedAt = performance.now();
+    this.method = method;
+    this.path = path;
+    this.headers = headers;
+    this.body = body;
+    if (hash !== null) {
+      // route.hash is shared scratch: keep our own copy for retries.
+      this.hasHash = true;
+      this.hashHi = hash.hi;
+      this.hashLo = hash.lo;
+    }
+    this.deadlineMs = deadlineMs;
+    const timeout = route.requestTimeoutMs > 0 && (deadlineMs === 0 || route.requestTimeoutMs < deadlineMs) ? route.requestTimeoutMs : deadlineMs;
+    if (timeout > 0) this.timer = setTimeout(onTimeout, timeout, this);
+    route.upstream.retryBudget.recordRequest(this.startedAt);
     const endpoint = route.upstream.pick(hash, null);
     if (endpoint === null) {
       this.fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
       return;
     }
+    this.#dispatch(endpoint, body === null ? null : body.current);
+  }
+
+  #dispatch(endpoint: Endpoint, body: NodeJS.ReadableStream | null): void {
+    const route = this.route;
     this.endpoint = endpoint;
+    this.controller = null;
+    this.attempt++;
     endpoint.requestStarted();
     route.observer.requestStarted(route, endpoint);
     const useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
-    if (route.requestTimeoutMs > 0) this.timer = setTimeout(onTimeout, route.requestTimeoutMs, this);
     try {
       (useH2 ? endpoint.h2c() : endpoint.http1()).dispatch(
-        { path, method: method as Dispatcher.HttpMethod, headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
+        { path: this.path, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
         this,
       );
     } catch (err) {
@@ -107,6 +149,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
+      // The head arrived: only a gRPC deadline still runs, for what is left of it.
+      if (this.deadlineMs > 0) this.timer = setTimeout(onTimeout, Math.max(1, this.deadlineMs - (performance.now() - this.startedAt)), this);
     }
     this.status = statusCode;
     if (this.isGrpc) {
@@ -140,21 +184,48 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Controller | null, error: Error): void {
     if (this.done) return;
     const route = this.route;
-    const err = toUpstreamError(error, route.upstream.name, this.endpoint?.key ?? '-');
+    const endpoint = this.endpoint!;
+    const err = toUpstreamError(error, route.upstream.name, endpoint.key);
+    if (this.status === 0 && !this.cancelled && this.#retry(err, error, endpoint)) return;
     this.fail(err);
+  }
+
+  /**
+   * Send the request again on another endpoint when that is safe: it never
+   * reached the upstream (connect failure, REFUSED_STREAM), or it is
+   * idempotent and its body is still replayable. Bounded by --retries and the
+   * upstream's retry budget.
+   */
+  #retry(err: RingsideError, cause: Error, failed: Endpoint): boolean {
+    const route = this.route;
+    const upstream = route.upstream;
+    if (this.attempt > upstream.config.retries) return false;
+    if (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.CLIENT_CANCELLED) return false;
+    const neverProcessed = err.code === ErrorCodes.CONNECT_FAILED || (cause as { http2ErrorCode?: number }).http2ErrorCode === NGHTTP2_REFUSED_STREAM;
+    if (!neverProcessed && !IDEMPOTENT.has(this.method)) return false;
+    const body = this.body === null ? null : this.body.replay();
+    if (this.body !== null && body === null) return false;
+    const now = performance.now();
+    if (!upstream.retryBudget.tryRetry(now)) return false;
+    (this.tried ??= []).push(failed);
+    const next = upstream.pick(this.hasHash ? { hi: this.hashHi, lo: this.hashLo } : null, this.tried);
+    if (next === null) return false;
+    // Account the failed attempt on its endpoint (outlier detection, per-endpoint metrics).
+    failed.requestFinished(true);
+    route.observer.requestFinished(route, failed, this.clientProtocol, statusOf(err).httpStatus, this.isGrpc ? statusOf(err).grpcStatus : -1, (now - this.startedAt) / 1000);
+    route.observer.retried(route, err);
+    if (route.logger.debugEnabled) route.logger.debug('retry', { upstream: upstream.name, from: failed.key, to: next.key, error: err.message });
+    this.#dispatch(next, body);
+    return true;
   }
 
   // --- shared ending -------------------------------------------------------
   fail(err: RingsideError): void {
     if (this.done) return;
     const headSent = this.status !== 0;
-    if (!headSent) {
-      const s = statusOf(err);
-      this.status = s.httpStatus;
-      if (this.isGrpc) this.grpcStatus = s.grpcStatus;
-    } else if (this.isGrpc) {
-      this.grpcStatus = this.cancelled ? GrpcStatus.CANCELLED : GrpcStatus.UNAVAILABLE;
-    }
+    const s = statusOf(err);
+    if (!headSent) this.status = s.httpStatus;
+    if (this.isGrpc) this.grpcStatus = this.cancelled ? GrpcStatus.CANCELLED : s.grpcStatus;
     // A cancelled client has nobody left to answer.
     if (!this.cancelled) this.writeError(err, headSent);
     this.finish(err);
@@ -171,7 +242,10 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     const route = this.route;
     if (err !== null) route.observer.proxyError(route, err, endpoint);
     if (endpoint !== null) {
-      endpoint.requestFinished(err !== null || this.status >= 500);
+      // What counts against the endpoint for outlier detection: its own
+      // failures, not the client's cancellations.
+      const failed = err !== null ? err.code !== ErrorCodes.CLIENT_CANCELLED : this.status >= 500 || this.grpcStatus === GrpcStatus.UNAVAILABLE;
+      endpoint.requestFinished(failed);
       route.observer.requestFinished(route, endpoint, this.clientProtocol, this.status, this.grpcStatus, (performance.now() - this.startedAt) / 1000);
     }
     if (route.logger.debugEnabled) {
@@ -179,6 +253,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
         listener: route.listenerName,
         upstream: route.upstream.name,
         endpoint: endpoint?.key,
+        attempts: this.attempt,
         status: this.status,
         grpcStatus: this.grpcStatus,
         error: err?.message,
@@ -189,7 +264,33 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
 
 function onTimeout(exchange: Exchange): void {
   exchange.timer = null;
-  const err = new TimeoutError(exchange.route.upstream.name, exchange.endpoint?.key, 'request');
+  const err = new TimeoutError(exchange.route.upstream.name, exchange.endpoint?.key, exchange.deadlineMs > 0 ? 'gRPC deadline (grpc-timeout)' : 'request');
   if (exchange.controller !== null) exchange.controller.abort(err);
   else exchange.fail(err);
+}
+
+/**
+ * gRPC's grpc-timeout header (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md):
+ * up to 8 digits and a unit (H M S m u n). Returns milliseconds, 0 when absent or malformed.
+ */
+export function parseGrpcTimeout(value: string | string[] | undefined): number {
+  if (typeof value !== 'string' || value.length < 2 || value.length > 9) return 0;
+  const n = Number(value.slice(0, -1));
+  if (!Number.isInteger(n) || n < 0) return 0;
+  switch (value.charCodeAt(value.length - 1)) {
+    case 72 /* H */:
+      return n * 3_600_000;
+    case 77 /* M */:
+      return n * 60_000;
+    case 83 /* S */:
+      return n * 1000;
+    case 109 /* m */:
+      return Math.max(1, n);
+    case 117 /* u */:
+      return Math.max(1, Math.ceil(n / 1000));
+    case 110 /* n */:
+      return Math.max(1, Math.ceil(n / 1_000_000));
+    default:
+      return 0;
+  }
 }

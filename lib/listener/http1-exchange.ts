@@ -2,7 +2,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RingsideError } from '../errors/errors.ts';
-import { ClientProtocol, Exchange } from './exchange.ts';
+import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
+import { RequestBodyTap } from './request-body.ts';
 import { writeHttp1Error } from './error-response.ts';
 import { forwardRequestHeaders } from './hop-by-hop.ts';
 import type { Route } from './route.ts';
@@ -51,7 +52,9 @@ export function handleHttp1Request(route: Route, req: IncomingMessage, res: Serv
   const hasHash = route.hashPolicy !== null && route.hashPolicy.compute(req.headersDistinct, req.url ?? '/', req.socket.remoteAddress, route.hash);
   if (route.hashPolicy !== null && !hasHash) route.observer.hashKeyMissing(route);
   const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection);
-  exchange.start(req.method ?? 'GET', req.url ?? '/', headers, hasBody(req) ? req : null, hasHash ? route.hash : null);
+  const body = hasBody(req) ? new RequestBodyTap(req, route.upstream.config.retryBufferBytes) : null;
+  const deadline = exchange.isGrpc ? parseGrpcTimeout(req.headers['grpc-timeout']) : 0;
+  exchange.start(req.method ?? 'GET', req.url ?? '/', headers, body, hasHash ? route.hash : null, deadline);
 }
 
 /** A request has a body when it declares one (RFC 9112 section 6.3): chunked, or Content-Length > 0. */

@@ -4,10 +4,10 @@
 
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { BadRequestError, type RingsideError } from '../errors/errors.ts';
-import { ClientProtocol, Exchange } from './exchange.ts';
+import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
 import { type GrpcTrailers, writeHttp2Error } from './error-response.ts';
 import { isGrpcContentType } from './http1-exchange.ts';
-import { RequestBody } from './request-body.ts';
+import { RequestBodyTap } from './request-body.ts';
 import type { Route } from './route.ts';
 
 const HOP_BY_HOP_H2 = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
@@ -98,7 +98,9 @@ export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, heade
   // :authority becomes Host (HTTP/1.1 upstream) or :authority again (undici's h2 client).
   const authority = headers[':authority'];
   if (!sawHost && authority !== undefined) out.push('host', authority);
-  exchange.start(method, path, out, stream.endAfterHeaders ? null : new RequestBody(stream), hasHash ? route.hash : null);
+  const body = stream.endAfterHeaders ? null : new RequestBodyTap(stream, route.upstream.config.retryBufferBytes);
+  const deadline = exchange.isGrpc ? parseGrpcTimeout(headers['grpc-timeout']) : 0;
+  exchange.start(method, path, out, body, hasHash ? route.hash : null, deadline);
 }
 
 function noop(): void {}

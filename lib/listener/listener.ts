@@ -7,6 +7,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { HostPort } from '../config/config.ts';
+import { createLeanEngine, type Engine, type LeanEngine } from '../lean/lean-engine.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
 import type { Route } from './route.ts';
@@ -29,7 +30,12 @@ export interface ListenerOptions {
   readonly maxHeaderSize?: number;
   /** Time allowed for a client to send a complete HTTP/1.1 request head. */
   readonly headersTimeoutMs?: number;
+  /** Who serves HTTP/1.1 connections: the lean engine (../lean/) or node:http + undici. */
+  readonly engine?: Engine;
 }
+
+/** The HTTP/1.1 engine used when the configuration does not say. */
+export const DEFAULT_ENGINE: Engine = 'compat';
 
 export class Listener {
   readonly route: Route;
@@ -41,10 +47,17 @@ export class Listener {
   readonly #http1Sockets = new Set<TrackedSocket>();
   #closing = false;
   readonly #sessions = new Set<http2.ServerHttp2Session>();
+  /**
+   * The HTTP/1.1 engine for new connections. The lean engine needs an HTTP/1.1
+   * upstream: with `--upstream-protocol h2c` HTTP/1.1 clients stay on compat.
+   */
+  engine: Engine;
+  #lean: LeanEngine | null = null;
   #port = 0;
 
   constructor(options: ListenerOptions) {
     this.options = options;
+    this.engine = options.engine ?? DEFAULT_ENGINE;
     const route = (this.route = options.route);
     this.http1 = http.createServer(
       {
@@ -125,6 +138,10 @@ export class Listener {
       if (isPrefaceSoFar && head.length < PREFACE.length) return; // need more bytes to decide
       socket.off('data', onData);
       socket.setTimeout(0);
+      if (!isPrefaceSoFar && this.engine === 'lean' && this.route.protocol !== 'h2c') {
+        this.#leanEngine().handleConnection(socket, head);
+        return;
+      }
       socket.pause();
       socket.unshift(head);
       if (isPrefaceSoFar) this.http2.emit('connection', socket);
@@ -139,6 +156,13 @@ export class Listener {
       }
     };
     socket.on('data', onData);
+  }
+
+  #leanEngine(): LeanEngine {
+    return (this.#lean ??= createLeanEngine(this.route, {
+      maxHeaderSize: this.options.maxHeaderSize,
+      headersTimeoutMs: this.options.headersTimeoutMs,
+    }));
   }
 
   /** Stop accepting; ask clients to go away (GOAWAY / Connection: close); resolve when all connections closed. */

@@ -23,5 +23,8 @@ export function createMetricsObserver(upstream: UpstreamMetrics): RequestObserve
     hashKeyMissing() {
       upstream.hashKeyMissing();
     },
+    retried() {
+      upstream.retry();
+    },
   };
 }

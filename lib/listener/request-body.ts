@@ -1,27 +1,71 @@
-// The readable half of an HTTP/2 server stream, as its own Readable.
-// undici consumes a request body with stream.pipeline(), which destroys the
-// body stream when done; for an Http2Stream that would also destroy the
-// response half (RST_STREAM) we are still writing to. This adapter forwards
-// data with backpressure (pause the source when our buffer is full, resume it
-// on _read) and never destroys the source itself.
+// A request body as undici consumes it, detached from the client's stream.
+//
+// Two reasons for the indirection:
+// - undici consumes a body with stream.pipeline(), which destroys the body
+//   stream when done or failed. For an Http2Stream that would also destroy the
+//   response half we are still writing to; for an HTTP/1.1 IncomingMessage it
+//   would kill the client's socket before we could answer 502.
+// - a retry needs the body again. The tap records what it forwarded, up to a
+//   bound (--retry-buffer); `replay()` gives a fresh stream that re-emits the
+//   recorded bytes and continues with the rest of the client's body.
+//
+// Data flows with backpressure: the source is paused when the current
+// stream's buffer is full and resumed from _read.
 
 import { Readable } from 'node:stream';
-import type { ServerHttp2Stream } from 'node:http2';
 
-export class RequestBody extends Readable {
-  readonly #source: ServerHttp2Stream;
+export class RequestBodyTap {
+  readonly source: Readable;
+  readonly #limit: number;
+  /** Chunks forwarded so far, or null once they exceeded the limit (no replay). */
+  #recorded: Buffer[] | null = [];
+  #recordedBytes = 0;
+  #ended = false;
+  current: RequestBodyStream;
 
-  constructor(source: ServerHttp2Stream) {
-    super({ highWaterMark: 64 * 1024 });
-    this.#source = source;
-    source.on('data', (chunk: Buffer) => {
-      if (!this.push(chunk)) source.pause();
+  constructor(source: Readable, replayLimit: number) {
+    this.source = source;
+    this.#limit = replayLimit;
+    this.current = new RequestBodyStream(this);
+    source.on('data', (chunk: Buffer) => this.#onData(chunk));
+    source.on('end', () => {
+      this.#ended = true;
+      this.current.push(null);
     });
-    source.on('end', () => this.push(null));
-    source.on('aborted', () => this.destroy(new Error('client reset the stream')));
+    source.on('close', () => {
+      if (!this.#ended) this.current.destroy(new Error('the client aborted the request body'));
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#recorded !== null) {
+      this.#recordedBytes += chunk.length;
+      if (this.#recordedBytes <= this.#limit) this.#recorded.push(chunk);
+      else this.#recorded = null;
+    }
+    if (!this.current.push(chunk)) this.source.pause();
+  }
+
+  /** A new stream carrying the whole body again, or null when more was forwarded than the replay buffer holds. */
+  replay(): RequestBodyStream | null {
+    if (this.#recorded === null) return null;
+    const next = new RequestBodyStream(this);
+    for (const chunk of this.#recorded) next.push(chunk);
+    if (this.#ended) next.push(null);
+    this.current = next;
+    return next;
+  }
+}
+
+export class RequestBodyStream extends Readable {
+  readonly #tap: RequestBodyTap;
+
+  constructor(tap: RequestBodyTap) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#tap = tap;
   }
 
   override _read(): void {
-    this.#source.resume();
+    if (this.#tap.current === this) this.#tap.source.resume();
   }
 }

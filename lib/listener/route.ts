@@ -20,6 +20,8 @@ export interface RequestObserver {
   proxyError(route: Route, err: RingsideError, endpoint: Endpoint | null): void;
   /** The client sent something the listener rejected before any upstream was involved. */
   badRequest(route: Route): void;
+  /** A request is being retried on another endpoint after `err`. */
+  retried(route: Route, err: RingsideError): void;
   /** A ring-hash request carried none of the configured hash keys (it went to the fallback policy). */
   hashKeyMissing(route: Route): void;
 }
@@ -42,6 +44,7 @@ export const nullObserver: RequestObserver = {
   requestStarted() {},
   requestFinished() {},
   hashKeyMissing() {},
+  retried() {},
   proxyError() {},
   badRequest() {},
 };

@@ -124,6 +124,10 @@ export interface UpstreamMetrics {
   ringRebuilt(): void;
   /** A ring-hash request carried no hash key and went to the fallback policy. */
   hashKeyMissing(): void;
+  /** A request was retried on another endpoint. */
+  retry(): void;
+  /** An endpoint was ejected by outlier detection. */
+  ejection(): void;
   /** The connection gauges of one endpoint; created once per endpoint and cached. */
   connections(endpoint: string): ConnectionMetrics;
 }
@@ -293,6 +297,23 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     },
   });
 
+  registerCollectedMetric(registry, {
+    name: 'ringside_retries_total',
+    help: 'Requests retried on another endpoint because the previous attempt never reached an upstream (or was idempotent and replayable).',
+    type: 'counter',
+    collect(out) {
+      for (const u of upstreams.values()) out.push({ labels: u.upstreamLabels, value: u.retryCount });
+    },
+  });
+  registerCollectedMetric(registry, {
+    name: 'ringside_ejections_total',
+    help: 'Endpoints ejected by passive outlier detection (consecutive failures).',
+    type: 'counter',
+    collect(out) {
+      for (const u of upstreams.values()) out.push({ labels: u.upstreamLabels, value: u.ejectionCount });
+    },
+  });
+
   if (options.collectDefaults) collectDefaultMetrics({ register: registry });
 
   return {
@@ -451,6 +472,8 @@ class UpstreamHandle implements UpstreamMetrics {
   ringMax = 0;
   ringRebuilds = 0;
   hashKeyMissingCount = 0;
+  retryCount = 0;
+  ejectionCount = 0;
   readonly connectionsByEndpoint = new Map<string, ConnectionHandle>();
   readonly upstreamLabels: Readonly<Record<string, string>>;
   readonly reasonLabels: readonly Readonly<Record<string, string>>[];
@@ -501,6 +524,14 @@ class UpstreamHandle implements UpstreamMetrics {
 
   ringRebuilt(): void {
     this.ringRebuilds++;
+  }
+
+  retry(): void {
+    this.retryCount++;
+  }
+
+  ejection(): void {
+    this.ejectionCount++;
   }
 
   hashKeyMissing(): void {

@@ -7,11 +7,14 @@ import type { BalancerEndpoint } from '../balancer/balancer.ts';
 import type { EndpointAddress } from '../discovery/discovery.ts';
 import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
 import { Protocol } from '../metrics/metrics.ts';
+import { UpstreamPool } from '../lean/upstream-pool.ts';
 
 export type EndpointState = 'active' | 'draining' | 'ejected';
 
 export interface EndpointOptions {
   readonly connectTimeoutMs: number;
+  /** Idle upstream connections close after this long. */
+  readonly idleTimeoutMs: number;
   /** Gauges of open connections to this endpoint, when metrics are on. */
   readonly connections?: ConnectionMetrics;
 }
@@ -33,6 +36,15 @@ export class Endpoint implements BalancerEndpoint {
    * indexed by Route.slot: the request path reaches them without a lookup.
    */
   metrics: EndpointMetrics[] = [];
+  /** Consecutive failed requests (connect errors, resets, timeouts, 5xx, gRPC UNAVAILABLE). */
+  consecutiveFailures = 0;
+  /** How many times outlier detection ejected this endpoint. */
+  ejections = 0;
+  ejectionTimer: NodeJS.Timeout | null = null;
+  /** Eject after this many consecutive failures; 0 = never. */
+  ejectAfter = 0;
+  /** Called when consecutiveFailures reaches ejectAfter. */
+  onFailureStreak: ((endpoint: Endpoint) => void) | null = null;
   /** Called once when a draining endpoint's last in-flight request finishes. */
   onDrained: ((endpoint: Endpoint) => void) | null = null;
 
@@ -40,6 +52,7 @@ export class Endpoint implements BalancerEndpoint {
   readonly #options: EndpointOptions;
   #http1: Pool | null = null;
   #h2c: H2CClient | null = null;
+  #lean: UpstreamPool | null = null;
 
   constructor(address: EndpointAddress, options: EndpointOptions) {
     this.key = address.key;
@@ -59,7 +72,8 @@ export class Endpoint implements BalancerEndpoint {
       // may legitimately be idle or long, so undici's own timers are off.
       headersTimeout: 0,
       bodyTimeout: 0,
-      keepAliveTimeout: 4_000,
+      keepAliveTimeout: this.#options.idleTimeoutMs,
+      keepAliveMaxTimeout: this.#options.idleTimeoutMs,
       pipelining: 1,
     });
     this.#countConnections(this.#http1, Protocol.http1);
@@ -77,9 +91,24 @@ export class Endpoint implements BalancerEndpoint {
       // server's SETTINGS_MAX_CONCURRENT_STREAMS can still lower this.
       maxConcurrentStreams: 1000,
       pipelining: 1000,
+      keepAliveTimeout: this.#options.idleTimeoutMs,
+      keepAliveMaxTimeout: this.#options.idleTimeoutMs,
     });
     this.#countConnections(this.#h2c, Protocol.http2);
     return this.#h2c;
+  }
+
+  /** Keep-alive HTTP/1.1 connections for the lean engine (../lean/), created on first use. */
+  leanPool(): UpstreamPool {
+    if (this.#lean !== null) return this.#lean;
+    const gauge = this.#options.connections;
+    this.#lean = new UpstreamPool(this.host, this.port, {
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      idleTimeoutMs: 4_000,
+      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http1),
+      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http1),
+    });
+    return this.#lean;
   }
 
   #countConnections(dispatcher: Dispatcher, protocol: Protocol): void {
@@ -101,23 +130,32 @@ export class Endpoint implements BalancerEndpoint {
   }
 
   requestFinished(failed: boolean): void {
-    if (failed) this.failures++;
+    if (failed) {
+      this.failures++;
+      if (++this.consecutiveFailures === this.ejectAfter) this.onFailureStreak?.(this);
+    } else {
+      this.consecutiveFailures = 0;
+    }
     if (--this.inFlight === 0 && this.state === 'draining') this.onDrained?.(this);
   }
 
   /** Number of open upstream connections per protocol (for metrics and status). */
   connections(): { http1: number; h2c: number } {
     return {
-      http1: this.#http1 ? this.#http1.stats.connected : 0,
+      http1: (this.#http1 ? this.#http1.stats.connected : 0) + (this.#lean !== null ? this.#lean.size : 0),
       h2c: this.#h2c !== null && (this.#h2c as unknown as { stats: { connected: boolean } }).stats.connected ? 1 : 0,
     };
   }
 
   /** Close the clients: graceful (waits for in-flight requests) unless `force`. */
   async close(force = false): Promise<void> {
+    if (this.ejectionTimer !== null) clearTimeout(this.ejectionTimer);
+    this.ejectionTimer = null;
     const clients = [this.#http1, this.#h2c].filter((c): c is Pool | H2CClient => c !== null);
+    const lean = this.#lean;
     this.#http1 = null;
     this.#h2c = null;
-    await Promise.all(clients.map((c) => (force ? c.destroy() : c.close()).catch(() => {})));
+    this.#lean = null;
+    await Promise.all([...clients.map((c) => (force ? c.destroy() : c.close()).catch(() => {})), lean?.close(force)]);
   }
 }

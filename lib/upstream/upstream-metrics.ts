@@ -32,6 +32,10 @@ export function createUpstreamMetricsObserver(metrics: RingsideMetrics, upstream
         for (; rebuildsSeen < stats.rebuilds; rebuildsSeen++) um.ringRebuilt();
       }
     },
+    endpointEjected(upstream: Upstream, _endpoint: Endpoint, ejected: boolean) {
+      if (ejected) um.ejection();
+      countStates(upstream);
+    },
     resolution(result) {
       um.dnsResolution(result);
     },

@@ -11,6 +11,7 @@ import type { Hash64 } from '../hash/hash64.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConnectionMetrics } from '../metrics/metrics.ts';
 import { Endpoint } from './endpoint.ts';
+import { RetryBudget } from './retry-budget.ts';
 
 /** Hooks for metrics; every one is optional and called off the request path. */
 export interface UpstreamObserver {
@@ -19,6 +20,8 @@ export interface UpstreamObserver {
   connectionMetrics?(endpointKey: string): ConnectionMetrics;
   /** The endpoint drained and its clients are closing: drop its series. */
   endpointRemoved?(upstream: Upstream, endpoint: Endpoint): void;
+  /** Outlier detection ejected an endpoint (true) or let it back (false). */
+  endpointEjected?(upstream: Upstream, endpoint: Endpoint, ejected: boolean): void;
   /** The endpoint set changed: `added` new endpoints, `removed` started draining. */
   endpointsChanged?(upstream: Upstream, added: number, removed: number): void;
   resolution?(result: ResolutionResult, error?: Error): void;
@@ -51,6 +54,8 @@ export class Upstream {
   emptyReason: string | null = null;
   lastResolution: { result: ResolutionResult; at: number } | null = null;
   lastSuccessAt: number | null = null;
+  /** Shared by every request of this upstream: retries add at most ~20% load. */
+  readonly retryBudget = new RetryBudget();
 
   readonly #logger: Logger;
   readonly #observer: UpstreamObserver;
@@ -146,8 +151,11 @@ export class Upstream {
     }
     const endpoint = new Endpoint(address, {
       connectTimeoutMs: this.config.connectTimeoutMs,
+      idleTimeoutMs: this.config.idleTimeoutMs,
       connections: this.#observer.connectionMetrics?.(address.key),
     });
+    endpoint.ejectAfter = this.config.ejection.consecutiveFailures;
+    endpoint.onFailureStreak = this.#onFailureStreak;
     this.endpoints.set(address.key, endpoint);
     this.#added++;
     this.#observer.endpointAdded?.(this, endpoint);
@@ -158,11 +166,45 @@ export class Upstream {
     const endpoint = this.endpoints.get(key);
     if (!endpoint) return false;
     this.endpoints.delete(key);
+    if (endpoint.ejectionTimer !== null) clearTimeout(endpoint.ejectionTimer);
+    endpoint.ejectionTimer = null;
     this.draining.add(endpoint);
     this.#removed++;
     endpoint.onDrained = (ep) => this.#finishDrain(ep);
     endpoint.setState('draining');
     return true;
+  }
+
+  // Passive outlier detection, after Envoy's consecutive_5xx: an endpoint
+  // with N consecutive failures is ejected for base time x (times ejected),
+  // capped; never more than max-ejection-percent of the endpoints at once
+  // (but one may always go when there are two or more). Ejected endpoints stay
+  // in the ring, so only their own keys move, and come back when they return.
+  // https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/upstream/outlier
+  readonly #onFailureStreak = (endpoint: Endpoint): void => {
+    if (endpoint.state !== 'active' || this.endpoints.get(endpoint.key) !== endpoint) return;
+    const { maxPercent, baseTimeMs, maxTimeMs } = this.config.ejection;
+    let ejected = 0;
+    for (const e of this.endpoints.values()) if (e.state === 'ejected') ejected++;
+    const total = this.endpoints.size;
+    const allowed = total < 2 || maxPercent === 0 ? 0 : Math.max(1, Math.floor((total * maxPercent) / 100));
+    if (ejected >= allowed) return;
+    endpoint.ejections++;
+    const durationMs = Math.min(baseTimeMs * endpoint.ejections, maxTimeMs);
+    endpoint.consecutiveFailures = 0;
+    endpoint.setState('ejected');
+    endpoint.ejectionTimer = setTimeout(() => this.#return(endpoint), durationMs);
+    endpoint.ejectionTimer.unref();
+    this.#logger.warn('endpoint ejected', { upstream: this.name, endpoint: endpoint.key, ms: durationMs, times: endpoint.ejections });
+    this.#observer.endpointEjected?.(this, endpoint, true);
+  };
+
+  #return(endpoint: Endpoint): void {
+    endpoint.ejectionTimer = null;
+    if (endpoint.state !== 'ejected' || this.endpoints.get(endpoint.key) !== endpoint) return;
+    endpoint.setState('active');
+    this.#logger.info('endpoint returned from ejection', { upstream: this.name, endpoint: endpoint.key });
+    this.#observer.endpointEjected?.(this, endpoint, false);
   }
 
   #finishDrain(endpoint: Endpoint): void {
