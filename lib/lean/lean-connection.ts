@@ -1,0 +1,608 @@
+// One client connection of the lean HTTP/1.1 engine, and the exchange in
+// flight on it. Requests are handled one at a time in arrival order: the
+// next pipelined head is parsed only when the previous response has been
+// written, so responses can never be reordered (RFC 9112 section 9.3.2).
+//
+// Life of one exchange (all methods, no per-request closures or timers):
+//   #parseHead       strict head parse -> hash -> pick -> pool.acquire -> write head (+ body bytes at hand)
+//   #feedBody*       Content-Length or validated chunked bytes, forwarded as received
+//   onUpstreamHead   build the client head (framing fields added), held until the first body bytes
+//   onUpstreamBody*  head + first bytes in one write; then pass-through slices
+//   onUpstreamEnd    account, then the next pipelined request (or close)
+// Failures before the response head become the same error responses as
+// ../listener/error-response.ts; after it, the client connection is closed
+// (never a truncated success).
+
+import { STATUS_CODES } from 'node:http';
+import type net from 'node:net';
+import {
+  BadRequestError,
+  ClientCancelledError,
+  ConnectFailedError,
+  NoEndpointsError,
+  RingsideError,
+  TimeoutError,
+  UpstreamResetError,
+} from '../errors/errors.ts';
+import { statusOf } from '../errors/status.ts';
+import type { ClientProtocol } from '../listener/exchange.ts';
+import type { Route } from '../listener/route.ts';
+import type { Endpoint } from '../upstream/endpoint.ts';
+import { ChunkedScanner, MALFORMED, NEED_MORE } from './chunked-scanner.ts';
+import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
+import { Framing, type ResponseHead } from './response-head.ts';
+import { timerWheel, type TimedItem } from './timer-wheel.ts';
+import { UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
+
+export interface LeanEngineOptions {
+  /** Largest request head accepted (bytes); larger gets 431 (node:http's default is 16 KiB too). */
+  readonly maxHeaderSize: number;
+  /** Time allowed for a complete request head once its first byte arrived; 408 after. */
+  readonly headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+/** What every connection of one listener shares. */
+export interface LeanEngineState {
+  readonly route: Route;
+  readonly options: LeanEngineOptions;
+  /** Lower-case names of the fields the hash policy reads. */
+  readonly hashNames: readonly string[];
+  readonly connections: Set<LeanConnection>;
+  closing: boolean;
+}
+
+/** The HTTP/1.1 client protocol value of ../listener/exchange.ts (a type-only import keeps lean free of listener code). */
+const HTTP1 = 0 as ClientProtocol;
+
+const R_HEAD = 0; // waiting for a request head
+const R_BODY = 1; // forwarding the request body
+const R_DONE = 2; // request fully read
+
+const B_NONE = 0;
+const B_LENGTH = 1;
+const B_CHUNKED = 2;
+
+const H_NONE = 0; // no response head yet
+const H_HELD = 1; // built, waiting to go out with the first body bytes
+const H_SENT = 2;
+
+const D_NONE = 0;
+const D_HEADERS = 1;
+const D_IDLE = 2;
+const D_REQUEST = 3;
+
+/** Pipelined bytes buffered while a response is in flight before the client is paused. */
+const MAX_PIPELINED = 64 * 1024;
+/** Up to this many body bytes are copied to go out in the same write as the head. */
+const COALESCE_LIMIT = 16 * 1024;
+
+const requestHead = new RequestHead();
+
+export class LeanConnection implements UpstreamUser, TimedItem {
+  readonly engine: LeanEngineState;
+  readonly socket: net.Socket;
+  deadline = 0;
+  #deadlineKind = D_NONE;
+  #closed = false;
+  #pending: Buffer | null = null;
+  #pausedForUpstream = false;
+  #pausedForPipeline = false;
+  #upstreamPaused = false;
+  #remoteAddress: string | undefined = undefined;
+
+  // --- the exchange in flight --------------------------------------------
+  #active = false;
+  #reqState = R_HEAD;
+  #bodyFraming = B_NONE;
+  #bodyRemaining = 0;
+  readonly #scanner = new ChunkedScanner();
+  #endpoint: Endpoint | null = null;
+  #conn: UpstreamConnection | null = null;
+  #startedAt = 0;
+  #status = 0;
+  #grpcStatus = -1;
+  #isGrpc = false;
+  #minor = 1;
+  #keepAlive = true;
+  #headState = H_NONE;
+  #headOut = '';
+  #rechunk = false;
+  #responseDone = false;
+
+  constructor(engine: LeanEngineState, socket: net.Socket) {
+    this.engine = engine;
+    this.socket = socket;
+    engine.connections.add(this);
+    timerWheel.add(this);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.#onClientDrain());
+    socket.on('close', () => this.#onClientClose());
+  }
+
+  /** No exchange in flight and no partial request buffered. */
+  get idle(): boolean {
+    return !this.#active && this.#pending === null;
+  }
+
+  /** Close when idle (graceful shutdown); a busy connection closes after its response. */
+  closeIfIdle(): void {
+    if (this.idle) this.socket.destroy();
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    if (this.#active && this.#reqState === R_BODY) {
+      const stop = this.#feedBody(chunk, 0, chunk.length);
+      if (stop < 0 || stop === chunk.length) return;
+      chunk = chunk.subarray(stop);
+    }
+    this.#pending = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#next();
+  }
+
+  /** Parse and start the next request when the previous exchange is over. */
+  #next(): void {
+    while (!this.#closed && this.#pending !== null) {
+      if (this.#active) {
+        if (this.#pending.length > MAX_PIPELINED && !this.#pausedForPipeline) {
+          this.#pausedForPipeline = true;
+          this.socket.pause();
+        }
+        return;
+      }
+      if (!this.#parseHead()) return;
+    }
+  }
+
+  /** Try to parse a head from #pending; false when more bytes are needed or the connection ended. */
+  #parseHead(): boolean {
+    const buf = this.#pending!;
+    const options = this.engine.options;
+    // A server should ignore at least one empty line before the request-line (RFC 9112 section 2.2).
+    let start = 0;
+    while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a && start < 64) start += 2;
+    const scanEnd = Math.min(buf.length, start + options.maxHeaderSize + 4);
+    const text = buf.toString('latin1', start, scanEnd);
+    const found = text.indexOf('\r\n\r\n');
+    if (found < 0) {
+      if (scanEnd - start >= options.maxHeaderSize + 4) return this.#reject(431, 'request head too large');
+      // A bare LF can never become a valid head: refuse now rather than at the timeout.
+      const lf = text.indexOf('\n');
+      if (lf === 0 || (lf > 0 && text.charCodeAt(lf - 1) !== 0x0d)) return this.#reject(400, 'bare LF');
+      if (this.#deadlineKind !== D_HEADERS) this.#arm(D_HEADERS, options.headersTimeoutMs);
+      return false;
+    }
+    const headLen = found + 4;
+    if (headLen > options.maxHeaderSize) return this.#reject(431, 'request head too large');
+    const head = requestHead;
+    const result = parseRequestHead(headLen === text.length ? text : text.slice(0, headLen), head, this.engine.hashNames);
+    if (result !== HeadResult.OK) {
+      if (result === HeadResult.BAD_REQUEST) return this.#reject(400, head.error);
+      return this.#refuse(result);
+    }
+    const rest = start + headLen;
+    this.#pending = rest < buf.length ? buf.subarray(rest) : null;
+    this.#disarm();
+    this.#startExchange(head);
+    return true;
+  }
+
+  #startExchange(head: RequestHead): void {
+    const engine = this.engine;
+    const route = engine.route;
+    this.#active = true;
+    this.#responseDone = false;
+    this.#headState = H_NONE;
+    this.#status = 0;
+    this.#isGrpc = head.isGrpc;
+    this.#grpcStatus = -1;
+    this.#minor = head.minor;
+    this.#keepAlive = head.keepAlive && !engine.closing;
+    this.#rechunk = false;
+    this.#endpoint = null;
+    this.#conn = null;
+    this.#startedAt = performance.now();
+    if (head.chunked) {
+      this.#bodyFraming = B_CHUNKED;
+      this.#scanner.reset();
+      this.#reqState = R_BODY;
+    } else if (head.contentLength > 0) {
+      this.#bodyFraming = B_LENGTH;
+      this.#bodyRemaining = head.contentLength;
+      this.#reqState = R_BODY;
+    } else {
+      this.#bodyFraming = B_NONE;
+      this.#reqState = R_DONE;
+    }
+    // We answer the expectation ourselves, as node:http does; Expect is not forwarded.
+    if (head.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+    let hash = null;
+    const policy = route.hashPolicy;
+    if (policy !== null) {
+      if (this.#remoteAddress === undefined) this.#remoteAddress = this.socket.remoteAddress;
+      if (policy.compute(head.hashHeaders, head.target, this.#remoteAddress, route.hash)) hash = route.hash;
+      else route.observer.hashKeyMissing(route);
+    }
+    const endpoint = route.upstream.pick(hash, null);
+    if (endpoint === null) {
+      this.#fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
+      this.#drainBodyAfterResponse();
+      return;
+    }
+    this.#endpoint = endpoint;
+    endpoint.requestStarted();
+    route.observer.requestStarted(route, endpoint);
+    if (route.requestTimeoutMs > 0) this.#arm(D_REQUEST, route.requestTimeoutMs);
+    const conn = endpoint.leanPool().acquire(this, head.method === 'HEAD', head.minor === 0);
+    this.#conn = conn;
+    const forward = head.hasHost ? head.forward : head.forward.slice(0, -2) + 'host: ' + endpoint.key + '\r\n\r\n';
+
+    // One write for the head and the body bytes already at hand, when they are small.
+    const pending = this.#pending;
+    if (this.#reqState === R_BODY && pending !== null && pending.length <= COALESCE_LIMIT) {
+      const stop = this.#bodyEnd(pending);
+      if (stop === MALFORMED) {
+        this.#badBody();
+        return;
+      }
+      const n = stop === NEED_MORE ? pending.length : stop;
+      const out = Buffer.allocUnsafe(forward.length + n);
+      out.write(forward, 0, 'latin1');
+      pending.copy(out, forward.length, 0, n);
+      this.#pending = n < pending.length ? pending.subarray(n) : null;
+      if (!conn.write(out)) this.#pauseForUpstream();
+      if (stop !== NEED_MORE) this.#requestComplete();
+      return;
+    }
+    if (!conn.write(forward)) this.#pauseForUpstream();
+    if (this.#reqState === R_DONE) {
+      conn.requestSent();
+      return;
+    }
+    if (pending !== null) {
+      this.#pending = null;
+      const stop = this.#feedBody(pending, 0, pending.length);
+      if (stop >= 0 && stop < pending.length) this.#pending = pending.subarray(stop);
+    }
+  }
+
+  /** Account the body bytes of buf (from 0) without forwarding: index past the body's end, NEED_MORE or MALFORMED. */
+  #bodyEnd(buf: Buffer): number {
+    if (this.#bodyFraming === B_LENGTH) {
+      const n = Math.min(this.#bodyRemaining, buf.length);
+      this.#bodyRemaining -= n;
+      return this.#bodyRemaining === 0 ? n : NEED_MORE;
+    }
+    return this.#scanner.scan(buf, 0, buf.length, null);
+  }
+
+  /**
+   * Forward request body bytes buf[start, end). Returns the index past the
+   * body's end (the rest belongs to the next request), or -1 when all bytes
+   * were body (or the connection failed).
+   */
+  #feedBody(buf: Buffer, start: number, end: number): number {
+    let stop: number;
+    if (this.#bodyFraming === B_LENGTH) {
+      const n = Math.min(this.#bodyRemaining, end - start);
+      this.#bodyRemaining -= n;
+      stop = start + n;
+    } else {
+      const r = this.#scanner.scan(buf, start, end, null);
+      if (r === MALFORMED) {
+        this.#badBody();
+        return -1;
+      }
+      stop = r === NEED_MORE ? end : r;
+    }
+    const conn = this.#conn;
+    if (conn !== null && stop > start) {
+      if (!conn.write(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop))) this.#pauseForUpstream();
+    }
+    const finished = this.#bodyFraming === B_LENGTH ? this.#bodyRemaining === 0 : this.#scanner.done;
+    if (!finished) return -1;
+    this.#requestComplete();
+    return stop;
+  }
+
+  #requestComplete(): void {
+    this.#reqState = R_DONE;
+    if (this.#conn !== null) this.#conn.requestSent();
+    if (this.#responseDone) this.#exchangeDone();
+  }
+
+  /** After an early error response: read and drop the rest of the request body, then carry on. */
+  #drainBodyAfterResponse(): void {
+    if (this.#reqState === R_DONE) return;
+    const pending = this.#pending;
+    if (pending === null) return;
+    this.#pending = null;
+    const stop = this.#feedBody(pending, 0, pending.length);
+    if (stop >= 0 && stop < pending.length) {
+      this.#pending = pending.subarray(stop);
+      this.#next();
+    }
+  }
+
+  #pauseForUpstream(): void {
+    if (this.#pausedForUpstream) return;
+    this.#pausedForUpstream = true;
+    this.socket.pause();
+  }
+
+  // --- UpstreamUser ---------------------------------------------------------
+  onUpstreamHead(head: ResponseHead): void {
+    if (this.#deadlineKind === D_REQUEST) this.#disarm();
+    this.#status = head.status;
+    if (this.#isGrpc && head.grpcStatus >= 0) this.#grpcStatus = head.grpcStatus;
+    let out = head.forward;
+    const framing = head.framing;
+    if (this.#minor === 1) {
+      if (framing === Framing.CHUNKED) out += 'transfer-encoding: chunked\r\n';
+      else if (framing === Framing.CLOSE) {
+        // Close-delimited upstream body: re-framed as chunked so the client connection survives.
+        out += 'transfer-encoding: chunked\r\n';
+        this.#rechunk = true;
+      }
+    } else if (framing === Framing.CHUNKED || framing === Framing.CLOSE) {
+      this.#keepAlive = false; // HTTP/1.0 has no chunked coding: the close ends the body
+    }
+    if (this.engine.closing) this.#keepAlive = false;
+    if (!this.#keepAlive) out += 'connection: close\r\n';
+    else if (this.#minor === 0) out += 'connection: keep-alive\r\n';
+    this.#headOut = out + '\r\n';
+    this.#headState = H_HELD;
+  }
+
+  onUpstreamBody(buf: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n === 0 || this.#closed) return;
+    const socket = this.socket;
+    let ok: boolean;
+    if (this.#rechunk) {
+      const size = n.toString(16);
+      const head = this.#takeHead();
+      const out = Buffer.allocUnsafe(head.length + size.length + 2 + n + 2);
+      let o = out.write(head, 0, 'latin1');
+      o += out.write(size, o, 'latin1');
+      out[o++] = 0x0d;
+      out[o++] = 0x0a;
+      o += buf.copy(out, o, start, end);
+      out[o++] = 0x0d;
+      out[o] = 0x0a;
+      ok = socket.write(out);
+    } else if (this.#headState === H_HELD && n <= COALESCE_LIMIT) {
+      const head = this.#takeHead();
+      const out = Buffer.allocUnsafe(head.length + n);
+      const o = out.write(head, 0, 'latin1');
+      buf.copy(out, o, start, end);
+      ok = socket.write(out);
+    } else {
+      if (this.#headState === H_HELD) socket.write(this.#takeHead(), 'latin1');
+      ok = socket.write(buf.subarray(start, end));
+      // The socket kept a reference to our slice of the upstream's read buffer: let it have it.
+      if (socket.writableLength > 0) this.#conn?.lendReadBuffer();
+    }
+    if (!ok && this.#conn !== null && !this.#upstreamPaused) {
+      this.#upstreamPaused = true;
+      this.#conn.pause();
+    }
+  }
+
+  onUpstreamEnd(): void {
+    this.#conn = null;
+    this.#upstreamPaused = false;
+    this.onUpstreamDrain();
+    if (this.#closed) return;
+    if (this.#rechunk) {
+      this.socket.write(this.#takeHead() + '0\r\n\r\n', 'latin1');
+    } else if (this.#headState === H_HELD) {
+      this.socket.write(this.#takeHead(), 'latin1');
+    }
+    this.#responseDone = true;
+    this.#finish(null);
+    if (this.#reqState === R_DONE) this.#exchangeDone();
+    else {
+      // The response ended before the request body did: the upstream connection
+      // is gone (not reusable) and the rest of the body has nowhere to go.
+      this.#keepAlive = false;
+      this.#exchangeDone();
+    }
+  }
+
+  onUpstreamError(failure: UpstreamFailure, cause: Error, headSeen: boolean): void {
+    const upstream = this.engine.route.upstream.name;
+    const key = this.#endpoint?.key ?? '-';
+    const err = failure === UpstreamFailure.CONNECT ? new ConnectFailedError(upstream, key, cause) : new UpstreamResetError(upstream, key, cause);
+    this.#conn = null;
+    this.#upstreamPaused = false;
+    this.onUpstreamDrain();
+    if (this.#closed) return;
+    if (headSeen || this.#headState !== H_NONE) {
+      // Part of the response may have gone out: only a closed connection tells the client it is truncated.
+      this.#finish(err);
+      this.#destroy();
+      return;
+    }
+    this.#fail(err);
+    this.#drainBodyAfterResponse();
+  }
+
+  onUpstreamDrain(): void {
+    if (this.#pausedForUpstream) {
+      this.#pausedForUpstream = false;
+      if (!this.#pausedForPipeline) this.socket.resume();
+    }
+  }
+
+  // --- endings ---------------------------------------------------------------
+  #takeHead(): string {
+    if (this.#headState !== H_HELD) return '';
+    this.#headState = H_SENT;
+    const head = this.#headOut;
+    this.#headOut = '';
+    return head;
+  }
+
+  /** Answer with a proxy-generated error (the response of writeHttp1Error) and account it. */
+  #fail(err: RingsideError): void {
+    const s = statusOf(err);
+    this.#status = s.httpStatus;
+    if (this.#isGrpc) this.#grpcStatus = s.grpcStatus;
+    const body = `ringside: ${err.message}\n`;
+    let head =
+      `HTTP/1.1 ${s.httpStatus} ${STATUS_CODES[s.httpStatus] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-ringside-error: ${err.code}\r\n`;
+    if (this.#isGrpc) head += `grpc-status: ${s.grpcStatus}\r\ngrpc-message: ${encodeGrpcMessage(err.message)}\r\n`;
+    if (!this.#keepAlive || this.engine.closing) head += 'connection: close\r\n';
+    this.socket.write(head + '\r\n' + body);
+    this.#headState = H_SENT;
+    this.#responseDone = true;
+    this.#finish(err);
+    if (this.#reqState === R_DONE) this.#exchangeDone();
+  }
+
+  /** Request and response are both over: close, or go on with the next pipelined request. */
+  #exchangeDone(): void {
+    this.#active = false;
+    this.#endpoint = null;
+    if (!this.#keepAlive || this.engine.closing) {
+      this.#closed = true;
+      this.#pending = null;
+      this.socket.end();
+      return;
+    }
+    if (this.#pausedForPipeline) {
+      this.#pausedForPipeline = false;
+      if (!this.#pausedForUpstream) this.socket.resume();
+    }
+    if (this.#pending === null) this.#arm(D_IDLE, this.engine.options.keepAliveTimeoutMs);
+    else this.#next();
+  }
+
+  /** Accounting, exactly as ../listener/exchange.ts finish() does it. */
+  #finish(err: RingsideError | null): void {
+    const route = this.engine.route;
+    const endpoint = this.#endpoint;
+    if (this.#deadlineKind === D_REQUEST) this.#disarm();
+    if (err !== null) route.observer.proxyError(route, err, endpoint);
+    if (endpoint !== null) {
+      this.#endpoint = null;
+      endpoint.requestFinished(err !== null || this.#status >= 500);
+      route.observer.requestFinished(route, endpoint, HTTP1, this.#status, this.#grpcStatus, (performance.now() - this.#startedAt) / 1000);
+    }
+    if (route.logger.debugEnabled) {
+      route.logger.debug('request', { listener: route.listenerName, upstream: route.upstream.name, endpoint: endpoint?.key, status: this.#status, error: err?.message });
+    }
+  }
+
+  /** Malformed input before any exchange: 400/431, then close. */
+  #reject(status: 400 | 431, why: string): false {
+    const route = this.engine.route;
+    route.observer.badRequest(route);
+    const text = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    this.#endWith(status, text, `ringside: ${text}: ${why}\n`);
+    return false;
+  }
+
+  /** CONNECT, Upgrade and unknown expectations are refused the way the compat engine refuses them. */
+  #refuse(status: number): false {
+    this.#endWith(status, STATUS_CODES[status] ?? 'Error', '');
+    return false;
+  }
+
+  #endWith(status: number, text: string, body: string): void {
+    const head = `HTTP/1.1 ${status} ${text}\r\nconnection: close\r\n${body === '' ? '' : 'content-type: text/plain; charset=utf-8\r\n'}content-length: ${body.length}\r\n\r\n`;
+    this.#closed = true;
+    this.#pending = null;
+    this.#disarm();
+    this.socket.end(head + body, 'latin1');
+  }
+
+  /** The request body broke its framing mid-way. */
+  #badBody(): void {
+    const route = this.engine.route;
+    route.observer.badRequest(route);
+    const conn = this.#conn;
+    this.#conn = null;
+    conn?.abort();
+    if (this.#headState === H_NONE && !this.#responseDone) {
+      this.#status = 400;
+      if (this.#endpoint !== null) this.#finish(new BadRequestError('malformed request body'));
+      this.#endWith(400, 'Bad Request', 'ringside: Bad Request: malformed chunked body\n');
+    } else {
+      if (!this.#responseDone) this.#finish(new BadRequestError('malformed request body'));
+      this.#destroy();
+    }
+  }
+
+  // --- socket events and timeouts ------------------------------------------
+  #onClientDrain(): void {
+    if (this.#upstreamPaused && this.#conn !== null) {
+      this.#upstreamPaused = false;
+      this.#conn.resume();
+    }
+  }
+
+  #onClientClose(): void {
+    this.#closed = true;
+    this.#pending = null;
+    timerWheel.remove(this);
+    this.engine.connections.delete(this);
+    const conn = this.#conn;
+    this.#conn = null;
+    // Client abort: the upstream connection is destroyed, never reused.
+    conn?.abort();
+    if (this.#active && !this.#responseDone && this.#endpoint !== null) {
+      if (this.#headState === H_NONE) this.#status = statusOf(new ClientCancelledError()).httpStatus;
+      this.#finish(new ClientCancelledError(this.engine.route.upstream.name, this.#endpoint.key));
+    }
+  }
+
+  #destroy(): void {
+    this.#closed = true;
+    this.#pending = null;
+    this.socket.destroy();
+  }
+
+  #arm(kind: number, ms: number): void {
+    this.#deadlineKind = kind;
+    this.deadline = ms > 0 ? timerWheel.now + ms : 0;
+  }
+
+  #disarm(): void {
+    this.#deadlineKind = D_NONE;
+    this.deadline = 0;
+  }
+
+  onDeadline(): void {
+    const kind = this.#deadlineKind;
+    this.#deadlineKind = D_NONE;
+    if (kind === D_IDLE) this.socket.destroy();
+    else if (kind === D_HEADERS) {
+      const route = this.engine.route;
+      route.observer.badRequest(route);
+      this.#endWith(408, 'Request Timeout', 'ringside: Request Timeout: request head not received in time\n');
+    } else if (kind === D_REQUEST && this.#active && this.#headState === H_NONE && !this.#responseDone) {
+      const conn = this.#conn;
+      this.#conn = null;
+      conn?.abort();
+      const route = this.engine.route;
+      this.#fail(new TimeoutError(route.upstream.name, this.#endpoint?.key, 'request'));
+      this.#drainBodyAfterResponse();
+    }
+  }
+}
+
+/** gRPC's grpc-message is percent-encoded UTF-8 (as ../listener/error-response.ts encodes it). */
+function encodeGrpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+

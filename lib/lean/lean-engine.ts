@@ -1,0 +1,65 @@
+// The lean HTTP/1.1 engine of a listener: takes over client connections the
+// listener identified as HTTP/1 and serves them with ./lean-connection.ts,
+// on raw `net` sockets instead of node:http + undici (which cost about 3x
+// more CPU per request, see issue 7). Selected with `--engine lean`.
+
+import type net from 'node:net';
+import type { Route } from '../listener/route.ts';
+import { LeanConnection, type LeanEngineOptions, type LeanEngineState } from './lean-connection.ts';
+
+export type { LeanEngineOptions };
+
+/** Which HTTP/1.1 engine a listener runs: this one, or node:http + undici (the reference). */
+export type Engine = 'lean' | 'compat';
+
+export const DEFAULT_LEAN_OPTIONS: LeanEngineOptions = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 60_000,
+};
+
+export interface LeanEngine {
+  /** Serve one client connection; `initialChunk` is what the listener already read from it. */
+  handleConnection(socket: net.Socket, initialChunk: Buffer): void;
+  /** Graceful shutdown: close idle connections now, busy ones after their current response. */
+  closeIdleConnections(): void;
+  /** Open client connections. */
+  readonly connectionCount: number;
+}
+
+export function createLeanEngine(route: Route, options: Partial<LeanEngineOptions> = {}): LeanEngine {
+  const state: LeanEngineState = {
+    route,
+    options: {
+      maxHeaderSize: options.maxHeaderSize ?? DEFAULT_LEAN_OPTIONS.maxHeaderSize,
+      headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_LEAN_OPTIONS.headersTimeoutMs,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_LEAN_OPTIONS.keepAliveTimeoutMs,
+    },
+    hashNames: hashHeaderNames(route),
+    connections: new Set(),
+    closing: false,
+  };
+  return {
+    handleConnection(socket, initialChunk) {
+      new LeanConnection(state, socket).onData(initialChunk);
+    },
+    closeIdleConnections() {
+      state.closing = true;
+      for (const c of state.connections) c.closeIfIdle();
+    },
+    get connectionCount() {
+      return state.connections.size;
+    },
+  };
+}
+
+/** The request fields the route's hash policy reads: header sources, and `cookie` for cookie sources. */
+function hashHeaderNames(route: Route): string[] {
+  if (route.hashPolicy === null) return [];
+  const names = new Set<string>();
+  for (const source of route.upstream.config.hashOn) {
+    if (source.type === 'header') names.add(source.name.toLowerCase());
+    else if (source.type === 'cookie') names.add('cookie');
+  }
+  return [...names];
+}

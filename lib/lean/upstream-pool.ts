@@ -1,0 +1,358 @@
+// Keep-alive HTTP/1.1 connections to one endpoint for the lean engine. Each
+// connection reads with `onread` into its own reusable buffer (no Buffer per
+// read), parses the response head, frames the body (Content-Length, chunked,
+// or until close) and hands the bytes to its current user. A connection goes
+// back to the pool only when its response was completely framed, the whole
+// request was sent, and neither side asked to close; anything else destroys it.
+
+import net from 'node:net';
+import { ChunkedScanner, MALFORMED, NEED_MORE, type ChunkDataSink } from './chunked-scanner.ts';
+import { Framing, parseResponseHead, ResponseHead } from './response-head.ts';
+import { timerWheel, type TimedItem } from './timer-wheel.ts';
+
+/** What a connection reports to the exchange using it. Methods, not closures: nothing is allocated per request. */
+export interface UpstreamUser {
+  /** The response head arrived (`head` is reused: read it now). 1xx heads are skipped. */
+  onUpstreamHead(head: ResponseHead): void;
+  /** Body bytes, framed as the upstream sent them (or decoded, when asked). The buffer is reused after the call returns unless `lend` is used. */
+  onUpstreamBody(buf: Buffer, start: number, end: number): void;
+  /** The response is complete (the connection was already released or destroyed). */
+  onUpstreamEnd(): void;
+  /**
+   * The connection failed: `failure` says whether it never connected (CONNECT)
+   * or broke afterwards (RESET); `headSeen` whether the response head had been
+   * delivered. The user turns this into a typed error (it knows the upstream's name).
+   */
+  onUpstreamError(failure: UpstreamFailure, cause: Error, headSeen: boolean): void;
+  /** The socket drained after a write returned false. */
+  onUpstreamDrain(): void;
+}
+
+export const UpstreamFailure = { CONNECT: 0, RESET: 1 } as const;
+export type UpstreamFailure = (typeof UpstreamFailure)[keyof typeof UpstreamFailure];
+
+export interface UpstreamPoolOptions {
+  readonly connectTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this (undici's keepAliveTimeout is 4 s too). */
+  readonly idleTimeoutMs?: number;
+  /** Connection gauge hooks (metrics). */
+  readonly onOpen?: () => void;
+  readonly onClose?: () => void;
+}
+
+const READ_BUFFER_SIZE = 64 * 1024;
+const MAX_RESPONSE_HEAD = 64 * 1024;
+
+const P_CONNECTING = 0;
+const P_IDLE = 1;
+const P_HEAD = 2; // waiting for / reading the response head
+const P_BODY = 3;
+const P_CLOSED = 4;
+
+const responseHead = new ResponseHead();
+
+export class UpstreamConnection implements TimedItem, ChunkDataSink {
+  readonly pool: UpstreamPool;
+  readonly socket: net.Socket;
+  user: UpstreamUser | null = null;
+  deadline = 0;
+  #state = P_CONNECTING;
+  #connected = false;
+  #readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  #pendingHead: Buffer | null = null;
+  #framing: Framing = Framing.NONE;
+  #remaining = 0;
+  #keepAlive = true;
+  #requestIsHead = false;
+  #decode = false;
+  #requestSent = false;
+  #headSeen = false;
+  readonly #scanner = new ChunkedScanner();
+
+  constructor(pool: UpstreamPool, host: string, port: number) {
+    this.pool = pool;
+    const self = this;
+    this.socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: () => self.#readBuf,
+        callback: (n: number, buf: Uint8Array) => {
+          self.#onRead(n, buf as Buffer);
+          return true;
+        },
+      },
+    });
+    this.socket.on('connect', () => this.#onConnect());
+    this.socket.on('error', (err) => this.#onClose(err));
+    this.socket.on('close', () => this.#onClose(null));
+    this.socket.on('end', () => this.#onClose(null));
+    this.socket.on('drain', () => this.user?.onUpstreamDrain());
+    timerWheel.add(this);
+    this.deadline = timerWheel.now + pool.options.connectTimeoutMs;
+    pool.options.onOpen?.();
+  }
+
+  /** Begin a request/response on this connection. */
+  begin(user: UpstreamUser, requestIsHead: boolean, decodeChunked: boolean): void {
+    this.user = user;
+    this.#requestIsHead = requestIsHead;
+    this.#decode = decodeChunked;
+    this.#requestSent = false;
+    this.#headSeen = false;
+    this.#pendingHead = null;
+    if (this.#state === P_IDLE) {
+      this.#state = P_HEAD;
+      this.deadline = 0;
+    }
+  }
+
+  write(data: Buffer | string): boolean {
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  /** The whole request (head and body) has been written. */
+  requestSent(): void {
+    this.#requestSent = true;
+  }
+
+  /**
+   * The current read buffer is referenced by a write still queued elsewhere
+   * (the client socket did not take all bytes at once): read into a new one.
+   */
+  lendReadBuffer(): void {
+    this.#readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Drop the user and destroy the socket (client gone, timeout, protocol error). */
+  abort(): void {
+    this.user = null;
+    this.#destroy();
+  }
+
+  onDeadline(): void {
+    if (this.#state === P_CONNECTING) {
+      const user = this.user;
+      this.user = null;
+      this.#destroy();
+      const err = Object.assign(new Error(`connect timeout after ${this.pool.options.connectTimeoutMs} ms`), { code: 'UND_ERR_CONNECT_TIMEOUT' });
+      user?.onUpstreamError(UpstreamFailure.CONNECT, err, false);
+    } else if (this.#state === P_IDLE) this.#destroy();
+  }
+
+  #onConnect(): void {
+    this.#connected = true;
+    if (this.#state !== P_CONNECTING) return;
+    this.deadline = 0;
+    this.#state = this.user === null ? P_IDLE : P_HEAD;
+    if (this.user === null) this.pool.release(this);
+  }
+
+  #onRead(n: number, buf: Buffer): void {
+    if (this.user === null || this.#state < P_HEAD || this.#state > P_BODY) {
+      // Bytes nobody asked for (an idle connection must be silent): not reusable.
+      this.#destroy();
+      return;
+    }
+    this.#process(buf, 0, n);
+  }
+
+  #process(buf: Buffer, start: number, end: number): void {
+    while (start < end && this.user !== null) {
+      if (this.#state === P_HEAD) {
+        let data = buf;
+        let from = start;
+        if (this.#pendingHead !== null) {
+          data = Buffer.concat([this.#pendingHead, buf.subarray(start, end)]);
+          from = 0;
+          end = data.length;
+          this.#pendingHead = null;
+        }
+        const scanEnd = Math.min(end, from + MAX_RESPONSE_HEAD);
+        const text = data.toString('latin1', from, scanEnd);
+        const headLen = text.indexOf('\r\n\r\n') + 4;
+        if (headLen < 4) {
+          if (scanEnd - from >= MAX_RESPONSE_HEAD) return this.#protocolError('response head too large');
+          this.#pendingHead = Buffer.from(data.subarray(from, end));
+          return;
+        }
+        const head = responseHead;
+        if (!parseResponseHead(headLen === text.length ? text : text.slice(0, headLen), head, this.#requestIsHead)) return this.#protocolError(head.error);
+        start = from + headLen;
+        buf = data;
+        if (head.status < 200) {
+          // 1xx interim responses are not forwarded (undici drops them too); 101 was never asked for.
+          if (head.status === 101) return this.#protocolError('unexpected 101 Switching Protocols');
+          continue;
+        }
+        this.#headSeen = true;
+        this.#framing = head.framing;
+        this.#remaining = head.contentLength;
+        this.#keepAlive = head.keepAlive;
+        if (head.framing === Framing.CHUNKED) this.#scanner.reset();
+        this.#state = P_BODY;
+        this.user.onUpstreamHead(head);
+        if (this.user === null) return;
+        if (head.framing === Framing.NONE) {
+          if (start < end) return this.#protocolError('bytes after a body-less response');
+          return this.#complete();
+        }
+        continue;
+      }
+      // P_BODY
+      const user = this.user;
+      switch (this.#framing) {
+        case Framing.LENGTH: {
+          const n = Math.min(this.#remaining, end - start);
+          this.#remaining -= n;
+          user.onUpstreamBody(buf, start, start + n);
+          start += n;
+          if (this.#remaining === 0) {
+            if (start < end) return this.#protocolError('bytes after the response body');
+            return this.#complete();
+          }
+          break;
+        }
+        case Framing.CHUNKED: {
+          const r = this.#scanner.scan(buf, start, end, this.#decode ? this : null);
+          if (r === MALFORMED) return this.#protocolError('malformed chunked body');
+          const stop = r === NEED_MORE ? end : r;
+          if (!this.#decode) user.onUpstreamBody(buf, start, stop);
+          start = stop;
+          if (r !== NEED_MORE) {
+            if (start < end) return this.#protocolError('bytes after the response body');
+            return this.#complete();
+          }
+          break;
+        }
+        default: // CLOSE: everything until the upstream closes
+          user.onUpstreamBody(buf, start, end);
+          start = end;
+      }
+    }
+  }
+
+  onChunkData(buf: Buffer, start: number, end: number): void {
+    this.user?.onUpstreamBody(buf, start, end);
+  }
+
+  #complete(): void {
+    const user = this.user!;
+    this.user = null;
+    if (this.#keepAlive && this.#requestSent && !this.pool.closed) {
+      this.#state = P_IDLE;
+      this.pool.release(this);
+    } else this.#destroy();
+    user.onUpstreamEnd();
+  }
+
+  #protocolError(why: string): void {
+    const user = this.user;
+    const headSeen = this.#headSeen;
+    this.user = null;
+    this.#destroy();
+    user?.onUpstreamError(UpstreamFailure.RESET, new Error(`invalid response: ${why}`), headSeen);
+  }
+
+  #onClose(err: Error | null): void {
+    if (this.#state === P_CLOSED) return;
+    const user = this.user;
+    const wasConnecting = !this.#connected;
+    const closeDelimited = this.#state === P_BODY && this.#framing === Framing.CLOSE && err === null;
+    this.user = null;
+    this.#destroy();
+    if (user === null) return;
+    if (closeDelimited) {
+      user.onUpstreamEnd();
+      return;
+    }
+    const cause = err ?? new Error('upstream closed the connection');
+    user.onUpstreamError(wasConnecting ? UpstreamFailure.CONNECT : UpstreamFailure.RESET, cause, this.#headSeen);
+  }
+
+  #destroy(): void {
+    if (this.#state === P_CLOSED) return;
+    this.#state = P_CLOSED;
+    this.deadline = 0;
+    timerWheel.remove(this);
+    this.pool.forget(this);
+    this.socket.destroy();
+    this.pool.options.onClose?.();
+  }
+
+  get idle(): boolean {
+    return this.#state === P_IDLE;
+  }
+}
+
+export class UpstreamPool {
+  readonly host: string;
+  readonly port: number;
+  readonly options: UpstreamPoolOptions;
+  readonly idleTimeoutMs: number;
+  closed = false;
+  readonly #idle: UpstreamConnection[] = [];
+  readonly #all = new Set<UpstreamConnection>();
+  #onEmpty: (() => void) | null = null;
+
+  constructor(host: string, port: number, options: UpstreamPoolOptions) {
+    this.host = host;
+    this.port = port;
+    this.options = options;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 4_000;
+  }
+
+  /** Open connections (idle or busy). */
+  get size(): number {
+    return this.#all.size;
+  }
+
+  /** A connection for one request: the most recently used idle one, or a new one (connecting). */
+  acquire(user: UpstreamUser, requestIsHead: boolean, decodeChunked: boolean): UpstreamConnection {
+    const idle = this.#idle;
+    let conn: UpstreamConnection | undefined;
+    while ((conn = idle.pop()) !== undefined) {
+      if (conn.idle && !conn.socket.destroyed) break;
+    }
+    if (conn === undefined) {
+      conn = new UpstreamConnection(this, this.host, this.port);
+      this.#all.add(conn);
+    }
+    conn.begin(user, requestIsHead, decodeChunked);
+    return conn;
+  }
+
+  release(conn: UpstreamConnection): void {
+    if (this.closed) {
+      conn.abort();
+      return;
+    }
+    conn.deadline = timerWheel.now + this.idleTimeoutMs;
+    this.#idle.push(conn);
+  }
+
+  forget(conn: UpstreamConnection): void {
+    this.#all.delete(conn);
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    if (this.#all.size === 0 && this.#onEmpty !== null) this.#onEmpty();
+  }
+
+  /** Close idle connections now; busy ones close when their response ends (or now, with `force`). */
+  close(force = false): Promise<void> {
+    this.closed = true;
+    for (const conn of [...this.#idle]) conn.abort();
+    if (force) for (const conn of [...this.#all]) conn.abort();
+    if (this.#all.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#onEmpty = resolve));
+  }
+}
