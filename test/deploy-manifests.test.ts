@@ -12,7 +12,7 @@
 // project's machine image (`kubectl version --client`).
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -22,12 +22,6 @@ import { ENV_VARS, loadConfig } from '../lib/config/load-config.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DEPLOY = join(ROOT, 'deploy');
 
-/**
- * ringside's shutdown drain: after SIGTERM it stops accepting and gives
- * in-flight requests this long (the lead's cmd/ringside.ts). The pod's grace
- * period must cover it, plus any preStop delay.
- */
-const RINGSIDE_DRAIN_SECONDS = 20;
 const ADMIN_PORT = 15090;
 const SIDECAR_NAME = 'ringside';
 
@@ -159,6 +153,10 @@ function findUnknownFields(objects: readonly { object: K8sObject; where: string 
       });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    // The shared parent too, unless another run is using it.
+    try {
+      rmdirSync(dirname(dir));
+    } catch {}
   }
 }
 
@@ -402,12 +400,17 @@ describe('the sidecar in every workload', () => {
     }
   });
 
-  test('the grace period outlasts the preStop delay plus ringside drain', () => {
+  test("the grace period outlasts the preStop delay plus ringside's drain timeout", () => {
     for (const w of sidecarWorkloads()) {
       const { container } = sidecarOf(w.template) as { container: Container };
+      // The drain timeout as ringside will read it from this environment (RINGSIDE_DRAIN_TIMEOUT, 20 s by default).
+      const result = loadConfig({ argv: [], env: ringsideEnv(resolveEnv(container, w.siblings, w.where)), readFile: () => '' }, '0.0.0');
+      if (result.kind !== 'config') throw new Error(`${w.where}: no config`);
+      const drainSeconds = result.config.drainTimeoutMs / 1000;
+      expect(drainSeconds, w.where).toBeGreaterThan(0);
       // Kubernetes' default grace period is 30 s when unset.
       const grace = w.template.spec.terminationGracePeriodSeconds ?? 30;
-      expect(grace, w.where).toBeGreaterThan(preStopSeconds(container) + RINGSIDE_DRAIN_SECONDS);
+      expect(grace, w.where).toBeGreaterThan(preStopSeconds(container) + drainSeconds);
     }
   });
 
