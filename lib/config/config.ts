@@ -15,6 +15,8 @@ export type LbPolicy = 'round_robin' | 'random' | 'least_request' | 'ring_hash';
 export type FallbackPolicy = 'round_robin' | 'random' | 'least_request';
 export type RingMode = 'stable' | 'envoy';
 export type DnsFamily = 'any' | 'ipv4' | 'ipv6';
+/** Who serves HTTP/1.1 clients: the lean engine on raw sockets (lib/lean/) or node:http + undici (the reference). */
+export type Engine = 'lean' | 'compat';
 
 export type UpstreamTarget =
   | { readonly kind: 'static'; readonly endpoints: readonly EndpointAddress[] }
@@ -85,6 +87,11 @@ export interface RingsideConfig {
   readonly logLevel: LogLevel;
   /** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
   readonly drainTimeoutMs: number;
+  /**
+   * The HTTP/1.1 engine of every listener (h2c is always served by node:http2).
+   * The loader always sets it; configs built in code may leave it out for the default.
+   */
+  readonly engine?: Engine;
   readonly admin: HostPort;
   readonly listeners: readonly ListenerConfig[];
   readonly upstreams: readonly UpstreamConfig[];

@@ -57,6 +57,7 @@ describe('defaults', () => {
     expect(config(UP)).toEqual({
       logLevel: 'info',
       drainTimeoutMs: 20_000,
+      engine: 'compat',
       admin: { host: '0.0.0.0', port: 15090 },
       listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 15001 }, upstream: 'default' }],
       upstreams: [
@@ -119,6 +120,7 @@ describe('flags', () => {
       ['--connect-timeout', '250ms'],
       ['--request-timeout', '1.5s'],
       ['--log-level', 'debug'],
+      ['--engine', 'lean'],
       ['--dns-refresh', '1m'],
       ['--dns-family', 'ipv6'],
       ['--dns-server', '127.0.0.1:5353'],
@@ -126,6 +128,7 @@ describe('flags', () => {
     const expected: RingsideConfig = {
       logLevel: 'debug',
       drainTimeoutMs: 20_000,
+      engine: 'lean',
       admin: { host: '127.0.0.1', port: 0 },
       listeners: [{ name: 'default', listen: { host: '::1', port: 0 }, upstream: 'default' }],
       upstreams: [
@@ -179,6 +182,22 @@ describe('flags', () => {
     expect(upstream([...UP, '--hash-source-ip=false'], { RINGSIDE_HASH_HEADER: 'x' }).hashOn).toEqual([{ type: 'header', name: 'x', terminal: false }]);
     expect(problemAt(problems([...UP, '--dns-respect-ttl=yes']), '--dns-respect-ttl')).toContain('expected true or false');
     expect(problemAt(problems([...UP, '--dns-respect-ttl', 'true']), 'true')).toContain('unexpected argument');
+  });
+
+  test('--engine picks the HTTP/1.1 engine: flag, RINGSIDE_ENGINE twin, top-level file key', () => {
+    expect(config(UP).engine).toBe('compat');
+    expect(config([...UP, '--engine', 'lean']).engine).toBe('lean');
+    expect(config(UP, { RINGSIDE_ENGINE: 'lean' }).engine).toBe('lean');
+    expect(config([...UP, '--engine=compat'], { RINGSIDE_ENGINE: 'lean' }).engine).toBe('compat');
+    const dir = mkdtempSync(join(tmpdir(), 'ringside-engine-'));
+    try {
+      const file = join(dir, 'c.yaml');
+      writeFileSync(file, 'engine: lean\nupstream: recs:80\n');
+      expect(config(['--config', file]).engine).toBe('lean');
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+    expect(problemAt(problems([...UP, '--engine', 'fast']), '--engine')).toContain('one of lean|compat');
   });
 
   test('--request-timeout accepts 0 for off; --connect-timeout does not', () => {

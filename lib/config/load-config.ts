@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors/errors.ts';
 import type {
   DnsFamily,
+  Engine,
   FallbackPolicy,
   HashSource,
   HostPort,
@@ -428,11 +429,12 @@ function valueOr<T>(name: string, layers: readonly (Layer | undefined)[], fallba
   return given?.valid ? (given.value as T) : fallback;
 }
 
-function buildGlobal(layers: readonly (Layer | undefined)[]): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number } {
+function buildGlobal(layers: readonly (Layer | undefined)[]): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number; engine: Engine } {
   return {
     logLevel: valueOr<LogLevel>('log-level', layers, DEFAULTS.logLevel),
     admin: valueOr<HostPort>('admin', layers, DEFAULTS.admin),
     drainTimeoutMs: valueOr('drain-timeout', layers, DEFAULTS.drainTimeoutMs),
+    engine: valueOr<Engine>('engine', layers, DEFAULTS.engine),
   };
 }
 

@@ -3,7 +3,7 @@
 // loader (./load-config.ts), the --help text (./help.ts) and ENV_VARS all read
 // this table, so an option cannot exist in one place and be missing in another.
 
-import type { DnsFamily, FallbackPolicy, HostPort, LbPolicy, LogLevel, RingMode, UpstreamProtocol } from './config.ts';
+import type { DnsFamily, Engine, FallbackPolicy, HostPort, LbPolicy, LogLevel, RingMode, UpstreamProtocol } from './config.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { formatHostPort, HOST_PORT_FORM, parseHostPort } from './host-port.ts';
 import { expected, parsedValue, type Parsed } from './parsed.ts';
@@ -66,6 +66,7 @@ export const DEFAULTS = {
   ejectMaxTimeMs: 300_000,
   maxEjectionPercent: 50,
   drainTimeoutMs: 20_000,
+  engine: 'compat' as Engine,
 } as const;
 
 /** Envoy bounds ring sizes to 8M entries (RingHashLbConfig.maximum_ring_size). */
@@ -208,6 +209,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ name: 'eject-base-time', scope: 'upstream', fileKey: 'ejectBaseTime', upstreamKey: 'ejectBaseTime', placeholder: 'DURATION', description: 'An ejection lasts this long times the number of times the endpoint was ejected, capped by --eject-max-time.', defaultText: formatDuration(DEFAULTS.ejectBaseTimeMs), parse: durationOption() }),
   option({ name: 'eject-max-time', scope: 'upstream', fileKey: 'ejectMaxTime', upstreamKey: 'ejectMaxTime', placeholder: 'DURATION', description: 'Longest ejection.', defaultText: formatDuration(DEFAULTS.ejectMaxTimeMs), parse: durationOption() }),
   option({ name: 'max-ejection-percent', scope: 'upstream', fileKey: 'maxEjectionPercent', upstreamKey: 'maxEjectionPercent', placeholder: 'PERCENT', description: "Never eject more than this share of an upstream's endpoints at once (0..100).", defaultText: String(DEFAULTS.maxEjectionPercent), parse: integerIn(0, 100) }),
+  option({ name: 'engine', scope: 'global', fileKey: 'engine', placeholder: 'lean|compat', description: 'HTTP/1.1 engine: lean frames HTTP/1.1 itself on raw sockets (about 3x less CPU per request); compat is node:http + undici, the reference it is tested against.', defaultText: DEFAULTS.engine, parse: oneOf<Engine>(['lean', 'compat']) }),
   option({ name: 'drain-timeout', scope: 'global', fileKey: 'drainTimeout', placeholder: 'DURATION', description: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process exits.', defaultText: formatDuration(DEFAULTS.drainTimeoutMs), parse: durationOption({ allowZero: true }) }),
 
   option({ name: 'dns-refresh', scope: 'upstream', fileKey: 'dnsRefresh', upstreamKey: 'dns.refresh', placeholder: 'DURATION', description: `How often to re-resolve dns:/srv: targets (at least ${formatDuration(DNS_REFRESH_MIN_MS)}).`, defaultText: formatDuration(DEFAULTS.dnsRefreshMs), parse: durationOption({ minMs: DNS_REFRESH_MIN_MS }) }),

@@ -9,8 +9,7 @@ import { LeanConnection, type LeanEngineOptions, type LeanEngineState } from './
 
 export type { LeanEngineOptions };
 
-/** Which HTTP/1.1 engine a listener runs: this one, or node:http + undici (the reference). */
-export type Engine = 'lean' | 'compat';
+export type { Engine } from '../config/config.ts';
 
 export const DEFAULT_LEAN_OPTIONS: LeanEngineOptions = {
   maxHeaderSize: 16 * 1024,

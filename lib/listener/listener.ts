@@ -6,8 +6,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { HostPort } from '../config/config.ts';
-import { createLeanEngine, type Engine, type LeanEngine } from '../lean/lean-engine.ts';
+import type { Engine, HostPort } from '../config/config.ts';
+import { createLeanEngine, type LeanEngine } from '../lean/lean-engine.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
 import type { Route } from './route.ts';
