@@ -148,12 +148,26 @@ describe('DNS scaling through ringside, one gRPC channel', () => {
     });
     await waitFor(() => podsOf(ADDED).every((p) => load.stats.byLabel.has(p.name)), 2000, 'load reaches the pods about to be removed');
     for (const host of ADDED) expect(establishedTo(host, port), host).toBeGreaterThan(0);
-    const inFlightAtChange = removedKeys.map((k) => upstream.endpoints.get(k)?.inFlight ?? 0).reduce((a, b) => a + b, 0);
+    // 20 long calls (1.2 s at the server) next to the short ones: least_request spreads them, so the pods
+    // about to be removed hold some when the change lands (all 20 missing both of 2 of 5 pods is ~(3/5)^20).
+    // They must still complete.
+    const removedEndpoints = removedKeys.map((k) => upstream.endpoints.get(k)!);
+    const longCalls: Promise<string>[] = [];
+    for (let i = 0; i < 20; i++) {
+      longCalls.push(unary(client, { message: 'long', count: 1200 }).then((r) => r.replica));
+      await sleep(2);
+    }
+    await sleep(50);
+    expect(removedEndpoints.map((e) => e.inFlight > 0)).toEqual([true, true]);
 
     await dnsmasq.reload({ [NAME]: FIRST });
     await waitFor(() => removedKeys.every((k) => !upstream.endpoints.has(k)), REFRESH_MS * 3, 'removal applied');
+    // Removed but not cut: draining, with their calls still in flight.
+    expect([...upstream.draining].map((e) => e.key).sort()).toEqual(removedKeys);
+    expect(removedEndpoints.every((e) => e.state === 'draining' && e.inFlight > 0)).toBe(true);
     // Drained: the in-flight calls finished and the endpoints left the draining set.
     await waitFor(() => upstream.draining.size === 0, 3000, 'removed endpoints drained');
+    const longReplies = await Promise.all(longCalls);
     const callsAfterDrain = podsOf(ADDED).map((p) => p.calls);
     const callsOnKeptBefore = podsOf(FIRST).map((p) => p.calls);
 
@@ -163,7 +177,9 @@ describe('DNS scaling through ringside, one gRPC channel', () => {
 
     expect(stats.failures).toEqual([]);
     expect(stats.succeeded).toBeGreaterThan(200);
-    expect(inFlightAtChange).toBeGreaterThan(0);
+    // Every long call completed, some of them on the removed pods while those drained.
+    expect(longReplies).toHaveLength(longCalls.length);
+    expect(longReplies.some((r) => podsOf(ADDED).some((p) => p.name === r))).toBe(true);
     expect(podsOf(ADDED).map((p) => p.calls)).toEqual(callsAfterDrain);
     podsOf(FIRST).forEach((p, i) => expect(p.calls, p.name).toBeGreaterThan(callsOnKeptBefore[i]));
     expect([...upstream.endpoints.keys()].sort()).toEqual(keysOf(FIRST));
