@@ -7,9 +7,6 @@ import { readFileSync } from 'node:fs';
 import { loadConfig, type LoadResult } from '../lib/config/load-config.ts';
 import { errorCode, ErrorCodes } from '../lib/errors/errors.ts';
 
-/** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
-const DRAIN_TIMEOUT_MS = 20_000;
-
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 let result: LoadResult;
@@ -42,6 +39,7 @@ if (result.kind !== 'config') {
     process.exit(1);
   }
   logger.info('started', { version, pid: process.pid, admin: app.adminPort });
+  const drainTimeoutMs = result.config.drainTimeoutMs;
   let signalled = false;
   const onSignal = (signal: string): void => {
     if (signalled) {
@@ -50,8 +48,8 @@ if (result.kind !== 'config') {
       process.exit(1);
     }
     signalled = true;
-    logger.info('draining', { signal, timeoutMs: DRAIN_TIMEOUT_MS });
-    void app.stop(DRAIN_TIMEOUT_MS).then(() => {
+    logger.info('draining', { signal, timeoutMs: drainTimeoutMs });
+    void app.stop(drainTimeoutMs).then(() => {
       logger.info('stopped');
       process.exit(0);
     });
