@@ -67,15 +67,16 @@ export async function runGrpcScalingAct(options: GrpcScalingActOptions): Promise
   // Bounded load on the one channel: 8 callers, each pausing 10 ms after a call (a few hundred calls/s).
   const load = startLoad(
     async () => {
-      const callPhase = phase;
+      // Outcomes count in the phase they happen in: a call cut by the kill counts after the kill.
       try {
-        const reply = await unary(client, { message: 'hello' }, { deadlineMs: 2_000 });
-        const perPod = served.get(callPhase)!;
+        // Each call takes the pod a few ms (`count` = ms to wait), so a killed pod has calls in flight.
+        const reply = await unary(client, { message: 'hello', count: 3 }, { deadlineMs: 2_000 });
+        const perPod = served.get(phase)!;
         perPod.set(reply.replica, (perPod.get(reply.replica) ?? 0) + 1);
         if (!firstCallAt.has(reply.replica)) firstCallAt.set(reply.replica, performance.now());
         return reply.replica;
       } catch (err) {
-        failedIn.set(callPhase, failedIn.get(callPhase)! + 1);
+        failedIn.set(phase, failedIn.get(phase)! + 1);
         throw err;
       } finally {
         await sleep(10);
@@ -111,16 +112,17 @@ export async function runGrpcScalingAct(options: GrpcScalingActOptions): Promise
     // Kill one of the first pods.
     const victim = pods[0];
     const remaining = pods.slice(1);
-    phase = 'after the kill';
     say(`  Kill: pod ${victim.host} goes away (${options.killMode}).`);
     const killedAt = performance.now();
     if (options.killMode === 'drain-first') {
       dns.setA(options.service, hostsOf(remaining), 1);
       const key = victim.key;
       await waitFor(() => !options.upstream.endpoints.has(key) && ![...options.upstream.draining].some((e) => e.key === key), options.refreshMs * 6, `ringside drains ${key}`);
-      say(`    removed from DNS; ${Math.round(performance.now() - killedAt)} ms later ringside had stopped sending it calls and drained it; now it is shut down.`);
+      say(`    removed from DNS; ${Math.round(performance.now() - killedAt)} ms later ringside had stopped sending it calls and its last ones had finished; now it is shut down.`);
+      phase = 'after the kill';
       await victim.close();
     } else {
+      phase = 'after the kill';
       await victim.close();
       dns.setA(options.service, hostsOf(remaining), 1);
       say('    force-shut-down with calls in flight, then removed from DNS.');
