@@ -63,6 +63,8 @@ export class Listener {
       {
         maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
         headersTimeout: options.headersTimeoutMs ?? 10_000,
+        // How often node:http looks for connections past headersTimeout (its default, 30 s, would let a slow client hold a socket far longer).
+        connectionsCheckingInterval: 1_000,
         // Uploads and downloads may take long; the per-request timeout is ours.
         requestTimeout: 0,
         keepAliveTimeout: 60_000,
@@ -97,6 +99,11 @@ export class Listener {
     };
     this.http1.on('connect', refuse);
     this.http1.on('upgrade', refuse);
+    // node:http enforces headersTimeout from a connection tracker that it only
+    // starts on 'listening', and we never call http1.listen(): start it here, or
+    // a client trickling its head one byte at a time holds a socket forever.
+    // Listener.close() stops it again (http1.close()).
+    this.http1.emit('listening');
 
     this.http2 = http2.createServer({ maxSessionMemory: 32, settings: { maxConcurrentStreams: 1000 } });
     this.http2.on('stream', (stream, headers) => handleHttp2Stream(route, stream, headers));
@@ -168,6 +175,7 @@ export class Listener {
   /** Stop accepting; ask clients to go away (GOAWAY / Connection: close); resolve when all connections closed. */
   async close(graceMs = 0): Promise<void> {
     this.#closing = true;
+    this.http1.close(); // stops the connection tracker started in the constructor
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     // HTTP/2: GOAWAY; open streams may finish. HTTP/1.1: idle connections close
     // now, busy ones after their current response (Connection: close).
