@@ -207,8 +207,8 @@ describe('ring hash through ringside (HTTP/1.1)', () => {
     expect(await owners(proxy, KEYS)).toEqual(before);
   });
 
-  it('an unreachable replica in the ring: its keys get 502 (no retries yet), every other key stays where it was', async () => {
-    const proxy = await ringProxy();
+  it('an unreachable replica in the ring: with retries off its keys get 502, and every other key stays where it was', async () => {
+    const proxy = await ringProxy({ retries: 0, ejection: { consecutiveFailures: 0, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 } });
     const upstream = proxy.app.upstreams.get('default')!;
     const healthy = await owners(proxy, KEYS);
 
@@ -229,6 +229,22 @@ describe('ring hash through ringside (HTTP/1.1)', () => {
     expect(await res.body.text()).toContain(`${DEAD_HOST}:${port}`);
     // Stable: asking again gives the same answers (the dead endpoint is not silently dropped from the ring).
     expect(await owners(proxy, KEYS)).toEqual(withDead);
+  });
+
+  it('an unreachable replica in the ring with default retries and ejection: every key is answered, by the replica that owned it before', async () => {
+    const proxy = await ringProxy();
+    const upstream = proxy.app.upstreams.get('default')!;
+    const healthy = await owners(proxy, KEYS);
+
+    dns.setA(NAME, [...HOSTS, DEAD_HOST], 30);
+    cleanups.push(() => dns.setA(NAME, HOSTS, 30));
+    await waitFor(() => upstream.endpoints.size === 5, 2000, 'the dead endpoint added');
+    const dead = upstream.endpoints.get(`${DEAD_HOST}:${port}`)!;
+    // The dead endpoint's keys walk the ring (retry on the next endpoint, then ejection) to the next
+    // endpoint clockwise, which is their owner in the ring without it: with fixed entries per endpoint
+    // ("stable" mode) the other endpoints' points do not move when one is added.
+    expect(await owners(proxy, KEYS)).toEqual(healthy);
+    expect(dead.failures).toBeGreaterThan(0);
   });
 });
 
