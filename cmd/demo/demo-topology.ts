@@ -41,9 +41,9 @@ export interface NeededPort {
 /** Every fixed address the demo binds, checked before anything starts. */
 export function neededPorts(): NeededPort[] {
   return [
-    { ...LISTENERS.recsRoundRobin, purpose: "ringside's listener for recs (round robin)" },
-    { ...LISTENERS.recsRingHash, purpose: "ringside's listener for recs (ring hash)" },
-    { ...LISTENERS.echo, purpose: "ringside's listener for echo (gRPC)" },
+    { ...LISTENERS.recsRoundRobin, purpose: "ringside's listener for recs, round robin" },
+    { ...LISTENERS.recsRingHash, purpose: "ringside's listener for recs, ring hash" },
+    { ...LISTENERS.echo, purpose: "ringside's listener for echo, gRPC" },
     { ...ADMIN, purpose: "ringside's admin server" },
     ...RECS_HOSTS.map((host) => ({ host, port: RECS_PORT, purpose: 'a recs pod' })),
     ...[...ECHO_FIRST_HOSTS, ...ECHO_ADDED_HOSTS].map((host) => ({ host, port: ECHO_PORT, purpose: 'an echo pod' })),

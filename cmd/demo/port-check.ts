@@ -29,16 +29,23 @@ export async function findUnavailablePorts(needed: readonly NeededPort[]): Promi
   return unavailable;
 }
 
-/** One line per problem, saying which port, what the demo wanted it for, and what to do. */
+/** One line per problem (which address, what the demo wanted it for, what is wrong), then what to do. */
 export function describeUnavailablePorts(unavailable: readonly UnavailablePort[]): string {
+  const width = Math.max(...unavailable.map((p) => `${p.host}:${p.port}`.length));
   const lines = unavailable.map((p) => {
-    const why =
+    const problem =
       p.code === 'EADDRINUSE'
-        ? `port ${p.port} on ${p.host} is already in use (is another ringside or demo running? see: ss -ltnp 'sport = :${p.port}')`
+        ? 'already in use'
         : p.code === 'EADDRNOTAVAIL'
-          ? `address ${p.host} is not configured on this machine (Linux routes all of 127.0.0.0/8 to lo; on macOS add it with: sudo ifconfig lo0 alias ${p.host} up)`
-          : `cannot bind ${p.host}:${p.port}: ${p.code}`;
-    return `  ${p.host}:${p.port} (${p.purpose}): ${why}`;
+          ? `address ${p.host} does not exist on this machine`
+          : `cannot bind: ${p.code}`;
+    return `  ${`${p.host}:${p.port}`.padEnd(width)}  ${p.purpose}: ${problem}`;
   });
-  return `ringside demo: cannot start, ${unavailable.length === 1 ? 'an address it needs is' : 'addresses it needs are'} not available:\n${lines.join('\n')}\n`;
+  const hints: string[] = [];
+  const inUse = unavailable.find((p) => p.code === 'EADDRINUSE');
+  if (inUse) hints.push(`Is another demo or ringside running? Stop it, or see what holds a port with: ss -ltnp 'sport = :${inUse.port}'`);
+  const missing = unavailable.find((p) => p.code === 'EADDRNOTAVAIL');
+  if (missing) hints.push(`Linux routes all of 127.0.0.0/8 to the loopback interface; on macOS add each address first, e.g.: sudo ifconfig lo0 alias ${missing.host} up`);
+  const count = unavailable.length === 1 ? 'an address it needs is' : `${unavailable.length} addresses it needs are`;
+  return `ringside demo: cannot start: ${count} not available:\n${lines.join('\n')}\n${hints.join('\n')}\n`;
 }
