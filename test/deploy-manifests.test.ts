@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, test } from 'vitest';
 import { ENV_VARS, loadConfig } from '../lib/config/load-config.ts';
@@ -470,6 +471,11 @@ describe('Grafana dashboard', () => {
   const histograms = new Set([...metricsSource.matchAll(/name: '(ringside_[a-z0-9_]+)',\s*help: '[^']*',\s*type: 'histogram'/g)].map((m) => m[1]));
   const expressions = [...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dashboard.templating.list.flatMap((v) => (v.definition ? [v.definition] : []))];
   const used = new Set(expressions.flatMap((e) => [...e.matchAll(/\bringside_[a-z0-9_]+/g)].map((m) => m[0])));
+  /** The Node.js runtime metrics that the admin port also serves (createMetrics turns on prom-client's defaults). */
+  const runtimeRegistry = new Registry();
+  collectDefaultMetrics({ register: runtimeRegistry });
+  const runtimeMetrics = new Set(runtimeRegistry.getMetricsAsArray().map((m) => m.name));
+  const usedRuntime = new Set(expressions.flatMap((e) => [...e.matchAll(/\b(?:process|nodejs)_[a-z0-9_]+/g)].map((m) => m[0])));
   /** A histogram is queried through its _bucket, _sum and _count series. */
   const baseName = (name: string) => {
     const base = name.replace(/_(bucket|sum|count)$/, '');
@@ -481,6 +487,9 @@ describe('Grafana dashboard', () => {
     expect(histograms).toContain('ringside_request_duration_seconds');
     expect(used.size).toBeGreaterThanOrEqual(10);
     for (const name of used) expect(declared, `${name} is not a ringside metric`).toContain(baseName(name));
+    expect(runtimeMetrics).toContain('process_resident_memory_bytes');
+    for (const name of usedRuntime) expect(runtimeMetrics, `${name} is not a prom-client runtime metric`).toContain(name);
+    expect(metricsSource).toMatch(/collectDefaultMetrics\(/);
   });
 
   test('covers requests and errors per endpoint, latency percentiles, endpoints by state, DNS health and ring balance', () => {
