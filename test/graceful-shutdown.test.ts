@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { startHttpReplica, type Replica } from './support/http-replicas.ts';
 import { createEchoClient, startGrpcReplica, unary, type GrpcReplica } from './support/grpc-replicas.ts';
 import { startRingsideProcess, type RingsideProcess } from './support/ringside-process.ts';
-import { sleep } from './support/wait.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -47,7 +47,8 @@ describe('graceful shutdown', () => {
       request(`http://127.0.0.1:${h1.port}/r${i}`, { dispatcher: agent }).then(async (res) => `${res.statusCode} ${await res.body.text()}`, (e: Error) => `error ${e.message}`),
     );
     const grpcResults = Array.from({ length: 20 }, (_, i) => unary(client, { message: `m${i}`, count: 400 }).then((r) => `ok ${r.message}`, (e: Error) => `error ${e.message}`));
-    await sleep(100);
+    // SIGTERM once every request is in flight at the upstreams.
+    await waitFor(() => http.requests === 20 && grpcReplica.calls === 21, 5000, 'all requests in flight');
     const t0 = Date.now();
     h1.kill('SIGTERM');
     h2.kill('SIGTERM');
