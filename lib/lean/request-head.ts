@@ -259,7 +259,8 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
       if (lineDrop[l] === 0) head += text.slice(lineStarts[l], lineEnds[l] + 2);
       else if (l === teTrailers) head += text.slice(lineStarts[l], lineNameEnds[l]) + ': trailers\r\n';
     }
-    out.forward = head + '\r\n';
+    // The chunked body is forwarded as received (validated), so its framing field goes with it.
+    out.forward = chunked ? head + 'transfer-encoding: chunked\r\n\r\n' : head + '\r\n';
   }
   return HeadResult.OK;
 }

@@ -1,0 +1,412 @@
+// The lean HTTP/1.1 engine end to end: the behaviours of http1-forwarding.test.ts
+// and streaming-memory.test.ts, plus what a hand-written codec must get right
+// (pipelining, 100-continue, HEAD/204/304, trailers, close-delimited bodies,
+// HTTP/1.0, Connection: close, upstream failures, client aborts, timeouts).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import { startHttpReplica, startHttpReplicas, type Replica } from './support/http-replicas.ts';
+import { startProxy, type TestProxy } from './support/proxy.ts';
+
+async function startLeanProxy(options: Parameters<typeof startProxy>[0]): Promise<TestProxy> {
+  const proxy = await startProxy(options);
+  proxy.app.listeners[0].engine = process.env.LEAN_TEST_ENGINE ?? 'lean';
+  return proxy;
+}
+
+/** Send raw bytes; resolve with what came back when the server closes or after waitMs. */
+function rawRequest(port: number, text: string | Buffer, waitMs = 500): Promise<{ data: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ data, closed: false });
+    }, waitMs);
+    socket.on('data', (d) => (data += d.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ data, closed: true });
+    });
+  });
+}
+
+/** A raw upstream answering each request head with `respond(head, socket)`; records the bytes it got. */
+async function startScriptedUpstream(respond: (head: string, socket: net.Socket) => void): Promise<{ server: net.Server; key: string; received: string[]; connections: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const state = { received: [] as string[], connections: 0 };
+  const server = net.createServer((socket) => {
+    state.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let buf = '';
+    socket.on('data', (d) => {
+      buf += d.toString('latin1');
+      let end: number;
+      while ((end = buf.indexOf('\r\n\r\n')) >= 0) {
+        const head = buf.slice(0, end + 4);
+        buf = buf.slice(end + 4);
+        state.received.push(head);
+        respond(head, socket);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return Object.assign(state, {
+    server,
+    key: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  });
+}
+
+describe('lean engine: HTTP/1.1 forwarding (as http1-forwarding.test.ts)', () => {
+  let replicas: Replica[];
+  let proxy: TestProxy;
+  let client: Agent;
+  beforeAll(async () => {
+    replicas = await startHttpReplicas(3);
+    proxy = await startLeanProxy({ endpoints: replicas.map((r) => r.key), upstream: { lb: 'round_robin' } });
+    client = new Agent({ connections: 1 });
+  });
+  afterAll(async () => {
+    await client.close();
+    await proxy.stop();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
+
+  it('forwards GET with method, path and query untouched', async () => {
+    const res = await request(`${proxy.url}/a/b?x=1&y=%20z`, { dispatcher: client });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toMatch(/^r\d GET \/a\/b\?x=1&y=%20z 0$/);
+  });
+
+  it('forwards POST bodies with Content-Length and chunked encoding', async () => {
+    const res = await request(`${proxy.url}/post`, { method: 'POST', body: 'x'.repeat(12345), dispatcher: client });
+    expect(await res.body.text()).toMatch(/ POST \/post 12345$/);
+    const body = Readable.from((function* () { for (let i = 0; i < 10; i++) yield Buffer.alloc(1000, 97); })());
+    const res2 = await request(`${proxy.url}/chunked`, { method: 'PUT', body, dispatcher: client });
+    expect(await res2.body.text()).toMatch(/ PUT \/chunked 10000$/);
+  });
+
+  it('streams a body back (echo) byte for byte', async () => {
+    const payload = Buffer.from(Array.from({ length: 200_000 }, (_, i) => i % 251));
+    const res = await request(`${proxy.url}/echo`, { method: 'POST', body: payload, dispatcher: client });
+    expect(Buffer.from(await res.body.arrayBuffer()).equals(payload)).toBe(true);
+  });
+
+  it('spreads consecutive requests on one connection over all replicas', async () => {
+    const before = replicas.map((r) => r.requests);
+    for (let i = 0; i < 30; i++) await (await request(`${proxy.url}/spread`, { dispatcher: client })).body.text();
+    expect(replicas.map((r, i) => r.requests - before[i])).toEqual([10, 10, 10]);
+  });
+
+  it('reuses one client connection (keep-alive) for many requests', async () => {
+    let connections = 0;
+    const onConn = (): void => void connections++;
+    proxy.app.listeners[0].tcp.on('connection', onConn);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve, reject) => {
+        http.get(`${proxy.url}/ka`, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+      });
+    }
+    agent.destroy();
+    proxy.app.listeners[0].tcp.off('connection', onConn);
+    expect(connections).toBe(1);
+  });
+
+  it('strips hop-by-hop headers and those named by Connection, keeps end-to-end ones and Host', async () => {
+    const { data } = await rawRequest(proxy.port,
+      'GET /hdr HTTP/1.1\r\nHost: svc.example:8080\r\nConnection: keep-alive, x-secret\r\nKeep-Alive: timeout=5\r\n' +
+      'X-Secret: hush\r\nProxy-Authorization: Basic Zm9v\r\nTE: trailers, deflate\r\nUpgrade-Insecure-Requests: 1\r\nX-User: u1\r\n\r\n');
+    expect(data).toMatch(/^HTTP\/1\.1 200/);
+    const seen = replicas.map((r) => r.lastHeaders).find((h) => h?.['x-user'] === 'u1')!;
+    expect(seen.host).toBe('svc.example:8080');
+    expect(seen['x-secret']).toBeUndefined();
+    expect(seen['keep-alive']).toBeUndefined();
+    expect(seen['proxy-authorization']).toBeUndefined();
+    expect(seen.te).toBe('trailers');
+    expect(seen['upgrade-insecure-requests']).toBe('1');
+  });
+
+  it('answers pipelined requests in order on one connection', async () => {
+    const reqs = ['/p1', '/p2', '/p3', '/p4'].map((p, i) =>
+      i === 2 ? `POST ${p} HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello` : `GET ${p} HTTP/1.1\r\nHost: a\r\n\r\n`).join('');
+    const { data } = await rawRequest(proxy.port, reqs, 800);
+    const bodies = [...data.matchAll(/r\d (GET|POST) (\/p\d) (\d+)/g)].map((m) => `${m[2]} ${m[3]}`);
+    expect(bodies).toEqual(['/p1 0', '/p2 0', '/p3 5', '/p4 0']);
+  });
+
+  it('answers Expect: 100-continue itself, then forwards the body', async () => {
+    const { data } = await new Promise<{ data: string }>((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1', () => socket.write('POST /c HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n'));
+      let data = '';
+      socket.on('data', (d) => {
+        data += d.toString('latin1');
+        if (data === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('abc');
+        if (/ 3$/.test(data)) { socket.destroy(); resolve({ data }); }
+      });
+    });
+    expect(data).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 [^]*r\d POST \/c 3$/);
+  });
+
+  it('HTTP/1.0 gets a response and a close; Connection: close is honoured', async () => {
+    const old = await rawRequest(proxy.port, 'GET /old HTTP/1.0\r\n\r\n', 2000);
+    expect(old.data).toMatch(/^HTTP\/1\.1 200 [^]*r\d GET \/old 0$/);
+    expect(old.closed).toBe(true);
+    const close = await rawRequest(proxy.port, 'GET /bye HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000);
+    expect(close.data).toMatch(/connection: close/i);
+    expect(close.closed).toBe(true);
+  });
+});
+
+describe('lean engine: framing edge cases against a scripted upstream', () => {
+  let upstream: Awaited<ReturnType<typeof startScriptedUpstream>>;
+  let proxy: TestProxy;
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream((head, socket) => {
+      const path = head.split(' ')[1];
+      switch (path) {
+        case '/chunked-trailers':
+          socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-sum: 42\r\n\r\n');
+          break;
+        case '/close-delimited':
+          socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end');
+          break;
+        case '/204':
+          socket.write('HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n');
+          break;
+        case '/304':
+          socket.write('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n');
+          break;
+        case '/head':
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+          break;
+        case '/early-hints':
+          socket.write('HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+          break;
+        case '/die-before-head':
+          socket.destroy();
+          break;
+        case '/die-mid-body':
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial');
+          setTimeout(() => socket.destroy(), 20);
+          break;
+        case '/smuggle':
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+          break;
+        case '/slow':
+          setTimeout(() => socket.writable && socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 3000);
+          break;
+        case '/hang':
+          break;
+        default:
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      }
+    });
+    proxy = await startLeanProxy({ endpoints: [upstream.key], upstream: { requestTimeoutMs: 1000 } });
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await upstream.close();
+  });
+
+  it('passes chunked bodies with extensions and trailers through', async () => {
+    const { data } = await rawRequest(proxy.port, 'GET /chunked-trailers HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(data).toMatch(/transfer-encoding: chunked\r\n/i);
+    expect(data.endsWith('\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-sum: 42\r\n\r\n')).toBe(true);
+    const res = await request(`${proxy.url}/chunked-trailers`);
+    expect(await res.body.text()).toBe('hello world');
+  });
+
+  it('decodes chunked for an HTTP/1.0 client and closes', async () => {
+    const { data, closed } = await rawRequest(proxy.port, 'GET /chunked-trailers HTTP/1.0\r\n\r\n', 2000);
+    expect(data).not.toMatch(/transfer-encoding/i);
+    expect(data.endsWith('\r\n\r\nhello world')).toBe(true);
+    expect(closed).toBe(true);
+  });
+
+  it('re-frames a close-delimited response as chunked and keeps the client connection', async () => {
+    const { data, closed } = await rawRequest(proxy.port, 'GET /close-delimited HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
+    expect(data).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*transfer-encoding: chunked\r\n\r\nd\r\nuntil the end\r\n0\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
+    expect(closed).toBe(false);
+  });
+
+  it('sends no body for 204, 304 and HEAD, and the next pipelined response follows intact', async () => {
+    const { data } = await rawRequest(proxy.port, 'GET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /head HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
+    expect(data).toMatch(/^HTTP\/1\.1 204 No Content\r\nX-A: 1\r\n\r\nHTTP\/1\.1 304 Not Modified\r\nETag: "x"\r\n\r\nHTTP\/1\.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP\/1\.1 200 OK\r\nContent-Length: 2\r\n\r\nok$/);
+  });
+
+  it('drops 1xx interim responses from the upstream', async () => {
+    const { data } = await rawRequest(proxy.port, 'GET /early-hints HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(data).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+
+  it('an upstream that dies before the head -> 502 with x-ringside-error; the client connection lives on', async () => {
+    const { data, closed } = await rawRequest(proxy.port, 'GET /die-before-head HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
+    expect(data).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n[^]*x-ringside-error: RS_ERR_UPSTREAM_RESET\r\n[^]*HTTP\/1\.1 200 OK[^]*ok$/);
+    expect(closed).toBe(false);
+  });
+
+  it('an upstream that dies mid-body -> the client connection is closed (never a truncated success)', async () => {
+    const { data, closed } = await rawRequest(proxy.port, 'GET /die-mid-body HTTP/1.1\r\nHost: a\r\n\r\n', 2000);
+    expect(data).toMatch(/^HTTP\/1\.1 200 OK\r\nContent-Length: 100\r\n\r\npartial$/);
+    expect(closed).toBe(true);
+  });
+
+  it('an ambiguous upstream response (CL + TE) -> 502', async () => {
+    const { data } = await rawRequest(proxy.port, 'GET /smuggle HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(data).toMatch(/^HTTP\/1\.1 502 /);
+  });
+
+  it('no response head within the request timeout -> 504 RS_ERR_TIMEOUT', async () => {
+    const { data } = await rawRequest(proxy.port, 'GET /hang HTTP/1.1\r\nHost: a\r\n\r\n', 2500);
+    expect(data).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n[^]*x-ringside-error: RS_ERR_TIMEOUT/);
+  });
+
+  it('a client abort destroys the upstream connection instead of pooling it', async () => {
+    const before = upstream.connections;
+    const socket = net.connect(proxy.port, '127.0.0.1', () => socket.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\n'));
+    socket.on('error', () => {});
+    await new Promise((r) => setTimeout(r, 200));
+    const endpoint = [...proxy.app.upstreams.get('default')!.endpoints.values()][0];
+    const open = endpoint.leanPool().size;
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(endpoint.leanPool().size).toBe(open - 1);
+    // The next request opens (or reuses an idle) connection and works.
+    const { data } = await rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(data).toMatch(/ok$/);
+    expect(upstream.connections).toBeGreaterThanOrEqual(before);
+  });
+
+  it('keeps upstream connections alive across requests (pooled, reused)', async () => {
+    const before = upstream.connections;
+    for (let i = 0; i < 5; i++) await (await request(`${proxy.url}/x`)).body.text();
+    expect(upstream.connections - before).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('lean engine: upstream errors', () => {
+  it('connection refused -> 502 RS_ERR_CONNECT_FAILED; no endpoints -> 503 RS_ERR_NO_ENDPOINTS', async () => {
+    const dead = net.createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as net.AddressInfo).port;
+    await new Promise((r) => dead.close(r));
+    const refused = await startLeanProxy({ endpoints: [`127.0.0.1:${port}`] });
+    const empty = await startLeanProxy({ endpoints: [] });
+    try {
+      const a = await request(`${refused.url}/x`);
+      expect(a.statusCode).toBe(502);
+      expect(a.headers['x-ringside-error']).toBe('RS_ERR_CONNECT_FAILED');
+      await a.body.text();
+      const b = await request(`${empty.url}/x`, { method: 'POST', body: 'abc' });
+      expect(b.statusCode).toBe(503);
+      expect(b.headers['x-ringside-error']).toBe('RS_ERR_NO_ENDPOINTS');
+      await b.body.text();
+    } finally {
+      await refused.stop();
+      await empty.stop();
+    }
+  });
+});
+
+describe('lean engine: streaming 100 MB with flat memory (as streaming-memory.test.ts)', () => {
+  // The proxy runs in its own process so its memory is measured apart from the
+  // test's client and upstream (both of which buffer on their own). It runs
+  // with a small young generation: every client read is a fresh Buffer, and the
+  // lean engine allocates so little else that with the default semi-space
+  // (16+ MiB) those dead buffers wait ~70 MB for a scavenge. That is GC lag,
+  // not retention (--max-semi-space-size=1 gives ~21 MB); this test is about
+  // retention, so it takes GC lag out of the measurement.
+  const TOTAL = 100 * 1024 * 1024;
+  const CHUNK = Buffer.alloc(64 * 1024, 120);
+  const generator = (total: number): Readable => {
+    let sent = 0;
+    return new Readable({ read() { if (sent >= total) return void this.push(null); sent += CHUNK.length; this.push(CHUNK); } });
+  };
+  let replica: Replica;
+  let child: ChildProcess;
+  let url = '';
+  const rss = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024;
+  beforeAll(async () => {
+    replica = await startHttpReplica('big', {
+      handler: (req, res) => {
+        if (req.url === '/download') {
+          (res as http.ServerResponse).writeHead(200, { 'content-type': 'application/octet-stream' });
+          generator(TOTAL).pipe(res as http.ServerResponse);
+          return;
+        }
+        let n = 0;
+        req.on('data', (d: Buffer) => (n += d.length));
+        req.on('end', () => res.end(String(n)));
+      },
+    });
+    const lib = new URL('../lib/', import.meta.url).href;
+    const script = `
+      const { startApp } = await import('${lib}app.ts');
+      const { createRingsideConfig, createUpstreamConfig } = await import('${lib}config/defaults.ts');
+      const { silentLogger } = await import('${lib}log/logger.ts');
+      const config = createRingsideConfig({
+        admin: { host: '127.0.0.1', port: 0 },
+        listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
+        upstreams: [createUpstreamConfig('default', { kind: 'static', endpoints: [{ key: '${replica.key}', host: '127.0.0.1', port: ${replica.port}, weight: 1 }] })],
+      });
+      const app = await startApp(config, { logger: silentLogger, version: 'test', admin: false, runtimeMetrics: false });
+      app.listeners[0].engine = process.env.LEAN_TEST_ENGINE ?? 'lean';
+      process.stdout.write(String(app.listeners[0].port) + '\\n');
+      process.on('SIGTERM', () => app.stop().then(() => process.exit(0)));`;
+    child = spawn(process.execPath, ['--max-semi-space-size=2', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
+    url = `http://127.0.0.1:${port}`;
+  });
+  afterAll(async () => {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await replica.close();
+  });
+
+  async function peakRssGrowth(work: () => Promise<void>): Promise<number> {
+    const start = rss();
+    let peak = start;
+    const timer = setInterval(() => (peak = Math.max(peak, rss())), 5);
+    try {
+      await work();
+    } finally {
+      clearInterval(timer);
+    }
+    return Math.max(peak, rss()) - start;
+  }
+
+  it('uploads 100 MB (chunked) with RSS growth well below the body size', async () => {
+    let answer = '';
+    const growth = await peakRssGrowth(async () => {
+      const res = await request(`${url}/upload`, { method: 'POST', body: generator(TOTAL) });
+      answer = await res.body.text();
+    });
+    expect(answer).toBe(String(TOTAL));
+    expect(growth).toBeLessThan(40 * 1024 * 1024);
+  });
+
+  it('downloads 100 MB with RSS growth well below the body size', async () => {
+    let received = 0;
+    const growth = await peakRssGrowth(async () => {
+      const res = await request(`${url}/download`);
+      for await (const chunk of res.body) received += (chunk as Buffer).length;
+    });
+    expect(received).toBe(TOTAL);
+    expect(growth).toBeLessThan(40 * 1024 * 1024);
+  });
+});
