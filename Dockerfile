@@ -5,7 +5,9 @@
 # test/dockerfile.test.ts checks the properties this file promises.
 
 # Both stages use the Node.js release pinned by the `node` devDependency in
-# package-lock.json (24.21.0), so the image runs what the tests ran on.
+# package-lock.json (24.21.0), so the image runs what the tests ran on. Slim
+# rather than distroless: the classic (pre-1.29) sidecar's preStop hook runs
+# `sleep` (deploy/example/classic/client.yaml).
 FROM node:24.21.0-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
