@@ -69,7 +69,7 @@ heading(`ringside ${version} demo${options.fast ? ' (fast)' : ''}`);
 say('ringside is a sidecar: the application in a pod sends its requests to 127.0.0.1,');
 say('and ringside balances each request over the pods behind a headless Service.');
 say('This process plays a small cluster on loopback:');
-cluster = await startDemoCluster(rules, version);
+cluster = await startDemoCluster(rules, version, say);
 const { app, dns, recsPods, echoPods } = cluster;
 say(`  cluster DNS       ${dns.address} (embedded), answering for the headless Services`);
 say(`  recs (HTTP/1.1)   ${RECS_SERVICE} -> pods ${range(RECS_HOSTS)}, port ${RECS_PORT}`);

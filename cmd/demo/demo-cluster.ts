@@ -5,10 +5,10 @@
 import type { RunningApp } from '../../lib/app.ts';
 import { startApp } from '../../lib/app.ts';
 import { loadConfig } from '../../lib/config/load-config.ts';
-import { createLogger } from '../../lib/log/logger.ts';
 import { startDnsServer, type TestDnsServer } from '../../test/support/dns-server.ts';
 import { startGrpcReplica, type GrpcReplica } from '../../test/support/grpc-replicas.ts';
 import { waitFor } from '../../test/support/wait.ts';
+import { createDemoLogger } from './demo-logger.ts';
 import { createDemoConfigYaml, ECHO_FIRST_HOSTS, ECHO_PORT, ECHO_SERVICE, RECS_HOSTS, RECS_PORT, RECS_SERVICE } from './demo-topology.ts';
 import { startRecommendationsReplica, type CacheRules, type RecommendationsReplica } from './recommendations-replica.ts';
 
@@ -23,7 +23,7 @@ export interface DemoCluster {
   close(): Promise<void>;
 }
 
-export async function startDemoCluster(rules: CacheRules, version: string): Promise<DemoCluster> {
+export async function startDemoCluster(rules: CacheRules, version: string, say: (line: string) => void): Promise<DemoCluster> {
   const closers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
     // Reverse order: ringside first (it drains its clients), then the pods, then DNS.
@@ -47,7 +47,7 @@ export async function startDemoCluster(rules: CacheRules, version: string): Prom
     const loaded = loadConfig({ argv: ['--config', 'ringside-demo.yaml'], env: {}, readFile: () => configYaml }, version);
     if (loaded.kind !== 'config') throw new Error('the demo configuration did not load');
     const config = loaded.config;
-    const app = await startApp(config, { logger: createLogger(config.logLevel, (line) => process.stderr.write(line)), version });
+    const app = await startApp(config, { logger: createDemoLogger(config.logLevel, say), version });
     closers.push(() => app.stop(1_000));
     // Ready when every upstream has its pods: the first DNS answers arrived.
     await waitFor(() => [...app.upstreams.values()].every((u) => u.endpoints.size > 0), 5_000, 'ringside resolves the demo Services');

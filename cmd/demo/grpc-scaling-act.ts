@@ -106,7 +106,9 @@ export async function runGrpcScalingAct(options: GrpcScalingActOptions): Promise
     say(`  Scale-up: the DNS answer now lists ${pods.length} pods (+ ${options.addedHosts.join(', ')}); ringside re-resolves every ${options.refreshMs} ms.`);
     await waitFor(() => options.addedHosts.every((h) => firstCallAt.has(h)), options.refreshMs * 6, 'the new pods get calls').catch(() => {});
     const firstCallAfterMs = options.addedHosts.map((h) => (firstCallAt.has(h) ? Math.round(firstCallAt.get(h)! - changedAt) : null));
-    say(`  New pods served their first calls ${firstCallAfterMs.map((ms, i) => `${options.addedHosts[i]}: ${ms === null ? 'never' : `${ms} ms`}`).join(', ')} after the DNS change.`);
+    const firstCalls = firstCallAfterMs.map((ms, i) => `${ms === null ? 'never' : `${ms} ms`} (${options.addedHosts[i]})`).join(' and ');
+    say(`  The new pods served their first calls ${firstCalls} after the DNS change:`);
+    say(`  ringside asks DNS again ${options.refreshMs} ms (+-10%) after each answer, so a change waits about one refresh.`);
     await sleep(options.phaseMs);
 
     // Kill one of the first pods.
