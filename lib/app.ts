@@ -127,13 +127,14 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
 
   let admin: AdminServer | null = null;
   try {
-    if (options.admin ?? true) {
-      admin = await startAdminServer(createAdminApp({ registry, getStatus: status, getReadiness: readiness }), config.admin);
-      logger.info('admin listening', { address: `${config.admin.host}:${admin.port}` });
-    }
     for (const listener of listeners) {
       await listener.listen();
       logger.info('listening', { listener: listener.route.listenerName, address: `${listener.options.listen.host}:${listener.port}`, upstream: listener.route.upstream.name });
+    }
+    // The admin port comes last, so a passing /healthz (a startup probe) means the data plane is bound.
+    if (options.admin ?? true) {
+      admin = await startAdminServer(createAdminApp({ registry, getStatus: status, getReadiness: readiness }), config.admin);
+      logger.info('admin listening', { address: `${config.admin.host}:${admin.port}` });
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
