@@ -124,23 +124,37 @@ describe('DNS failures through ringside', () => {
     await sleep(300);
     await dnsmasq.stop();
     const downAt = Date.now();
+    const succeededBeforeOutage = load.stats.succeeded;
     await waitFor(() => (upstream.lastResolution?.at ?? 0) > downAt && upstream.lastResolution?.result !== 'success', 2000, 'a failed resolution');
     await sleep(3000 - (Date.now() - downAt));
-    const succeededDuringOutage = load.stats.succeeded;
+    const succeededDuringOutage = load.stats.succeeded - succeededBeforeOutage;
     // Still the last known good set after 3 s without DNS.
     expect(keys(upstream)).toEqual(hosts.map((h) => `${h}:${port}`));
     expect(upstream.lastResolution?.result).not.toBe('success');
 
-    await dnsmasq.start({ [NAME]: [...hosts, '127.0.0.5'] });
+    // The port is free while dnsmasq is down, and it is in the ephemeral range: on a busy machine another
+    // process's socket can hold it for a moment (dnsmasq then exits with "Address already in use"). Retry briefly.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await dnsmasq.start({ [NAME]: [...hosts, '127.0.0.5'] });
+        break;
+      } catch (err) {
+        if (attempt === 5) throw err;
+        console.log(`dnsmasq restart attempt ${attempt} failed (${(err as Error).message}); retrying`);
+        await sleep(200);
+      }
+    }
     const upAt = Date.now();
     // The next retry (backoff is capped at the refresh interval) picks up the new answer.
     await waitFor(() => upstream.endpoints.has(`127.0.0.5:${port}`), REFRESH_MS * 3 + 500, 'the answer after the restart');
     const recoveredMs = Date.now() - upAt;
+    await waitFor(() => load.stats.byLabel.has(pods[3].name), 2000, 'the pod named after the restart serves');
     const stats = await load.stop();
 
     console.log(`dnsmasq outage: ${stats.succeeded} requests, ${stats.failed} failed; new answer applied ${recoveredMs} ms after the restart`);
     expect(stats.failures).toEqual([]);
-    expect(succeededDuringOutage).toBeGreaterThan(100);
+    // Requests kept being served while DNS was down (not merely before and after).
+    expect(succeededDuringOutage).toBeGreaterThan(50);
     expect(upstream.lastResolution?.result).toBe('success');
     for (const pod of pods) expect(stats.byLabel.get(pod.name), pod.name).toBeGreaterThan(0);
   });
