@@ -325,11 +325,11 @@ describe('lean engine: upstream errors', () => {
 
 describe('lean engine: streaming 100 MB with flat memory (as streaming-memory.test.ts)', () => {
   // The proxy runs in its own process so its memory is measured apart from the
-  // test's client and upstream (both of which buffer on their own). It runs
-  // with a small young generation: every client read is a fresh Buffer, and the
-  // lean engine allocates so little else that with the default semi-space
-  // (16+ MiB) those dead buffers wait ~70 MB for a scavenge. That is GC lag,
-  // not retention (--max-semi-space-size=1 gives ~21 MB); this test is about
+  // test's client and upstream (both of which buffer on their own). It collects
+  // garbage every 20 ms: every client read is a fresh Buffer, and the lean
+  // engine allocates so little else that with the default young generation
+  // those dead buffers wait 40-70 MB for a scavenge. That is GC lag, not
+  // retention (--max-semi-space-size=1 alone gives ~21 MB); this test is about
   // retention, so it takes GC lag out of the measurement.
   const TOTAL = 100 * 1024 * 1024;
   const CHUNK = Buffer.alloc(64 * 1024, 120);
@@ -366,9 +366,10 @@ describe('lean engine: streaming 100 MB with flat memory (as streaming-memory.te
       });
       const app = await startApp(config, { logger: silentLogger, version: 'test', admin: false, runtimeMetrics: false });
       app.listeners[0].engine = process.env.LEAN_TEST_ENGINE ?? 'lean';
+      setInterval(() => globalThis.gc(), 20).unref();
       process.stdout.write(String(app.listeners[0].port) + '\\n');
       process.on('SIGTERM', () => app.stop().then(() => process.exit(0)));`;
-    child = spawn(process.execPath, ['--max-semi-space-size=2', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
     const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
     url = `http://127.0.0.1:${port}`;
   });
