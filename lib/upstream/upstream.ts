@@ -81,11 +81,15 @@ export class Upstream {
       onUpdate: (update) => this.#apply(update),
       onResolution: (result, error) => {
         const now = Date.now();
+        const previous = this.lastResolution?.result;
         this.lastResolution = { result, at: now };
         if (result === 'success') this.lastSuccessAt = now;
         else {
           if (!this.resolved) this.emptyReason = `${this.discovery.description} has not answered yet: ${result}${error ? ` (${error.message})` : ''}`;
-          this.#logger.warn('discovery failed', { upstream: this.name, source: this.discovery.description, result, error });
+          // Warn when the outcome changes; repeats (every backoff step of an outage) go to debug.
+          const fields = { upstream: this.name, source: this.discovery.description, result, error };
+          if (previous !== result) this.#logger.warn('discovery failed', fields);
+          else this.#logger.debug('discovery failed again', fields);
         }
         this.#observer.resolution?.(result, error);
       },

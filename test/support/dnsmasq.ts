@@ -68,21 +68,31 @@ export function findDnsmasq(): string {
 }
 
 async function freePort(): Promise<number> {
-  // Free for both UDP and TCP on 127.0.0.1: dnsmasq listens on both with one number.
-  const udp = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind(0, '127.0.0.1', () => resolve());
-  });
-  const port = udp.address().port;
-  const tcp = net.createServer();
-  const ok = await new Promise<boolean>((resolve) => {
-    tcp.once('error', () => resolve(false));
-    tcp.listen(port, '127.0.0.1', () => resolve(true));
-  });
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
-  if (ok) await new Promise<void>((resolve) => tcp.close(() => resolve()));
-  return ok ? port : freePort();
+  // Free for both UDP and TCP on 127.0.0.1: dnsmasq listens on both with one
+  // number. Chosen below the kernel's ephemeral range (32768+), so that while
+  // dnsmasq is stopped for an outage test no outgoing socket can take it.
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const udp = dgram.createSocket('udp4');
+    const udpOk = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!udpOk) {
+      udp.close();
+      continue;
+    }
+    const tcp = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (ok) {
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      return port;
+    }
+  }
 }
 
 function hostsFileText(hosts: HostsRecords): string {
