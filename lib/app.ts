@@ -9,7 +9,6 @@ import { createAdminApp } from './admin/admin-app.ts';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import type { Readiness, StatusSnapshot } from './admin/status.ts';
 import { createBalancer } from './balancer/create-balancer.ts';
-import { RingHashBalancer } from './balancer/ring-hash/ring-hash-balancer.ts';
 import type { RingsideConfig } from './config/config.ts';
 import { createDiscovery } from './discovery/create-discovery.ts';
 import { createHashPolicy } from './hash/hash-policy.ts';
@@ -103,7 +102,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
     startedAt,
     ready: readiness(),
     upstreams: [...upstreams.values()].map((u) => {
-      const ring = u.balancer instanceof RingHashBalancer ? u.balancer.stats() : null;
+      const ring = u.balancer.stats?.() ?? null;
       const shares = new Map(ring?.endpoints.map((e) => [e.key, e.share]) ?? []);
       const um = metrics.upstream(u.name);
       return {

@@ -16,6 +16,15 @@ export interface BalancerEndpoint {
   readonly available: boolean;
 }
 
+/** Ring quality for metrics and the status page (Envoy's ring_hash_lb gauges). */
+export interface RingStats {
+  readonly entries: number;
+  readonly minEntriesPerEndpoint: number;
+  readonly maxEntriesPerEndpoint: number;
+  readonly rebuilds: number;
+  readonly endpoints: readonly { readonly key: string; readonly entries: number; readonly share: number }[];
+}
+
 export interface Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
   /** Replace the endpoint set. Called off the request path, only when the set or weights changed. */
   update(endpoints: readonly E[]): void;
@@ -26,4 +35,6 @@ export interface Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
    * Returns null when no available endpoint is left.
    */
   pick(hash: Hash64 | null, exclude: readonly E[] | null): E | null;
+  /** Ring quality, for policies that keep a ring (off the request path; may allocate). */
+  stats?(): RingStats;
 }

@@ -2,7 +2,6 @@
 // created when an endpoint appears (one per listener routing to it) and
 // removed once it has drained, so label cardinality follows the live set.
 
-import { RingHashBalancer } from '../balancer/ring-hash/ring-hash-balancer.ts';
 import type { RingsideMetrics } from '../metrics/metrics.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { Upstream, UpstreamObserver } from './upstream.ts';
@@ -25,9 +24,8 @@ export function createUpstreamMetricsObserver(metrics: RingsideMetrics, upstream
       if (added > 0) um.endpointChange('added', added);
       if (removed > 0) um.endpointChange('removed', removed);
       countStates(upstream);
-      const balancer = upstream.balancer;
-      if (balancer instanceof RingHashBalancer) {
-        const stats = balancer.stats();
+      const stats = upstream.balancer.stats?.();
+      if (stats !== undefined) {
         um.ring(stats.entries, stats.minEntriesPerEndpoint, stats.maxEntriesPerEndpoint);
         for (; rebuildsSeen < stats.rebuilds; rebuildsSeen++) um.ringRebuilt();
       }

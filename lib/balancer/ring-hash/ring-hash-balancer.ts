@@ -21,7 +21,7 @@
 // overloaded one (inFlight / slots) is returned, as Envoy does.
 
 import type { Hash64 } from '../../hash/hash64.ts';
-import type { Balancer, BalancerEndpoint } from '../balancer.ts';
+import type { Balancer, BalancerEndpoint, RingStats } from '../balancer.ts';
 import { isExcluded } from '../endpoint-eligibility.ts';
 import { buildRing } from './ring.ts';
 import type { Ring, RingMode } from './ring.ts';
@@ -37,14 +37,8 @@ export interface RingHashBalancerOptions<E extends BalancerEndpoint> {
   readonly fallback: Balancer<E>;
 }
 
-/** Ring quality for metrics and the status page (Envoy's ring_hash_lb gauges). */
-export interface RingHashStats {
-  readonly entries: number;
-  readonly minEntriesPerEndpoint: number;
-  readonly maxEntriesPerEndpoint: number;
-  readonly rebuilds: number;
-  readonly endpoints: readonly { readonly key: string; readonly entries: number; readonly share: number }[];
-}
+/** Ring quality for metrics and the status page; the shape is the Balancer contract's. */
+export type RingHashStats = RingStats;
 
 export class RingHashBalancer<E extends BalancerEndpoint = BalancerEndpoint> implements Balancer<E> {
   readonly #options: RingHashBalancerOptions<E>;
