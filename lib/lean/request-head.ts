@@ -110,7 +110,6 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
   let expectContinue = false;
   let expectOther = false;
   let isGrpc = false;
-  let teTrailers = -1;
   let named: string[] | null = null;
   let hashHeaders: HashHeaders | null = null;
   let pos = lineEnd + 2;
@@ -130,9 +129,9 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
     switch (colon - pos) {
       case 2:
         if (equalsLower(text, pos, colon, 'te')) {
-          drop = 1;
-          // `TE: trailers` is the one value kept (gRPC needs it), as hop-by-hop.ts does.
-          if (text.slice(vs, ve).toLowerCase().includes('trailers')) teTrailers = lines;
+          // `TE: trailers` is the one value kept (gRPC needs it), as hop-by-hop.ts does:
+          // drop code 2 = forward this field as `TE: trailers`.
+          drop = text.slice(vs, ve).toLowerCase().includes('trailers') ? 2 : 1;
         }
         break;
       case 4:
@@ -212,7 +211,7 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
     lineEnds[lines] = end;
     lineNameEnds[lines] = colon;
     lineDrop[lines] = drop;
-    drops += drop;
+    if (drop !== 0) drops++;
     lines++;
     pos = end + 2;
   }
@@ -232,7 +231,7 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
   // Fields named by Connection are hop-by-hop too (RFC 9110 section 7.6.1).
   if (named !== null) {
     for (let l = 0; l < lines; l++) {
-      if (lineDrop[l] === 1) continue;
+      if (lineDrop[l] !== 0) continue;
       const name = text.slice(lineStarts[l], lineNameEnds[l]).toLowerCase();
       if (named.includes(name)) {
         lineDrop[l] = 1;
@@ -257,7 +256,7 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
     let head = minor === 1 ? text.slice(0, lineEnd + 2) : `${method} ${target} HTTP/1.1\r\n`;
     for (let l = 0; l < lines; l++) {
       if (lineDrop[l] === 0) head += text.slice(lineStarts[l], lineEnds[l] + 2);
-      else if (l === teTrailers) head += text.slice(lineStarts[l], lineNameEnds[l]) + ': trailers\r\n';
+      else if (lineDrop[l] === 2) head += text.slice(lineStarts[l], lineNameEnds[l]) + ': trailers\r\n';
     }
     // The chunked body is forwarded as received (validated), so its framing field goes with it.
     out.forward = chunked ? head + 'transfer-encoding: chunked\r\n\r\n' : head + '\r\n';
