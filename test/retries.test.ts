@@ -67,19 +67,20 @@ describe('retries', () => {
     const p = await proxy({ endpoints: [dead, ...live.map((r) => r.key)], hashOn: [{ type: 'query', name: 'k', terminal: false }], upstream: { ejection: { consecutiveFailures: 0, baseTimeMs: 1000, maxTimeMs: 1000, maxPercent: 50 } } });
     // Find keys owned by the dead endpoint: their first attempt fails and is retried.
     let deadKeys = 0;
-    // 20 keys x 3 requests stay within the retry budget (10 + 20% of requests).
-    for (let k = 0; k < 20; k++) {
+    // 12 keys x 2 requests stay within the retry budget (10 + 20% of requests)
+    // whatever share of the ring the dead endpoint owns.
+    for (let k = 0; k < 12; k++) {
       const before = await metric(p, 'ringside_retries_total');
       const seen = new Set<string>();
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 2; i++) {
         const res = await request(`${p.url}/x?k=key${k}`);
         expect(res.statusCode).toBe(200);
         seen.add((await res.body.text()).split(' ')[0]);
       }
       expect(seen.size).toBe(1); // still sticky
-      if ((await metric(p, 'ringside_retries_total')) - before === 3) deadKeys++;
+      if ((await metric(p, 'ringside_retries_total')) - before === 2) deadKeys++;
     }
-    expect(deadKeys).toBeGreaterThan(1);
+    expect(deadKeys).toBeGreaterThan(0);
   });
 
   it('an idempotent GET reset by the upstream before answering is retried; a POST is not replayed', async () => {

@@ -201,7 +201,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     const upstream = route.upstream;
     if (this.attempt > upstream.config.retries) return false;
     if (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.CLIENT_CANCELLED) return false;
-    const neverProcessed = err.code === ErrorCodes.CONNECT_FAILED || (cause as { http2ErrorCode?: number }).http2ErrorCode === NGHTTP2_REFUSED_STREAM;
+    const neverProcessed = err.code === ErrorCodes.CONNECT_FAILED || wasRefused(cause);
     if (!neverProcessed && !IDEMPOTENT.has(this.method)) return false;
     const body = this.body === null ? null : this.body.replay();
     if (this.body !== null && body === null) return false;
@@ -260,6 +260,17 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       });
     }
   }
+}
+
+/**
+ * The upstream guarantees it did not process the stream: RST_STREAM with
+ * REFUSED_STREAM, or a GOAWAY whose last-stream-id is below it (RFC 9113
+ * sections 8.7 and 6.8). undici fails exactly the streams above
+ * last-stream-id with its "GOAWAY frame received" error (when it cannot
+ * replay their body itself); streams the server did take keep running.
+ */
+function wasRefused(cause: Error): boolean {
+  return (cause as { http2ErrorCode?: number }).http2ErrorCode === NGHTTP2_REFUSED_STREAM || cause.message?.startsWith('HTTP/2: "GOAWAY" frame received') === true;
 }
 
 function onTimeout(exchange: Exchange): void {
