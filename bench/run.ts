@@ -202,7 +202,9 @@ const report = [
   '',
   '## Metrics overhead (bench/metrics.ts)',
   '',
-  metrics.replace(/^# /gm, '### '),
+  '```',
+  metrics,
+  '```',
   '',
 ].join('\n');
 const outFile = join(RESULTS_DIR, `${started.toISOString().slice(0, 16).replace(':', '-')}${QUICK ? '-quick' : ''}.md`);
