@@ -198,7 +198,7 @@ export function connectRawH2(port: number, options: { preface?: boolean } = {}):
     const socket = net.connect(port, '127.0.0.1');
     const frames: ReadFrame[] = [];
     const waiters = new Set<() => void>();
-    let buffer = Buffer.alloc(0);
+    let buffer: Buffer = Buffer.alloc(0);
     let isClosed = false;
     socket.on('error', () => {});
     const closed = new Promise<void>((r) =>
