@@ -21,6 +21,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+
+type ArbValue<A> = A extends fc.Arbitrary<infer T> ? T : never;
 import net from 'node:net';
 import type { Engine } from '../lib/config/config.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
@@ -229,14 +231,14 @@ const requestArb = fc.record({
   close: fc.boolean(),
 });
 
-function encode(r: fc.Infer<typeof requestArb>, last: boolean): string {
+function encode(r: ArbValue<typeof requestArb>, last: boolean): string {
   const bodyless = r.method === 'GET' || r.method === 'HEAD';
   let head = `${r.method} ${r.path} HTTP/1.1\r\nHost: svc.example\r\nX-Script: ${r.script}\r\n`;
   for (const [n, v] of r.headers) head += `${n}: ${v}\r\n`;
   if (last && r.close) head += 'Connection: close\r\n';
   if (bodyless || r.body.kind === 'none') return head + '\r\n';
   if (r.body.kind === 'length') return head + `Content-Length: ${Buffer.byteLength(r.body.chunks[0], 'latin1')}\r\n\r\n${r.body.chunks[0]}`;
-  return head + 'Transfer-Encoding: chunked\r\n\r\n' + r.body.chunks.map((c) => `${c.length.toString(16)}\r\n${c}\r\n`).join('') + '0\r\n\r\n';
+  return head + 'Transfer-Encoding: chunked\r\n\r\n' + r.body.chunks.map((c: string) => `${c.length.toString(16)}\r\n${c}\r\n`).join('') + '0\r\n\r\n';
 }
 
 const caseArb = fc.record({

@@ -15,7 +15,7 @@ import { startProxy, type TestProxy } from './support/proxy.ts';
 
 async function startLeanProxy(options: Parameters<typeof startProxy>[0]): Promise<TestProxy> {
   const proxy = await startProxy(options);
-  proxy.app.listeners[0].engine = process.env.LEAN_TEST_ENGINE ?? 'lean';
+  proxy.app.listeners[0].engine = 'lean';
   return proxy;
 }
 

@@ -8,6 +8,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+
+type ArbValue<A> = A extends fc.Arbitrary<infer T> ? T : never;
 import net from 'node:net';
 import { request } from 'undici';
 import type { Engine } from '../lib/config/config.ts';
@@ -30,7 +32,7 @@ const mutation = fc.oneof(
   fc.record({ kind: fc.constant('length' as const), value: fc.constantFrom('99999999999999999999', '-1', '0x10', '1e3', '18446744073709551616', '4294967296', ' 5', '5 5') }),
 );
 
-function mutate(seed: string, mutations: fc.Infer<typeof mutation>[]): Buffer {
+function mutate(seed: string, mutations: ArbValue<typeof mutation>[]): Buffer {
   let b = Buffer.from(seed, 'latin1');
   for (const m of mutations) {
     const at = 'at' in m ? m.at % (b.length + 1) : 0;

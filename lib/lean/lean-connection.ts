@@ -19,12 +19,13 @@ import {
   BadRequestError,
   ClientCancelledError,
   ConnectFailedError,
+  ErrorCodes,
   NoEndpointsError,
-  RingsideError,
+  type RingsideError,
   TimeoutError,
   UpstreamResetError,
 } from '../errors/errors.ts';
-import { statusOf } from '../errors/status.ts';
+import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { ClientProtocol } from '../listener/exchange.ts';
 import type { Route } from '../listener/route.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
@@ -80,6 +81,9 @@ const COALESCE_LIMIT = 16 * 1024;
 
 const requestHead = new RequestHead();
 
+/** Methods that may be sent twice (RFC 9110 section 9.2.2), as ../listener/exchange.ts retries them. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 export class LeanConnection implements UpstreamUser, TimedItem {
   readonly engine: LeanEngineState;
   readonly socket: net.Socket;
@@ -110,6 +114,18 @@ export class LeanConnection implements UpstreamUser, TimedItem {
   #headOut = '';
   #rechunk = false;
   #responseDone = false;
+  // What a retry needs to send the request again (see #retry).
+  #method = '';
+  #forward = '';
+  #hasHost = true;
+  #hasHash = false;
+  #hashHi = 0;
+  #hashLo = 0;
+  #attempt = 0;
+  #tried: Endpoint[] | null = null;
+  /** Body bytes forwarded so far, kept for a replay while they fit --retry-buffer; null when they did not. */
+  #kept: Buffer[] | null = null;
+  #keptBytes = 0;
 
   constructor(engine: LeanEngineState, socket: net.Socket) {
     this.engine = engine;
@@ -204,6 +220,14 @@ export class LeanConnection implements UpstreamUser, TimedItem {
     this.#endpoint = null;
     this.#conn = null;
     this.#startedAt = performance.now();
+    this.#method = head.method;
+    this.#forward = head.forward;
+    this.#hasHost = head.hasHost;
+    this.#attempt = 0;
+    this.#tried = null;
+    this.#kept = null;
+    this.#keptBytes = 0;
+    this.#hasHash = false;
     if (head.chunked) {
       this.#bodyFraming = B_CHUNKED;
       this.#scanner.reset();
@@ -223,22 +247,25 @@ export class LeanConnection implements UpstreamUser, TimedItem {
     const policy = route.hashPolicy;
     if (policy !== null) {
       if (this.#remoteAddress === undefined) this.#remoteAddress = this.socket.remoteAddress;
-      if (policy.compute(head.hashHeaders, head.target, this.#remoteAddress, route.hash)) hash = route.hash;
-      else route.observer.hashKeyMissing(route);
+      if (policy.compute(head.hashHeaders, head.target, this.#remoteAddress, route.hash)) {
+        hash = route.hash;
+        // route.hash is shared scratch: keep our own copy for a retry.
+        this.#hasHash = true;
+        this.#hashHi = hash.hi;
+        this.#hashLo = hash.lo;
+      } else route.observer.hashKeyMissing(route);
     }
+    route.upstream.retryBudget.recordRequest(this.#startedAt);
+    if (this.#reqState === R_BODY && route.upstream.config.retries > 0) this.#kept = [];
     const endpoint = route.upstream.pick(hash, null);
     if (endpoint === null) {
       this.#fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
       this.#drainBodyAfterResponse();
       return;
     }
-    this.#endpoint = endpoint;
-    endpoint.requestStarted();
-    route.observer.requestStarted(route, endpoint);
     if (route.requestTimeoutMs > 0) this.#arm(D_REQUEST, route.requestTimeoutMs);
-    const conn = endpoint.leanPool().acquire(this, head.method === 'HEAD', head.minor === 0);
-    this.#conn = conn;
-    const forward = head.hasHost ? head.forward : head.forward.slice(0, -2) + 'host: ' + endpoint.key + '\r\n\r\n';
+    const conn = this.#dispatch(endpoint);
+    const forward = this.#headFor(endpoint);
 
     // One write for the head and the body bytes already at hand, when they are small.
     const pending = this.#pending;
@@ -252,6 +279,7 @@ export class LeanConnection implements UpstreamUser, TimedItem {
       const out = Buffer.allocUnsafe(forward.length + n);
       out.write(forward, 0, 'latin1');
       pending.copy(out, forward.length, 0, n);
+      if (this.#kept !== null) this.#keep(pending.subarray(0, n));
       this.#pending = n < pending.length ? pending.subarray(n) : null;
       if (!conn.write(out)) this.#pauseForUpstream();
       if (stop !== NEED_MORE) this.#requestComplete();
@@ -267,6 +295,68 @@ export class LeanConnection implements UpstreamUser, TimedItem {
       const stop = this.#feedBody(pending, 0, pending.length);
       if (stop >= 0 && stop < pending.length) this.#pending = pending.subarray(stop);
     }
+  }
+
+  /** Start an attempt on `endpoint`: accounting, and a pooled connection (the head is written by the caller). */
+  #dispatch(endpoint: Endpoint): UpstreamConnection {
+    const route = this.engine.route;
+    this.#endpoint = endpoint;
+    this.#attempt++;
+    endpoint.requestStarted();
+    route.observer.requestStarted(route, endpoint);
+    const conn = endpoint.leanPool().acquire(this, this.#method === 'HEAD', this.#minor === 0);
+    this.#conn = conn;
+    return conn;
+  }
+
+  /** The head to send to `endpoint`: an HTTP/1.0 request without Host gets the endpoint's (as undici does). */
+  #headFor(endpoint: Endpoint): string {
+    return this.#hasHost ? this.#forward : this.#forward.slice(0, -2) + 'host: ' + endpoint.key + '\r\n\r\n';
+  }
+
+  #keep(bytes: Buffer): void {
+    this.#keptBytes += bytes.length;
+    if (this.#keptBytes > this.engine.route.upstream.config.retryBufferBytes) this.#kept = null;
+    else this.#kept!.push(bytes);
+  }
+
+  /**
+   * Send the request again on another endpoint when that is safe, with the
+   * rules of ../listener/exchange.ts: it never reached the upstream (connect
+   * failure), or it is idempotent and its body is still replayable; bounded by
+   * --retries and the upstream's retry budget.
+   */
+  #retry(err: RingsideError, failure: UpstreamFailure, failed: Endpoint): boolean {
+    const route = this.engine.route;
+    const upstream = route.upstream;
+    if (this.#attempt > upstream.config.retries) return false;
+    if (failure !== UpstreamFailure.CONNECT && !IDEMPOTENT.has(this.#method)) return false;
+    if (this.#bodyFraming !== B_NONE && this.#kept === null) return false;
+    const now = performance.now();
+    if (!upstream.retryBudget.tryRetry(now)) return false;
+    (this.#tried ??= []).push(failed);
+    const next = upstream.pick(this.#hasHash ? { hi: this.#hashHi, lo: this.#hashLo } : null, this.#tried);
+    if (next === null) return false;
+    // Account the failed attempt on its endpoint (outlier detection, per-endpoint metrics).
+    const s = statusOf(err);
+    failed.requestFinished(true);
+    route.observer.requestFinished(route, failed, HTTP1, s.httpStatus, this.#isGrpc ? s.grpcStatus : -1, (now - this.#startedAt) / 1000);
+    route.observer.retried(route, err);
+    if (route.logger.debugEnabled) route.logger.debug('retry', { upstream: upstream.name, from: failed.key, to: next.key, error: err.message });
+    const conn = this.#dispatch(next);
+    const head = this.#headFor(next);
+    const kept = this.#kept;
+    let ok: boolean;
+    if (kept === null || kept.length === 0) ok = conn.write(head);
+    else {
+      const out = Buffer.allocUnsafe(head.length + this.#keptBytes);
+      let o = out.write(head, 0, 'latin1');
+      for (const b of kept) o += b.copy(out, o);
+      ok = conn.write(out);
+    }
+    if (!ok) this.#pauseForUpstream();
+    if (this.#reqState === R_DONE) conn.requestSent();
+    return true;
   }
 
   /** Account the body bytes of buf (from 0) without forwarding: index past the body's end, NEED_MORE or MALFORMED. */
@@ -299,8 +389,10 @@ export class LeanConnection implements UpstreamUser, TimedItem {
       stop = r === NEED_MORE ? end : r;
     }
     const conn = this.#conn;
-    if (conn !== null && stop > start) {
-      if (!conn.write(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop))) this.#pauseForUpstream();
+    if (stop > start && (conn !== null || this.#kept !== null)) {
+      const bytes = start === 0 && stop === buf.length ? buf : buf.subarray(start, stop);
+      if (this.#kept !== null) this.#keep(bytes);
+      if (conn !== null && !conn.write(bytes)) this.#pauseForUpstream();
     }
     const finished = this.#bodyFraming === B_LENGTH ? this.#bodyRemaining === 0 : this.#scanner.done;
     if (!finished) return -1;
@@ -421,6 +513,7 @@ export class LeanConnection implements UpstreamUser, TimedItem {
     this.#upstreamPaused = false;
     this.onUpstreamDrain();
     if (this.#closed) return;
+    if (!headSeen && this.#headState === H_NONE && this.#endpoint !== null && this.#retry(err, failure, this.#endpoint)) return;
     if (headSeen || this.#headState !== H_NONE) {
       // Part of the response may have gone out: only a closed connection tells the client it is truncated.
       this.#finish(err);
@@ -491,7 +584,8 @@ export class LeanConnection implements UpstreamUser, TimedItem {
     if (err !== null) route.observer.proxyError(route, err, endpoint);
     if (endpoint !== null) {
       this.#endpoint = null;
-      endpoint.requestFinished(err !== null || this.#status >= 500);
+      // What counts against the endpoint for outlier detection: its own failures, not the client's cancellations.
+      endpoint.requestFinished(err !== null ? err.code !== ErrorCodes.CLIENT_CANCELLED : this.#status >= 500 || this.#grpcStatus === GrpcStatus.UNAVAILABLE);
       route.observer.requestFinished(route, endpoint, HTTP1, this.#status, this.#grpcStatus, (performance.now() - this.#startedAt) / 1000);
     }
     if (route.logger.debugEnabled) {
