@@ -57,7 +57,7 @@ describe('defaults', () => {
     expect(config(UP)).toEqual({
       logLevel: 'info',
       drainTimeoutMs: 20_000,
-      engine: 'compat',
+      engine: 'lean',
       admin: { host: '0.0.0.0', port: 15090 },
       listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 15001 }, upstream: 'default' }],
       upstreams: [
@@ -185,15 +185,15 @@ describe('flags', () => {
   });
 
   test('--engine picks the HTTP/1.1 engine: flag, RINGSIDE_ENGINE twin, top-level file key', () => {
-    expect(config(UP).engine).toBe('compat');
-    expect(config([...UP, '--engine', 'lean']).engine).toBe('lean');
-    expect(config(UP, { RINGSIDE_ENGINE: 'lean' }).engine).toBe('lean');
-    expect(config([...UP, '--engine=compat'], { RINGSIDE_ENGINE: 'lean' }).engine).toBe('compat');
+    expect(config(UP).engine).toBe('lean');
+    expect(config([...UP, '--engine', 'compat']).engine).toBe('compat');
+    expect(config(UP, { RINGSIDE_ENGINE: 'compat' }).engine).toBe('compat');
+    expect(config([...UP, '--engine=lean'], { RINGSIDE_ENGINE: 'compat' }).engine).toBe('lean');
     const dir = mkdtempSync(join(tmpdir(), 'ringside-engine-'));
     try {
       const file = join(dir, 'c.yaml');
-      writeFileSync(file, 'engine: lean\nupstream: recs:80\n');
-      expect(config(['--config', file]).engine).toBe('lean');
+      writeFileSync(file, 'engine: compat\nupstream: recs:80\n');
+      expect(config(['--config', file]).engine).toBe('compat');
     } finally {
       rmSync(dir, { recursive: true });
     }

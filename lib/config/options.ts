@@ -66,7 +66,7 @@ export const DEFAULTS = {
   ejectMaxTimeMs: 300_000,
   maxEjectionPercent: 50,
   drainTimeoutMs: 20_000,
-  engine: 'compat' as Engine,
+  engine: 'lean' as Engine,
 } as const;
 
 /** Envoy bounds ring sizes to 8M entries (RingHashLbConfig.maximum_ring_size). */

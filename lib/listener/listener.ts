@@ -34,8 +34,12 @@ export interface ListenerOptions {
   readonly engine?: Engine;
 }
 
-/** The HTTP/1.1 engine used when the configuration does not say. */
-export const DEFAULT_ENGINE: Engine = 'compat';
+/**
+ * The HTTP/1.1 engine used when the configuration does not say: lean, since
+ * test/lean-differential.test.ts shows it forwards the same requests and
+ * responses as the reference engine (node:http + undici).
+ */
+export const DEFAULT_ENGINE: Engine = 'lean';
 
 export class Listener {
   readonly route: Route;
