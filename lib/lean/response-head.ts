@@ -38,6 +38,8 @@ export class ResponseHead {
   forward = '';
   /** Whether `forward` carries the upstream's Content-Length line. */
   forwardsLength = false;
+  /** The upstream's `Keep-Alive: timeout=N` hint in ms (RFC 2068 section 19.7.1.1), -1 when absent. */
+  keepAliveHintMs = -1;
   /** grpc-status of a trailers-only gRPC response, -1 when absent. */
   grpcStatus = -1;
   error = '';
@@ -54,6 +56,7 @@ export function parseResponseHead(text: string, out: ResponseHead, requestWasHea
   const len = text.length;
   out.error = '';
   out.grpcStatus = -1;
+  out.keepAliveHintMs = -1;
   const lineEnd = text.indexOf('\r\n');
   // status-line = HTTP-version SP status-code SP [ reason-phrase ]; some servers omit the second SP.
   if (!text.startsWith('HTTP/1.', 0) || text.charCodeAt(8) !== 0x20 || lineEnd < 12) return bad(out, 'invalid status line');
@@ -107,7 +110,11 @@ export function parseResponseHead(text: string, out: ResponseHead, requestWasHea
             else if (tokens[t] === 'keep-alive') keepAliveToken = true;
             else (named ??= []).push(tokens[t]);
           }
-        } else if (equalsLower(text, pos, colon, 'keep-alive')) drop = 1;
+        } else if (equalsLower(text, pos, colon, 'keep-alive')) {
+          drop = 1;
+          const m = /(?:^|[\s,])timeout=(\d{1,6})/i.exec(text.slice(vs, ve));
+          if (m !== null) out.keepAliveHintMs = Number(m[1]) * 1000;
+        }
         break;
       case 11:
         if (equalsLower(text, pos, colon, 'grpc-status')) grpcStatus = Number(text.slice(vs, ve));

@@ -63,6 +63,8 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink {
   #framing: Framing = Framing.NONE;
   #remaining = 0;
   #keepAlive = true;
+  /** How long this connection may idle in the pool: the pool's limit, shortened by the upstream's Keep-Alive hint. */
+  idleMs = 0;
   #requestIsHead = false;
   #decode = false;
   #requestSent = false;
@@ -198,6 +200,8 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink {
         this.#framing = head.framing;
         this.#remaining = head.contentLength;
         this.#keepAlive = head.keepAlive;
+        // Like undici: leave a second of margin before the server's own idle close, so we never reuse a socket it is closing.
+        this.idleMs = head.keepAliveHintMs > 0 ? Math.min(this.pool.idleTimeoutMs, Math.max(head.keepAliveHintMs - 1000, 500)) : this.pool.idleTimeoutMs;
         if (head.framing === Framing.CHUNKED) this.#scanner.reset();
         this.#state = P_BODY;
         this.user.onUpstreamHead(head);
@@ -336,7 +340,7 @@ export class UpstreamPool {
       conn.abort();
       return;
     }
-    conn.deadline = timerWheel.now + this.idleTimeoutMs;
+    conn.deadline = timerWheel.now + (conn.idleMs > 0 ? conn.idleMs : this.idleTimeoutMs);
     this.#idle.push(conn);
   }
 

@@ -104,7 +104,7 @@ export class Endpoint implements BalancerEndpoint {
     const gauge = this.#options.connections;
     this.#lean = new UpstreamPool(this.host, this.port, {
       connectTimeoutMs: this.#options.connectTimeoutMs,
-      idleTimeoutMs: 4_000,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
       onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http1),
       onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http1),
     });
