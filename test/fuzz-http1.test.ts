@@ -46,7 +46,7 @@ const templates = [
   'GET / HTTP/1.0\r\n\r\n',
   'HEAD /h HTTP/1.1\r\nHost: ringside.test\r\nCookie: a=b\r\n\r\n',
   'DELETE /d HTTP/1.1\r\nHost: ringside.test\r\nConnection: close\r\n\r\n',
-].map((t) => Buffer.from(t, 'latin1'));
+].map((t): Buffer => Buffer.from(t, 'latin1'));
 
 type Mutation = (b: Buffer) => Buffer;
 
@@ -102,7 +102,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const fuzzCase: fc.Arbitrary<Buffer> = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...templates), fc.array(mutation, { minLength: 1, maxLength: 4 })).map(([t, ms]) => ms.reduce((b, m) => m(b), t)) },
+  { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...templates), fc.array(mutation, { minLength: 1, maxLength: 4 })).map(([t, ms]) => ms.reduce<Buffer>((b, m) => m(b), t)) },
   // Pure noise.
   { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 512 }).map((a) => Buffer.from(a)) },
   // Pipelined: a good request, then a mutated one, then garbage.
