@@ -32,6 +32,11 @@ export interface StartOptions {
 
 export interface Contender {
   readonly name: string;
+  /**
+   * Run a load before measuring: Node.js processes need it to optimise their
+   * hot path, and "direct" warms the upstreams (the gRPC ones are Node.js).
+   */
+  readonly warmUp: boolean;
   /** null when it can forward this protocol, else why not (shown as n/a). */
   unsupported(protocol: Protocol): string | null;
   start(protocol: Protocol, options: StartOptions): Promise<RunningContender>;
@@ -80,6 +85,7 @@ async function startProcess(name: string, protocol: Protocol, port: number, comm
 
 const direct: Contender = {
   name: 'direct',
+  warmUp: true,
   unsupported: () => null,
   start: async (protocol) => ({
     name: 'direct',
@@ -92,6 +98,7 @@ const direct: Contender = {
 
 const haproxy: Contender = {
   name: 'HAProxy',
+  warmUp: false,
   unsupported: () => null,
   async start(protocol, { tmpDir }) {
     const port = await findFreePort();
@@ -114,6 +121,7 @@ const haproxy: Contender = {
 
 const nginx: Contender = {
   name: 'nginx',
+  warmUp: false,
   unsupported: () => null,
   async start(protocol, { tmpDir }) {
     const port = await findFreePort();
@@ -147,6 +155,7 @@ const RINGSIDE = fileURLToPath(new URL('../cmd/ringside.ts', import.meta.url));
 
 const nodeHttpProxy: Contender = {
   name: 'node-http-proxy',
+  warmUp: true,
   unsupported: (protocol) => (protocol === Protocol.http1 ? null : 'HTTP/1.1 only (node:http server, http.request upstream)'),
   async start(protocol, { nodeFlags = [] }) {
     const port = await findFreePort();
@@ -157,6 +166,7 @@ const nodeHttpProxy: Contender = {
 
 const fastify: Contender = {
   name: 'fastify-http-proxy',
+  warmUp: true,
   unsupported: (protocol) => (protocol === Protocol.grpc ? 'no gRPC forwarding (HTTP/1.1 upstream only, no trailers)' : null),
   async start(protocol, { nodeFlags = [] }) {
     const port = await findFreePort();
@@ -166,33 +176,49 @@ const fastify: Contender = {
   },
 };
 
+function ringsideArgs(protocol: Protocol, port: number, adminPort: number): string[] {
+  return [
+    RINGSIDE,
+    '--listen',
+    `${LISTEN_HOST}:${port}`,
+    '--admin',
+    `${LISTEN_HOST}:${adminPort}`,
+    '--log-level',
+    'warn',
+    '--upstream',
+    `static:${replicaList(replicaPort(protocol))}`,
+    '--lb',
+    'ring_hash',
+    ...(protocol === Protocol.grpc ? ['--hash-header', 'x-key'] : ['--hash-query', 'key']),
+    ...(protocol === Protocol.http1 ? [] : ['--upstream-protocol', 'h2c']),
+  ];
+}
+
+/** ringside with its reference HTTP/1.1 engine (node:http + undici), to keep the lean engine's gain in view. */
+const ringsideCompat: Contender = {
+  name: 'ringside --engine compat',
+  warmUp: true,
+  unsupported: (protocol) => (protocol === Protocol.http1 ? null : 'the engines differ only for HTTP/1.1'),
+  async start(protocol, { nodeFlags = [] }) {
+    const [port, adminPort] = [await findFreePort(), await findFreePort()];
+    const args = [...nodeFlags, ...ringsideArgs(protocol, port, adminPort), '--engine', 'compat'];
+    return startProcess('ringside --engine compat', protocol, port, process.execPath, args);
+  },
+};
+
 const ringside: Contender = {
   name: 'ringside',
+  warmUp: true,
   unsupported: () => null,
   async start(protocol, { nodeFlags = [] }) {
     const [port, adminPort] = [await findFreePort(), await findFreePort()];
-    const args = [
-      ...nodeFlags,
-      RINGSIDE,
-      '--listen',
-      `${LISTEN_HOST}:${port}`,
-      '--admin',
-      `${LISTEN_HOST}:${adminPort}`,
-      '--log-level',
-      'warn',
-      '--upstream',
-      `static:${replicaList(replicaPort(protocol))}`,
-      '--lb',
-      'ring_hash',
-      ...(protocol === Protocol.grpc ? ['--hash-header', 'x-key'] : ['--hash-query', 'key']),
-      ...(protocol === Protocol.http1 ? [] : ['--upstream-protocol', 'h2c']),
-    ];
+    const args = [...nodeFlags, ...ringsideArgs(protocol, port, adminPort)];
     return startProcess('ringside', protocol, port, process.execPath, args);
   },
 };
 
 /** In report order; HAProxy is the reference every ratio is taken against. */
-export const CONTENDERS: readonly Contender[] = [direct, haproxy, nginx, nodeHttpProxy, fastify, ringside];
+export const CONTENDERS: readonly Contender[] = [direct, haproxy, nginx, nodeHttpProxy, fastify, ringsideCompat, ringside];
 export const REFERENCE = 'HAProxy';
 
 export { readPeakRssKiB };

@@ -22,7 +22,7 @@ const QUICK = process.env.QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 2 : 5));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 8));
 const WARMUP_SECONDS = QUICK ? 1 : 3;
-const PROFILE_SECONDS = QUICK ? 3 : 10;
+const PROFILE_SECONDS = QUICK ? 2 : 10;
 const PROTOCOLS = (process.env.BENCH_PROTOCOLS ?? 'http1,h2c,grpc').split(',') as Protocol[];
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -60,7 +60,7 @@ function machine(): string[] {
     `- machine: ${os.availableParallelism()} CPUs (nproc), ${cpu}, Linux ${os.release()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min)`,
     `- Node.js ${process.version}; ${firstLine('haproxy', ['-v'])}; ${firstLine('nginx', ['-v'])}; ${firstLine('wrk', ['-v'])}; ${firstLine('h2load', ['--version'])}`,
-    `- settings: ${ROUNDS} rounds x ${SECONDS} s per contender and protocol, ${WARMUP_SECONDS} s warm-up each${QUICK ? ' (QUICK=1)' : ''}; proxy on core ${PROXY_CORE}, load + upstreams on core ${LOAD_CORE}`,
+    `- settings: ${ROUNDS} rounds x ${SECONDS} s per contender and protocol, ${WARMUP_SECONDS} s warm-up for Node.js processes${QUICK ? ' (QUICK=1)' : ''}; proxy on core ${PROXY_CORE}, load + upstreams on core ${LOAD_CORE}`,
   ];
 }
 
@@ -88,8 +88,8 @@ async function benchProtocol(protocol: Protocol, tmpDir: string): Promise<Conten
         stops.add(contender.stop);
         result.readyMs = contender.readyMs;
         running.push({ contender, result });
-        log(`${protocol} ${c.name}: ready${contender.readyMs === null ? '' : ` in ${contender.readyMs.toFixed(0)} ms`}; warming up ${WARMUP_SECONDS} s`);
-        await runLoad(protocol, contender.target, WARMUP_SECONDS, tmpDir);
+        log(`${protocol} ${c.name}: ready${contender.readyMs === null ? '' : ` in ${contender.readyMs.toFixed(0)} ms`}${c.warmUp ? `; warming up ${WARMUP_SECONDS} s` : ''}`);
+        if (c.warmUp) await runLoad(protocol, contender.target, WARMUP_SECONDS, tmpDir);
       } catch (err) {
         result.missing = `failed: ${String((err as Error).message).split('\n').slice(0, 3).join(' ')}`;
         log(`${protocol} ${c.name}: ${result.missing}`);
@@ -151,9 +151,9 @@ async function profileRingside(tmpDir: string): Promise<string> {
   return `Profile: \`bench/results/${fresh[0]}\` (HTTP/1.1 load, ${WARMUP_SECONDS} s warm-up + ${PROFILE_SECONDS} s, includes start-up).\n\n${summary}`;
 }
 
-async function microBenchmark(script: string): Promise<string> {
+async function microBenchmark(script: string, core: number): Promise<string> {
   const path = fileURLToPath(new URL(script, import.meta.url));
-  const { stdout, stderr, code } = await runPinned(PROXY_CORE, process.execPath, [path], 180_000);
+  const { stdout, stderr, code } = await runPinned(core, process.execPath, [path], 180_000);
   return code === 0 ? stdout.trim() : `(bench/${script} failed with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')})`;
 }
 
@@ -175,8 +175,8 @@ try {
   rmSync(tmpDir, { recursive: true, force: true });
 }
 log('micro-benchmarks: bench/ring.ts, bench/metrics.ts');
-const ring = await microBenchmark('./ring.ts');
-const metrics = await microBenchmark('./metrics.ts');
+// Single-threaded and nothing else runs by now: one on each core, side by side.
+const [ring, metrics] = await Promise.all([microBenchmark('./ring.ts', LOAD_CORE), microBenchmark('./metrics.ts', PROXY_CORE)]);
 const elapsed = (Date.now() - started.getTime()) / 1000;
 
 const report = [
