@@ -71,6 +71,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
     const upstream = upstreams.get(lc.upstream)!;
     return new Listener({
       listen: lc.listen,
+      engine: config.engine,
       route: {
         listenerName: lc.name,
         slot: listenersOf(lc.upstream).indexOf(lc.name),
