@@ -562,6 +562,8 @@ export class LeanConnection implements UpstreamUser, TimedItem {
   #exchangeDone(): void {
     this.#active = false;
     this.#endpoint = null;
+    this.#kept = null; // an idle connection holds no body bytes
+    this.#tried = null;
     if (!this.#keepAlive || this.engine.closing) {
       this.#closed = true;
       this.#pending = null;
