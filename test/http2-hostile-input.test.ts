@@ -303,33 +303,37 @@ describe('after all of the above', () => {
   });
 });
 
-describe('known bug: an empty-DATA flood on an upload forwarded over h2c wedges the proxy', () => {
-  // Reproduced on its own ringside process: with a warm h2c upstream connection,
-  // HEADERS(POST, no END_STREAM) + 20,000 empty DATA frames makes node:http2 end
-  // the client session (too many invalid frames, GOAWAY INTERNAL_ERROR) after the
-  // stream was already dispatched upstream; ringside then spins at 100% CPU and
-  // its RSS climbs past 700 MB, serving nobody. With --upstream-protocol http1
-  // the same flood is harmless. Reported to the lead (issue 8); `it.fails` keeps
-  // this visible and turns red once fixed, so it can become a plain `it`.
-  it.fails('empty DATA frame flood -> GOAWAY and close; ringside keeps serving', { timeout: 30_000 }, async () => {
+describe('known bugs: a client connection error while requests are forwarded over h2c wedges the proxy', () => {
+  // Minimal case found by test/fuzz-http2.test.ts (seed 0x5eed0802, case 4):
+  // stream 1 GET and stream 3 POST-with-body are forwarded to the h2c upstream,
+  // then RST_STREAM on idle stream 5 is a connection error (RFC 9113 section
+  // 5.1) that makes node:http2 send GOAWAY(PROTOCOL_ERROR) and destroy the
+  // session. ringside then spins at 100% CPU with RSS growing by hundreds of MB
+  // a second and never answers again. Only with an h2c upstream (http1 is fine),
+  // and only with two requests in flight. `it.fails` until fixed.
+  it.fails('GET + POST in flight upstream, then a connection error -> GOAWAY; ringside keeps serving', { timeout: 30_000 }, async () => {
     const own = await startRingsideProcess(['--upstream', `static:${replica.key}`, '--upstream-protocol', 'h2c']);
     try {
       const warm = await F.connectRawH2(own.port);
       warm.write(F.headers(1, F.get('/warm')));
       expect(await warm.waitFor((f) => f.type === F.FrameType.HEADERS)).toBe(true);
-      const conn = await F.connectRawH2(own.port);
-      const frames = [F.headers(1, [[':method', 'POST'], [':scheme', 'http'], [':path', '/upload'], [':authority', 'a']], false)];
-      for (let i = 0; i < 20_000; i++) frames.push(F.data(1, '', false));
-      conn.write(frames);
-      expect(await closedWithin(conn, 5_000)).toBe(true);
-      expect(conn.goawayCode()).toBeDefined();
-      const after = await F.connectRawH2(own.port);
-      after.write(F.headers(1, F.get('/after')));
-      expect(await after.waitFor((f) => f.type === F.FrameType.HEADERS, 3_000)).toBe(true);
-      after.destroy();
       warm.destroy();
+      const conn = await F.connectRawH2(own.port);
+      const post: Array<[string, string]> = [[':method', 'POST'], [':scheme', 'http'], [':path', '/upload'], [':authority', 'a']];
+      conn.write([F.headers(1, F.get('/a')), F.headers(3, post, false), F.data(3, 'hello', true), F.rstStream(5)]);
+      expect(await closedWithin(conn, 3_000)).toBe(true);
+      expect(conn.goawayCode()).toBe(F.ErrorCode.PROTOCOL_ERROR);
+      const probe = await F.connectRawH2(own.port);
+      probe.write(F.ping(Buffer.from('probe!!!')));
+      expect(await probe.waitFor((f) => f.type === F.FrameType.PING && (f.flags & F.Flags.ACK) !== 0, 3_000)).toBe(true);
+      probe.destroy();
     } finally {
       own.kill('SIGKILL');
     }
   });
+
+  // An empty-DATA flood on an upload forwarded over h2c (HEADERS(POST) + 20,000
+  // empty DATA frames after a warm-up request: node:http2 ends the session for
+  // too many invalid frames) wedged ringside the same way in some runs but not
+  // all, so it is not kept as a test; it likely shares the cause above.
 });

@@ -38,6 +38,10 @@ export class RequestBodyTap {
   }
 
   #onData(chunk: Buffer): void {
+    // Empty DATA frames carry nothing, and a flood of zero-length writes on an
+    // upstream HTTP/2 stream that is then reset wedges node:http2 natively
+    // (100% CPU, unbounded memory): never forward them.
+    if (chunk.length === 0) return;
     if (this.#recorded !== null) {
       this.#recordedBytes += chunk.length;
       if (this.#recordedBytes <= this.#limit) this.#recorded.push(chunk);

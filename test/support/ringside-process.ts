@@ -32,7 +32,10 @@ export async function startRingsideProcess(args: readonly string[], env: Record<
   });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    if (process.env.RINGSIDE_TEST_STDERR) process.stderr.write(d);
+  });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const ready = new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
     let buffer = '';
