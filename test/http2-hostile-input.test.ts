@@ -311,7 +311,7 @@ describe('known bugs: a client connection error while requests are forwarded ove
   // session. ringside then spins at 100% CPU with RSS growing by hundreds of MB
   // a second and never answers again. Only with an h2c upstream (http1 is fine),
   // and only with two requests in flight. `it.fails` until fixed.
-  it.fails('GET + POST in flight upstream, then a connection error -> GOAWAY; ringside keeps serving', { timeout: 30_000 }, async () => {
+  it('GET + POST in flight upstream, then a connection error -> GOAWAY; ringside keeps serving', { timeout: 30_000 }, async () => {
     const own = await startRingsideProcess(['--upstream', `static:${replica.key}`, '--upstream-protocol', 'h2c']);
     try {
       const warm = await F.connectRawH2(own.port);

@@ -129,7 +129,11 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     if (this.done || this.cancelled) return;
     this.cancelled = true;
     const err = new ClientCancelledError(this.route.upstream.name, this.endpoint?.key);
-    if (this.controller !== null) this.controller.abort(err);
+    // Abort on the next turn of the event loop: this runs inside node:http2's
+    // teardown of the client's session, and resetting an upstream HTTP/2
+    // stream re-entrantly from there wedges node's native session code
+    // (Http2Session::SendPendingData spinning, memory climbing).
+    if (this.controller !== null) setImmediate(abortUpstream, this.controller, err);
     else if (this.endpoint === null) this.finish(err);
   }
 
@@ -271,6 +275,10 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
  */
 function wasRefused(cause: Error): boolean {
   return (cause as { http2ErrorCode?: number }).http2ErrorCode === NGHTTP2_REFUSED_STREAM || cause.message?.startsWith('HTTP/2: "GOAWAY" frame received') === true;
+}
+
+function abortUpstream(controller: Controller, err: Error): void {
+  if (!controller.aborted) controller.abort(err);
 }
 
 function onTimeout(exchange: Exchange): void {
