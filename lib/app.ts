@@ -158,7 +158,8 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
       shuttingDown = true;
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close(graceMs)));
-        await Promise.all([...upstreams.values()].map((u) => u.close(true)));
+        // Whatever outlived the drain is cut now; idle connections close cleanly.
+        await Promise.all([...upstreams.values()].map((u) => u.close(u.inFlight() > 0)));
         await admin?.close();
       })();
       return stopping;

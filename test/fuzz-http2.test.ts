@@ -26,13 +26,12 @@ let replica: Replica;
 let ringside: RingsideProcess;
 
 beforeAll(async () => {
-  // HTTP/2 from the client, HTTP/1.1 to the upstream. KNOWN BUG: with an h2c
-  // upstream this fuzz wedges ringside within a few cases (100% CPU, RSS in
-  // GBs): see the minimal repro kept as `it.fails` in
-  // http2-hostile-input.test.ts. Switch to `{ h2c: true }` and drop
-  // '--upstream-protocol http1' once that is fixed.
-  replica = await startHttpReplica('r0');
-  ringside = await startRingsideProcess(['--upstream', `static:${replica.key}`, '--upstream-protocol', 'http1']);
+  // HTTP/2 from the client and h2c to the upstream (protocol auto). This fuzz
+  // once wedged ringside within a few cases (100% CPU, RSS in GBs) when a
+  // client's connection error tore down streams in flight upstream; the
+  // minimal repro is in http2-hostile-input.test.ts.
+  replica = await startHttpReplica('r0', { h2c: true });
+  ringside = await startRingsideProcess(['--upstream', `static:${replica.key}`]);
 });
 afterAll(async () => {
   ringside?.kill('SIGKILL');
@@ -239,8 +238,17 @@ describe('HTTP/2 frame fuzz from raw sockets', () => {
     // Hanging without answering a PING is the exception, not the rule.
     expect(outcomes.get('timeout') ?? 0).toBeLessThan(done / 5);
     expect(() => process.kill(ringside.pid, 0)).not.toThrow();
-    expect(rss - baseline).toBeLessThan(64 * 2 ** 20);
-    expect(peak - baseline).toBeLessThan(128 * 2 ** 20);
+    // Memory stays bounded. RSS also holds V8's committed-but-free heap, which
+    // varies run to run (measured 45-130 MiB of growth for this fuzz with under
+    // 40 MiB of live heap), so it gets a loose bound that still catches a
+    // wedge (GBs); the live JS heap and the proxy's own in-flight count get
+    // tight ones.
+    expect(rss - baseline).toBeLessThan(192 * 2 ** 20);
+    expect(peak - baseline).toBeLessThan(256 * 2 ** 20);
+    const metrics = await (await fetch(`http://127.0.0.1:${ringside.adminPort}/metrics`)).text();
+    const value = (name: string): number => Number(metrics.split('\n').find((l) => l.startsWith(name))?.split(' ').pop());
+    expect(value('nodejs_heap_size_used_bytes')).toBeLessThan(64 * 2 ** 20);
+    expect(value('ringside_requests_in_flight')).toBe(0);
 
     const after = await h2Get(ringside.port, '/after-fuzz');
     expect(after.status).toBe(200);

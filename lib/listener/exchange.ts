@@ -125,16 +125,21 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /** The client went away (socket closed, RST_STREAM) before the response ended. */
-  clientGone(): void {
+  clientGone(insideSessionTeardown = false): void {
     if (this.done || this.cancelled) return;
     this.cancelled = true;
     const err = new ClientCancelledError(this.route.upstream.name, this.endpoint?.key);
-    // Abort on the next turn of the event loop: this runs inside node:http2's
-    // teardown of the client's session, and resetting an upstream HTTP/2
-    // stream re-entrantly from there wedges node's native session code
-    // (Http2Session::SendPendingData spinning, memory climbing).
-    if (this.controller !== null) setImmediate(abortUpstream, this.controller, err);
-    else if (this.endpoint === null) this.finish(err);
+    if (this.controller === null) {
+      if (this.endpoint === null) this.finish(err);
+      return;
+    }
+    // Inside node:http2's teardown of the client's session, resetting an
+    // upstream HTTP/2 stream re-entrantly wedges node's native session code
+    // (Http2Session::SendPendingData spinning, memory climbing): abort on the
+    // next turn then. Otherwise abort at once, so a stream reset right after it
+    // was opened (rapid reset) is usually cancelled before it reaches the upstream.
+    if (insideSessionTeardown) setImmediate(abortUpstream, this.controller, err);
+    else this.controller.abort(err);
   }
 
   /** Resume the upstream after the client drained (backpressure released). */
@@ -145,7 +150,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   // --- undici DispatchHandler ----------------------------------------------
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    if (this.cancelled) controller.abort(new ClientCancelledError(this.route.upstream.name, this.endpoint?.key));
+    // Aborting synchronously from here throws out of undici's h2 writer; do it next turn.
+    if (this.cancelled) setImmediate(abortUpstream, controller, new ClientCancelledError(this.route.upstream.name, this.endpoint?.key));
   }
 
   onResponseStart(_controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {

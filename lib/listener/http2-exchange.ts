@@ -27,7 +27,7 @@ export class Http2Exchange extends Exchange {
     stream.on('drain', () => this.resume());
     stream.on('wantTrailers', () => stream.sendTrailers((this.trailers ?? {}) as Record<string, string>));
     stream.on('close', () => {
-      if (!this.done) this.clientGone();
+      if (!this.done) this.clientGone(stream.session === undefined || stream.session.destroyed || stream.session.closed);
     });
   }
 

@@ -109,7 +109,17 @@ export class Listener {
     // Listener.close() stops it again (http1.close()).
     this.http1.emit('listening');
 
-    this.http2 = http2.createServer({ maxSessionMemory: 32, settings: { maxConcurrentStreams: 1000 } });
+    this.http2 = http2.createServer({
+      maxSessionMemory: 32,
+      settings: { maxConcurrentStreams: 1000 },
+      // Rapid reset (CVE-2023-44487): every stream a client opens becomes an
+      // upstream stream, and every reset an upstream RST_STREAM on a connection
+      // shared with other clients. nghttp2's default lets 1000 resets through
+      // before GOAWAY, enough to trip the upstream's own reset limit and take
+      // other clients' streams down with it; 100 keeps the burst well below.
+      streamResetBurst: 100,
+      streamResetRate: 33,
+    } as http2.ServerOptions);
     this.http2.on('stream', (stream, headers) => handleHttp2Stream(route, stream, headers));
     this.http2.on('session', (session) => {
       this.#sessions.add(session);

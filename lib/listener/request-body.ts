@@ -67,9 +67,15 @@ export class RequestBodyStream extends Readable {
   constructor(tap: RequestBodyTap) {
     super({ highWaterMark: 64 * 1024 });
     this.#tap = tap;
+    // undici reports body failures through the dispatch handler and may stop
+    // listening before we destroy the stream (client gone, shutdown): an
+    // unheard 'error' here must not become an uncaught exception.
+    this.on('error', noop);
   }
 
   override _read(): void {
     if (this.#tap.current === this) this.#tap.source.resume();
   }
 }
+
+function noop(): void {}

@@ -219,6 +219,14 @@ export class Upstream {
     void endpoint.close();
   }
 
+  /** Requests in flight on every endpoint, draining ones included. */
+  inFlight(): number {
+    let n = 0;
+    for (const e of this.endpoints.values()) n += e.inFlight;
+    for (const e of this.draining) n += e.inFlight;
+    return n;
+  }
+
   /** Stop discovery and close every client; `force` destroys in-flight requests. */
   async close(force = false): Promise<void> {
     this.#closed = true;
