@@ -1,5 +1,6 @@
-// HTTP/1.1 through the proxy: methods, bodies, chunked uploads, keep-alive,
-// hop-by-hop stripping and per-request spread over the replicas.
+// HTTP/1.1 through the proxy, with each HTTP/1.1 engine: methods, bodies,
+// chunked uploads, keep-alive, hop-by-hop stripping and per-request spread
+// over the replicas.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
@@ -8,23 +9,24 @@ import { Agent, request } from 'undici';
 import { startHttpReplicas, type Replica } from './support/http-replicas.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 
-let replicas: Replica[];
-let proxy: TestProxy;
-let client: Agent;
+for (const engine of ['lean', 'compat'] as const) describe(`HTTP/1.1 forwarding (${engine} engine)`, () => {
+  let replicas: Replica[];
+  let proxy: TestProxy;
+  let client: Agent;
 
-beforeAll(async () => {
-  replicas = await startHttpReplicas(3);
-  proxy = await startProxy({ endpoints: replicas.map((r) => r.key), upstream: { lb: 'round_robin' } });
-  client = new Agent({ connections: 1 });
-});
+  beforeAll(async () => {
+    replicas = await startHttpReplicas(3);
+    proxy = await startProxy({ endpoints: replicas.map((r) => r.key), upstream: { lb: 'round_robin' } });
+    proxy.app.listeners[0].engine = engine;
+    client = new Agent({ connections: 1 });
+  });
 
-afterAll(async () => {
-  await client.close();
-  await proxy.stop();
-  await Promise.all(replicas.map((r) => r.close()));
-});
+  afterAll(async () => {
+    await client.close();
+    await proxy.stop();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
 
-describe('HTTP/1.1 forwarding', () => {
   it('forwards GET with method, path and query untouched', async () => {
     const res = await request(`${proxy.url}/a/b?x=1&y=%20z`, { dispatcher: client });
     const text = await res.body.text();
@@ -87,7 +89,7 @@ describe('HTTP/1.1 forwarding', () => {
     expect(seen.te).toBe('trailers');
     expect(seen['upgrade-insecure-requests']).toBe('1');
   });
-});
+  });
 
 /** Send raw bytes, read until the server closes or the response looks complete. */
 export function rawRequest(port: number, text: string, waitMs = 500): Promise<string> {

@@ -1,14 +1,11 @@
-// The lean HTTP/1.1 engine end to end: the behaviours of http1-forwarding.test.ts
-// and streaming-memory.test.ts, plus what a hand-written codec must get right
-// (pipelining, 100-continue, HEAD/204/304, trailers, close-delimited bodies,
-// HTTP/1.0, Connection: close, upstream failures, client aborts, timeouts).
+// What the lean HTTP/1.1 engine's hand-written codec must get right, end to
+// end: pipelining, 100-continue, HEAD/204/304, trailers, close-delimited
+// bodies, HTTP/1.0, Connection: close, upstream failures, client aborts,
+// timeouts. The behaviours both engines share run against both in
+// http1-forwarding, http1-hostile-input and streaming-memory.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { startHttpReplica, startHttpReplicas, type Replica } from './support/http-replicas.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
@@ -71,7 +68,7 @@ async function startScriptedUpstream(respond: (head: string, socket: net.Socket)
   });
 }
 
-describe('lean engine: HTTP/1.1 forwarding (as http1-forwarding.test.ts)', () => {
+describe('lean engine: pipelining, 100-continue, HTTP/1.0', () => {
   let replicas: Replica[];
   let proxy: TestProxy;
   let client: Agent;
@@ -84,61 +81,6 @@ describe('lean engine: HTTP/1.1 forwarding (as http1-forwarding.test.ts)', () =>
     await client.close();
     await proxy.stop();
     await Promise.all(replicas.map((r) => r.close()));
-  });
-
-  it('forwards GET with method, path and query untouched', async () => {
-    const res = await request(`${proxy.url}/a/b?x=1&y=%20z`, { dispatcher: client });
-    expect(res.statusCode).toBe(200);
-    expect(await res.body.text()).toMatch(/^r\d GET \/a\/b\?x=1&y=%20z 0$/);
-  });
-
-  it('forwards POST bodies with Content-Length and chunked encoding', async () => {
-    const res = await request(`${proxy.url}/post`, { method: 'POST', body: 'x'.repeat(12345), dispatcher: client });
-    expect(await res.body.text()).toMatch(/ POST \/post 12345$/);
-    const body = Readable.from((function* () { for (let i = 0; i < 10; i++) yield Buffer.alloc(1000, 97); })());
-    const res2 = await request(`${proxy.url}/chunked`, { method: 'PUT', body, dispatcher: client });
-    expect(await res2.body.text()).toMatch(/ PUT \/chunked 10000$/);
-  });
-
-  it('streams a body back (echo) byte for byte', async () => {
-    const payload = Buffer.from(Array.from({ length: 200_000 }, (_, i) => i % 251));
-    const res = await request(`${proxy.url}/echo`, { method: 'POST', body: payload, dispatcher: client });
-    expect(Buffer.from(await res.body.arrayBuffer()).equals(payload)).toBe(true);
-  });
-
-  it('spreads consecutive requests on one connection over all replicas', async () => {
-    const before = replicas.map((r) => r.requests);
-    for (let i = 0; i < 30; i++) await (await request(`${proxy.url}/spread`, { dispatcher: client })).body.text();
-    expect(replicas.map((r, i) => r.requests - before[i])).toEqual([10, 10, 10]);
-  });
-
-  it('reuses one client connection (keep-alive) for many requests', async () => {
-    let connections = 0;
-    const onConn = (): void => void connections++;
-    proxy.app.listeners[0].tcp.on('connection', onConn);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    for (let i = 0; i < 5; i++) {
-      await new Promise<void>((resolve, reject) => {
-        http.get(`${proxy.url}/ka`, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
-      });
-    }
-    agent.destroy();
-    proxy.app.listeners[0].tcp.off('connection', onConn);
-    expect(connections).toBe(1);
-  });
-
-  it('strips hop-by-hop headers and those named by Connection, keeps end-to-end ones and Host', async () => {
-    const { data } = await rawRequest(proxy.port,
-      'GET /hdr HTTP/1.1\r\nHost: svc.example:8080\r\nConnection: keep-alive, x-secret\r\nKeep-Alive: timeout=5\r\n' +
-      'X-Secret: hush\r\nProxy-Authorization: Basic Zm9v\r\nTE: trailers, deflate\r\nUpgrade-Insecure-Requests: 1\r\nX-User: u1\r\n\r\n');
-    expect(data).toMatch(/^HTTP\/1\.1 200/);
-    const seen = replicas.map((r) => r.lastHeaders).find((h) => h?.['x-user'] === 'u1')!;
-    expect(seen.host).toBe('svc.example:8080');
-    expect(seen['x-secret']).toBeUndefined();
-    expect(seen['keep-alive']).toBeUndefined();
-    expect(seen['proxy-authorization']).toBeUndefined();
-    expect(seen.te).toBe('trailers');
-    expect(seen['upgrade-insecure-requests']).toBe('1');
   });
 
   it('answers pipelined requests in order on one connection', async () => {
@@ -320,94 +262,5 @@ describe('lean engine: upstream errors', () => {
       await refused.stop();
       await empty.stop();
     }
-  });
-});
-
-describe('lean engine: streaming 100 MB with flat memory (as streaming-memory.test.ts)', () => {
-  // The proxy runs in its own process so its memory is measured apart from the
-  // test's client and upstream (both of which buffer on their own). It collects
-  // garbage every 20 ms: every client read is a fresh Buffer, and the lean
-  // engine allocates so little else that with the default young generation
-  // those dead buffers wait 40-70 MB for a scavenge. That is GC lag, not
-  // retention (--max-semi-space-size=1 alone gives ~21 MB); this test is about
-  // retention, so it takes GC lag out of the measurement.
-  const TOTAL = 100 * 1024 * 1024;
-  const CHUNK = Buffer.alloc(64 * 1024, 120);
-  const generator = (total: number): Readable => {
-    let sent = 0;
-    return new Readable({ read() { if (sent >= total) return void this.push(null); sent += CHUNK.length; this.push(CHUNK); } });
-  };
-  let replica: Replica;
-  let child: ChildProcess;
-  let url = '';
-  const rss = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024;
-  beforeAll(async () => {
-    replica = await startHttpReplica('big', {
-      handler: (req, res) => {
-        if (req.url === '/download') {
-          (res as http.ServerResponse).writeHead(200, { 'content-type': 'application/octet-stream' });
-          generator(TOTAL).pipe(res as http.ServerResponse);
-          return;
-        }
-        let n = 0;
-        req.on('data', (d: Buffer) => (n += d.length));
-        req.on('end', () => res.end(String(n)));
-      },
-    });
-    const lib = new URL('../lib/', import.meta.url).href;
-    const script = `
-      const { startApp } = await import('${lib}app.ts');
-      const { createRingsideConfig, createUpstreamConfig } = await import('${lib}config/defaults.ts');
-      const { silentLogger } = await import('${lib}log/logger.ts');
-      const config = createRingsideConfig({
-        admin: { host: '127.0.0.1', port: 0 },
-        listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
-        upstreams: [createUpstreamConfig('default', { kind: 'static', endpoints: [{ key: '${replica.key}', host: '127.0.0.1', port: ${replica.port}, weight: 1 }] })],
-      });
-      const app = await startApp(config, { logger: silentLogger, version: 'test', admin: false, runtimeMetrics: false });
-      app.listeners[0].engine = process.env.LEAN_TEST_ENGINE ?? 'lean';
-      setInterval(() => globalThis.gc(), 20).unref();
-      process.stdout.write(String(app.listeners[0].port) + '\\n');
-      process.on('SIGTERM', () => app.stop().then(() => process.exit(0)));`;
-    child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
-    const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
-    url = `http://127.0.0.1:${port}`;
-  });
-  afterAll(async () => {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    await replica.close();
-  });
-
-  async function peakRssGrowth(work: () => Promise<void>): Promise<number> {
-    const start = rss();
-    let peak = start;
-    const timer = setInterval(() => (peak = Math.max(peak, rss())), 5);
-    try {
-      await work();
-    } finally {
-      clearInterval(timer);
-    }
-    return Math.max(peak, rss()) - start;
-  }
-
-  it('uploads 100 MB (chunked) with RSS growth well below the body size', async () => {
-    let answer = '';
-    const growth = await peakRssGrowth(async () => {
-      const res = await request(`${url}/upload`, { method: 'POST', body: generator(TOTAL) });
-      answer = await res.body.text();
-    });
-    expect(answer).toBe(String(TOTAL));
-    expect(growth).toBeLessThan(40 * 1024 * 1024);
-  });
-
-  it('downloads 100 MB with RSS growth well below the body size', async () => {
-    let received = 0;
-    const growth = await peakRssGrowth(async () => {
-      const res = await request(`${url}/download`);
-      for await (const chunk of res.body) received += (chunk as Buffer).length;
-    });
-    expect(received).toBe(TOTAL);
-    expect(growth).toBeLessThan(40 * 1024 * 1024);
   });
 });
