@@ -39,12 +39,3 @@ export interface Route {
   /** Scratch hash reused by every request of this listener: hashing and picking are synchronous. */
   readonly hash: Hash64;
 }
-
-export const nullObserver: RequestObserver = {
-  requestStarted() {},
-  requestFinished() {},
-  hashKeyMissing() {},
-  retried() {},
-  proxyError() {},
-  badRequest() {},
-};

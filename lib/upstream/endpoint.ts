@@ -28,9 +28,6 @@ export class Endpoint implements BalancerEndpoint {
   /** Mirrors `state === 'active'`; a plain field so balancers read it without a getter call. */
   available = true;
   state: EndpointState = 'active';
-  /** Total requests started and failed (for the status page's rates; cheap counters). */
-  requests = 0;
-  failures = 0;
   /**
    * Metric handles, one per listener that routes to this endpoint's upstream,
    * indexed by Route.slot: the request path reaches them without a lookup.
@@ -126,12 +123,10 @@ export class Endpoint implements BalancerEndpoint {
 
   requestStarted(): void {
     this.inFlight++;
-    this.requests++;
   }
 
   requestFinished(failed: boolean): void {
     if (failed) {
-      this.failures++;
       if (++this.consecutiveFailures === this.ejectAfter) this.onFailureStreak?.(this);
     } else {
       this.consecutiveFailures = 0;

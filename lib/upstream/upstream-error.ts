@@ -3,7 +3,6 @@
 
 import {
   ConnectFailedError,
-  ErrorCodes,
   RingsideError,
   TimeoutError,
   UpstreamResetError,
@@ -32,9 +31,4 @@ export function toUpstreamError(err: unknown, upstream: string, endpoint: string
   if (code !== undefined && CONNECT_CODES.has(code)) return new ConnectFailedError(upstream, endpoint, err);
   if (code !== undefined && TIMEOUT_CODES.has(code)) return new TimeoutError(upstream, endpoint, 'upstream response', err);
   return new UpstreamResetError(upstream, endpoint, err);
-}
-
-/** True for failures where the upstream never saw the request (safe to retry anywhere). */
-export function neverReachedUpstream(err: RingsideError): boolean {
-  return err.code === ErrorCodes.CONNECT_FAILED;
 }
