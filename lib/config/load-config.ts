@@ -4,7 +4,7 @@
 // ConfigError, each naming the key as the user wrote it (`--lb`, `RINGSIDE_LB`,
 // `upstreams.recs.lb`) and the form it expects, in the spirit of linkerd2-proxy.
 
-import { createRequire } from 'node:module';
+import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors/errors.ts';
 import type {
   DnsFamily,
@@ -36,14 +36,6 @@ import {
 } from './options.ts';
 import type { Parsed } from './parsed.ts';
 import { suggestClosest } from './suggest.ts';
-
-// The YAML parser is loaded only when a YAML file is read: a sidecar
-// configured by flags and environment (the usual case) saves its ~9 MiB.
-const requireModule = createRequire(import.meta.url);
-let yaml: typeof import('yaml') | null = null;
-function loadYaml(): typeof import('yaml') {
-  return (yaml ??= requireModule('yaml') as typeof import('yaml'));
-}
 
 export { ENV_VARS };
 
@@ -283,7 +275,7 @@ function readConfigFile(path: string, key: string, readFile: (path: string) => s
       return undefined;
     }
   } else {
-    const doc = loadYaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
     if (doc.errors.length > 0) {
       for (const error of doc.errors) problems.add(path, `invalid YAML: ${error.message.split('\n')[0]}`);
       return undefined;
