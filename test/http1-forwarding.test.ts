@@ -8,6 +8,7 @@ import net from 'node:net';
 import { Agent, request } from 'undici';
 import { startHttpReplicas, type Replica } from './support/http-replicas.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
+import { sendRaw } from './support/raw-http.ts';
 
 for (const engine of ['lean', 'compat'] as const) describe(`HTTP/1.1 forwarding (${engine} engine)`, () => {
   let replicas: Replica[];
@@ -76,7 +77,7 @@ for (const engine of ['lean', 'compat'] as const) describe(`HTTP/1.1 forwarding 
   });
 
   it('strips hop-by-hop headers and those named by Connection, keeps end-to-end ones and Host', async () => {
-    const raw = await rawRequest(proxy.port,
+    const { data: raw } = await sendRaw(proxy.port,
       'GET /hdr HTTP/1.1\r\nHost: svc.example:8080\r\nConnection: keep-alive, x-secret\r\nKeep-Alive: timeout=5\r\n' +
       'X-Secret: hush\r\nProxy-Authorization: Basic Zm9v\r\nTE: trailers, deflate\r\nUpgrade-Insecure-Requests: 1\r\nX-User: u1\r\n\r\n');
     expect(raw).toMatch(/^HTTP\/1\.1 200/);
@@ -90,15 +91,3 @@ for (const engine of ['lean', 'compat'] as const) describe(`HTTP/1.1 forwarding 
     expect(seen['upgrade-insecure-requests']).toBe('1');
   });
   });
-
-/** Send raw bytes, read until the server closes or the response looks complete. */
-export function rawRequest(port: number, text: string, waitMs = 500): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
-    let data = '';
-    const timer = setTimeout(() => { socket.destroy(); resolve(data); }, waitMs);
-    socket.on('data', (d) => (data += d.toString('latin1')));
-    socket.on('close', () => { clearTimeout(timer); resolve(data); });
-    socket.on('error', reject);
-  });
-}

@@ -5,11 +5,11 @@
 // keeps serving.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import { request } from 'undici';
 import type { Engine } from '../lib/lean/lean-engine.ts';
 import { startHttpReplica, type Replica } from './support/http-replicas.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
+import { sendRaw } from './support/raw-http.ts';
 
 let replica: Replica;
 const proxies = new Map<Engine, TestProxy>();
@@ -26,24 +26,6 @@ afterAll(async () => {
   for (const proxy of proxies.values()) await proxy.stop();
   await replica.close();
 });
-
-/** Write raw bytes; resolve with everything read until the server closes (or a timeout). */
-function raw(port: number, text: string | Buffer, timeoutMs = 2000): Promise<{ data: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ data, closed: false });
-    }, timeoutMs);
-    socket.on('data', (d) => (data += d.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ data, closed: true });
-    });
-  });
-}
 
 /** [name, bytes, status, which engines the case applies to (default both)] */
 const cases: Array<[string, string | Buffer, number, Engine[]?]> = [
@@ -85,7 +67,7 @@ for (const engine of ['compat', 'lean'] as const) {
       if (engines !== undefined && !engines.includes(engine)) continue;
       it(`${name} -> ${status} and the connection closes`, async () => {
         const before = replica.requests;
-        const { data, closed } = await raw(proxies.get(engine)!.port, input);
+        const { data, closed } = await sendRaw(proxies.get(engine)!.port, input, 2000);
         // A request whose head was fine but whose body is malformed (bad chunk)
         // may already have been forwarded; it must still fail and close.
         if (!/chunk/.test(name)) {
@@ -101,17 +83,17 @@ for (const engine of ['compat', 'lean'] as const) {
 
     it('a header flood (10,000 tiny headers) is refused with 431', async () => {
       const headers = Array.from({ length: 10_000 }, (_, i) => `x-${i}: y`).join('\r\n');
-      const { data, closed } = await raw(proxies.get(engine)!.port, `GET / HTTP/1.1\r\nHost: a\r\n${headers}\r\n\r\n`);
+      const { data, closed } = await sendRaw(proxies.get(engine)!.port, `GET / HTTP/1.1\r\nHost: a\r\n${headers}\r\n\r\n`, 2000);
       expect(data).toMatch(/^HTTP\/1\.1 431 /);
       expect(closed).toBe(true);
     });
 
     it('CONNECT and Upgrade are refused cleanly (405 / 501, then close)', async () => {
       const port = proxies.get(engine)!.port;
-      const connect = await raw(port, 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n');
+      const connect = await sendRaw(port, 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n', 2000);
       expect(connect.data).toMatch(/^HTTP\/1\.1 405 /);
       expect(connect.closed).toBe(true);
-      const upgrade = await raw(port, 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      const upgrade = await sendRaw(port, 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 2000);
       expect(upgrade.data).toMatch(/^HTTP\/1\.1 501 /);
       expect(upgrade.closed).toBe(true);
     });

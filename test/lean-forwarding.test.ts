@@ -9,29 +9,12 @@ import net from 'node:net';
 import { Agent, request } from 'undici';
 import { startHttpReplica, startHttpReplicas, type Replica } from './support/http-replicas.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
+import { sendRaw } from './support/raw-http.ts';
 
 async function startLeanProxy(options: Parameters<typeof startProxy>[0]): Promise<TestProxy> {
   const proxy = await startProxy(options);
   proxy.app.listeners[0].engine = 'lean';
   return proxy;
-}
-
-/** Send raw bytes; resolve with what came back when the server closes or after waitMs. */
-function rawRequest(port: number, text: string | Buffer, waitMs = 500): Promise<{ data: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ data, closed: false });
-    }, waitMs);
-    socket.on('data', (d) => (data += d.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ data, closed: true });
-    });
-  });
 }
 
 /** A raw upstream answering each request head with `respond(head, socket)`; records the bytes it got. */
@@ -86,7 +69,7 @@ describe('lean engine: pipelining, 100-continue, HTTP/1.0', () => {
   it('answers pipelined requests in order on one connection', async () => {
     const reqs = ['/p1', '/p2', '/p3', '/p4'].map((p, i) =>
       i === 2 ? `POST ${p} HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello` : `GET ${p} HTTP/1.1\r\nHost: a\r\n\r\n`).join('');
-    const { data } = await rawRequest(proxy.port, reqs, 800);
+    const { data } = await sendRaw(proxy.port, reqs, 800);
     const bodies = [...data.matchAll(/r\d (GET|POST) (\/p\d) (\d+)/g)].map((m) => `${m[2]} ${m[3]}`);
     expect(bodies).toEqual(['/p1 0', '/p2 0', '/p3 5', '/p4 0']);
   });
@@ -105,10 +88,10 @@ describe('lean engine: pipelining, 100-continue, HTTP/1.0', () => {
   });
 
   it('HTTP/1.0 gets a response and a close; Connection: close is honoured', async () => {
-    const old = await rawRequest(proxy.port, 'GET /old HTTP/1.0\r\n\r\n', 2000);
+    const old = await sendRaw(proxy.port, 'GET /old HTTP/1.0\r\n\r\n', 2000);
     expect(old.data).toMatch(/^HTTP\/1\.1 200 [^]*r\d GET \/old 0$/);
     expect(old.closed).toBe(true);
-    const close = await rawRequest(proxy.port, 'GET /bye HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000);
+    const close = await sendRaw(proxy.port, 'GET /bye HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000);
     expect(close.data).toMatch(/connection: close/i);
     expect(close.closed).toBe(true);
   });
@@ -166,7 +149,7 @@ describe('lean engine: framing edge cases against a scripted upstream', () => {
   });
 
   it('passes chunked bodies with extensions and trailers through', async () => {
-    const { data } = await rawRequest(proxy.port, 'GET /chunked-trailers HTTP/1.1\r\nHost: a\r\n\r\n');
+    const { data } = await sendRaw(proxy.port, 'GET /chunked-trailers HTTP/1.1\r\nHost: a\r\n\r\n');
     expect(data).toMatch(/transfer-encoding: chunked\r\n/i);
     expect(data.endsWith('\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-sum: 42\r\n\r\n')).toBe(true);
     const res = await request(`${proxy.url}/chunked-trailers`);
@@ -174,47 +157,47 @@ describe('lean engine: framing edge cases against a scripted upstream', () => {
   });
 
   it('decodes chunked for an HTTP/1.0 client and closes', async () => {
-    const { data, closed } = await rawRequest(proxy.port, 'GET /chunked-trailers HTTP/1.0\r\n\r\n', 2000);
+    const { data, closed } = await sendRaw(proxy.port, 'GET /chunked-trailers HTTP/1.0\r\n\r\n', 2000);
     expect(data).not.toMatch(/transfer-encoding/i);
     expect(data.endsWith('\r\n\r\nhello world')).toBe(true);
     expect(closed).toBe(true);
   });
 
   it('re-frames a close-delimited response as chunked and keeps the client connection', async () => {
-    const { data, closed } = await rawRequest(proxy.port, 'GET /close-delimited HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
+    const { data, closed } = await sendRaw(proxy.port, 'GET /close-delimited HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
     expect(data).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*transfer-encoding: chunked\r\n\r\nd\r\nuntil the end\r\n0\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
     expect(closed).toBe(false);
   });
 
   it('sends no body for 204, 304 and HEAD, and the next pipelined response follows intact', async () => {
-    const { data } = await rawRequest(proxy.port, 'GET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /head HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
+    const { data } = await sendRaw(proxy.port, 'GET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /head HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
     expect(data).toMatch(/^HTTP\/1\.1 204 No Content\r\nX-A: 1\r\n\r\nHTTP\/1\.1 304 Not Modified\r\nETag: "x"\r\n\r\nHTTP\/1\.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP\/1\.1 200 OK\r\nContent-Length: 2\r\n\r\nok$/);
   });
 
   it('drops 1xx interim responses from the upstream', async () => {
-    const { data } = await rawRequest(proxy.port, 'GET /early-hints HTTP/1.1\r\nHost: a\r\n\r\n');
+    const { data } = await sendRaw(proxy.port, 'GET /early-hints HTTP/1.1\r\nHost: a\r\n\r\n');
     expect(data).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   });
 
   it('an upstream that dies before the head -> 502 with x-ringside-error; the client connection lives on', async () => {
-    const { data, closed } = await rawRequest(proxy.port, 'GET /die-before-head HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
+    const { data, closed } = await sendRaw(proxy.port, 'GET /die-before-head HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
     expect(data).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n[^]*x-ringside-error: RS_ERR_UPSTREAM_RESET\r\n[^]*HTTP\/1\.1 200 OK[^]*ok$/);
     expect(closed).toBe(false);
   });
 
   it('an upstream that dies mid-body -> the client connection is closed (never a truncated success)', async () => {
-    const { data, closed } = await rawRequest(proxy.port, 'GET /die-mid-body HTTP/1.1\r\nHost: a\r\n\r\n', 2000);
+    const { data, closed } = await sendRaw(proxy.port, 'GET /die-mid-body HTTP/1.1\r\nHost: a\r\n\r\n', 2000);
     expect(data).toMatch(/^HTTP\/1\.1 200 OK\r\nContent-Length: 100\r\n\r\npartial$/);
     expect(closed).toBe(true);
   });
 
   it('an ambiguous upstream response (CL + TE) -> 502', async () => {
-    const { data } = await rawRequest(proxy.port, 'GET /smuggle HTTP/1.1\r\nHost: a\r\n\r\n');
+    const { data } = await sendRaw(proxy.port, 'GET /smuggle HTTP/1.1\r\nHost: a\r\n\r\n');
     expect(data).toMatch(/^HTTP\/1\.1 502 /);
   });
 
   it('no response head within the request timeout -> 504 RS_ERR_TIMEOUT', async () => {
-    const { data } = await rawRequest(proxy.port, 'GET /hang HTTP/1.1\r\nHost: a\r\n\r\n', 2500);
+    const { data } = await sendRaw(proxy.port, 'GET /hang HTTP/1.1\r\nHost: a\r\n\r\n', 2500);
     expect(data).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n[^]*x-ringside-error: RS_ERR_TIMEOUT/);
   });
 
@@ -229,7 +212,7 @@ describe('lean engine: framing edge cases against a scripted upstream', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(endpoint.leanPool().size).toBe(open - 1);
     // The next request opens (or reuses an idle) connection and works.
-    const { data } = await rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n');
+    const { data } = await sendRaw(proxy.port, 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n');
     expect(data).toMatch(/ok$/);
     expect(upstream.connections).toBeGreaterThanOrEqual(before);
   });
