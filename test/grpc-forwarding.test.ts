@@ -98,8 +98,11 @@ describe('gRPC through ringside', () => {
     const before = replicas.map((r) => r.calls);
     const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => unary(client, { message: `c${i}`, count: 50 })));
     expect(new Set(replies.map((r) => r.replica)).size).toBe(3);
+    // least_request (power of two choices) spreads them; the exact split varies.
     const delta = replicas.map((r, i) => r.calls - before[i]);
-    expect(delta.every((d) => d >= 3)).toBe(true);
+    expect(delta.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(Math.min(...delta)).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...delta)).toBeLessThanOrEqual(6);
   });
 });
 
