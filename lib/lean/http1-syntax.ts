@@ -101,3 +101,17 @@ export function lowerListTokens(text: string, start: number, end: number, out: s
   }
   return true;
 }
+
+/**
+ * Why the header field line text[pos, end) is malformed (RFC 9112 section 5),
+ * or null when it is well-formed. `colon` is the first ':' at or after `pos`
+ * (-1 when there is none). Shared by the request and the response head parsers.
+ */
+export function fieldLineProblem(text: string, pos: number, end: number, colon: number): string | null {
+  const c0 = text.charCodeAt(pos);
+  // obs-fold (RFC 9112 section 5.2): a line starting with whitespace continues the previous one. Refused.
+  if (c0 === 0x20 || c0 === 0x09) return 'obsolete line folding';
+  if (colon < 0 || colon > end || !isToken(text, pos, colon)) return 'invalid header field name';
+  if (!isFieldValue(text, colon + 1, end)) return 'invalid header field value';
+  return null;
+}

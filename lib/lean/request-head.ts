@@ -8,7 +8,7 @@
 
 import {
   equalsLower,
-  isFieldValue,
+  fieldLineProblem,
   isToken,
   lowerListTokens,
   parseContentLength,
@@ -117,12 +117,9 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
   while (pos < last) {
     const end = text.indexOf('\r\n', pos);
     if (lines === MAX_LINES) return fail(out, 'too many header fields');
-    const c0 = text.charCodeAt(pos);
-    // obs-fold (RFC 9112 section 5.2): a line starting with whitespace continues the previous one. Refused.
-    if (c0 === 0x20 || c0 === 0x09) return fail(out, 'obsolete line folding');
     const colon = text.indexOf(':', pos);
-    if (colon < 0 || colon > end || !isToken(text, pos, colon)) return fail(out, 'invalid header field name');
-    if (!isFieldValue(text, colon + 1, end)) return fail(out, 'invalid header field value');
+    const problem = fieldLineProblem(text, pos, end, colon);
+    if (problem !== null) return fail(out, problem);
     const vs = skipOws(text, colon + 1, end);
     const ve = trimOwsEnd(text, vs, end);
     let drop = 0;

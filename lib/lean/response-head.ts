@@ -7,8 +7,8 @@
 
 import {
   equalsLower,
+  fieldLineProblem,
   isFieldValue,
-  isToken,
   lowerListTokens,
   parseContentLength,
   skipOws,
@@ -88,11 +88,9 @@ export function parseResponseHead(text: string, out: ResponseHead, requestWasHea
   while (pos < last) {
     const end = text.indexOf('\r\n', pos);
     if (lines === MAX_LINES) return bad(out, 'too many header fields');
-    const c0 = text.charCodeAt(pos);
-    if (c0 === 0x20 || c0 === 0x09) return bad(out, 'obsolete line folding');
     const colon = text.indexOf(':', pos);
-    if (colon < 0 || colon > end || !isToken(text, pos, colon)) return bad(out, 'invalid header field name');
-    if (!isFieldValue(text, colon + 1, end)) return bad(out, 'invalid header field value');
+    const problem = fieldLineProblem(text, pos, end, colon);
+    if (problem !== null) return bad(out, problem);
     const vs = skipOws(text, colon + 1, end);
     const ve = trimOwsEnd(text, vs, end);
     let drop = 0;
