@@ -17,8 +17,7 @@ for (const engine of ['lean', 'compat'] as const) describe(`HTTP/1.1 forwarding 
 
   beforeAll(async () => {
     replicas = await startHttpReplicas(3);
-    proxy = await startProxy({ endpoints: replicas.map((r) => r.key), upstream: { lb: 'round_robin' } });
-    proxy.app.listeners[0].engine = engine;
+    proxy = await startProxy({ endpoints: replicas.map((r) => r.key), upstream: { lb: 'round_robin' }, engine });
     client = new Agent({ connections: 1 });
   });
 

@@ -8,19 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { Engine } from '../lib/lean/lean-engine.ts';
 import { startHttpReplica, type Replica } from './support/http-replicas.ts';
-import { startProxy, type TestProxy } from './support/proxy.ts';
+import { startProxyPerEngine, type TestProxy } from './support/proxy.ts';
 import { sendRaw } from './support/raw-http.ts';
 
 let replica: Replica;
-const proxies = new Map<Engine, TestProxy>();
+let proxies: Map<Engine, TestProxy>;
 
 beforeAll(async () => {
   replica = await startHttpReplica('r0');
-  for (const engine of ['compat', 'lean'] as const) {
-    const proxy = await startProxy({ endpoints: [replica.key] });
-    proxy.app.listeners[0].engine = engine;
-    proxies.set(engine, proxy);
-  }
+  proxies = await startProxyPerEngine({ endpoints: [replica.key] });
 });
 afterAll(async () => {
   for (const proxy of proxies.values()) await proxy.stop();

@@ -256,8 +256,7 @@ const proxies = new Map<Engine, TestProxy>();
 beforeAll(async () => {
   for (const engine of engines) {
     const upstream = await startRecordingUpstream();
-    const proxy = await startProxy({ endpoints: [upstream.key] });
-    proxy.app.listeners[0].engine = engine;
+    const proxy = await startProxy({ endpoints: [upstream.key], engine });
     upstreams.set(engine, upstream);
     proxies.set(engine, proxy);
   }

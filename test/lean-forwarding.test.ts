@@ -11,10 +11,8 @@ import { startHttpReplica, startHttpReplicas, type Replica } from './support/htt
 import { startProxy, type TestProxy } from './support/proxy.ts';
 import { sendRaw } from './support/raw-http.ts';
 
-async function startLeanProxy(options: Parameters<typeof startProxy>[0]): Promise<TestProxy> {
-  const proxy = await startProxy(options);
-  proxy.app.listeners[0].engine = 'lean';
-  return proxy;
+function startLeanProxy(options: Parameters<typeof startProxy>[0]): Promise<TestProxy> {
+  return startProxy({ ...options, engine: 'lean' });
 }
 
 /** A raw upstream answering each request head with `respond(head, socket)`; records the bytes it got. */

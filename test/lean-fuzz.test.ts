@@ -14,7 +14,7 @@ import net from 'node:net';
 import { request } from 'undici';
 import type { Engine } from '../lib/config/config.ts';
 import { startHttpReplica, type Replica } from './support/http-replicas.ts';
-import { startProxy, type TestProxy } from './support/proxy.ts';
+import { startProxyPerEngine, type TestProxy } from './support/proxy.ts';
 
 const SEEDS = [
   'GET /a?k=1 HTTP/1.1\r\nHost: svc\r\nAccept: */*\r\n\r\n',
@@ -95,15 +95,11 @@ async function referenceAcceptsWithoutTail(port: number, bytes: Buffer): Promise
 }
 
 let replica: Replica;
-const proxies = new Map<Engine, TestProxy>();
+let proxies: Map<Engine, TestProxy>;
 
 beforeAll(async () => {
   replica = await startHttpReplica('r0');
-  for (const engine of ['compat', 'lean'] as const) {
-    const proxy = await startProxy({ endpoints: [replica.key] });
-    proxy.app.listeners[0].engine = engine;
-    proxies.set(engine, proxy);
-  }
+  proxies = await startProxyPerEngine({ endpoints: [replica.key] });
 });
 afterAll(async () => {
   for (const p of proxies.values()) await p.stop();

@@ -1,7 +1,7 @@
 // Start ringside in-process for a test, on 127.0.0.1 port 0, with a config
 // built directly (the config loader has its own tests).
 
-import type { HashSource, RingsideConfig, UpstreamConfig } from '../../lib/config/config.ts';
+import type { Engine, HashSource, RingsideConfig, UpstreamConfig } from '../../lib/config/config.ts';
 import { startApp, type RunningApp } from '../../lib/app.ts';
 import { createRingsideConfig, createUpstreamConfig } from '../../lib/config/defaults.ts';
 import { silentLogger, type Logger } from '../../lib/log/logger.ts';
@@ -12,6 +12,8 @@ export interface TestProxyOptions {
   target?: UpstreamConfig['target'];
   upstream?: Partial<UpstreamConfig>;
   hashOn?: readonly HashSource[];
+  /** HTTP/1.1 engine (default: ringside's default). */
+  engine?: Engine;
   logger?: Logger;
 }
 
@@ -53,6 +55,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     admin: { host: '127.0.0.1', port: 0 },
     listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
     upstreams: [upstreamConfig(options)],
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
   });
   const app = await startApp(config, { logger: options.logger ?? silentLogger, version: 'test' });
   const port = app.listeners[0].port;
@@ -60,4 +63,14 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
   const upstream = app.upstreams.get('default')!;
   for (let i = 0; i < 200 && !upstream.resolved; i++) await new Promise((r) => setTimeout(r, 10));
   return { app, port, url: `http://127.0.0.1:${port}`, address: `127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${app.adminPort}`, stop: (graceMs) => app.stop(graceMs) };
+}
+
+/** Both HTTP/1.1 engines, for the suites both must pass. */
+export const ENGINES: readonly Engine[] = ['compat', 'lean'];
+
+/** One proxy per HTTP/1.1 engine, with otherwise identical options. */
+export async function startProxyPerEngine(options: TestProxyOptions): Promise<Map<Engine, TestProxy>> {
+  const proxies = new Map<Engine, TestProxy>();
+  for (const engine of ENGINES) proxies.set(engine, await startProxy({ ...options, engine }));
+  return proxies;
 }
