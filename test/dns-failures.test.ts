@@ -16,7 +16,7 @@ import { startDnsmasq } from './support/dnsmasq.ts';
 import { createEchoClient, grpc, unary } from './support/grpc-replicas.ts';
 import { startHttpReplica, type Replica } from './support/http-replicas.ts';
 import { startLoad } from './support/load.ts';
-import { startProxy, upstreamConfig, type TestProxy } from './support/proxy.ts';
+import { startProxy, stopWhenIdle, upstreamConfig, type TestProxy } from './support/proxy.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
 const NAME = 'recs.svc.test';
@@ -31,21 +31,6 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** Stop an app once its listeners have no client connection left (a leak fails the test). */
-async function stopWhenIdle(app: RunningApp): Promise<void> {
-  const open = () =>
-    Promise.all(app.listeners.map((l) => new Promise<number>((resolve) => l.tcp.getConnections((err, n) => resolve(err ? 0 : n))))).then((ns) =>
-      ns.reduce((a, b) => a + b, 0),
-    );
-  const end = Date.now() + 3000;
-  let n = await open();
-  while (n > 0 && Date.now() < end) {
-    await sleep(20);
-    n = await open();
-  }
-  await app.stop();
-  if (n > 0) throw new Error(`${n} client connections still open at teardown`);
-}
 
 function ringOf(upstream: Upstream): RingHashBalancer {
   const balancer: unknown = upstream.balancer;

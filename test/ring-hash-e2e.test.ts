@@ -8,13 +8,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, Client, request } from 'undici';
 import { RingHashBalancer } from '../lib/balancer/ring-hash/ring-hash-balancer.ts';
 import type { HashSource, UpstreamConfig } from '../lib/config/config.ts';
-import type { RunningApp } from '../lib/app.ts';
 import type { Upstream } from '../lib/upstream/upstream.ts';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.ts';
 import { createEchoClient, startGrpcReplica, unary, type GrpcReplica } from './support/grpc-replicas.ts';
 import { defaultHandler, startHttpReplica, type Handler, type Replica } from './support/http-replicas.ts';
-import { startProxy, type TestProxy } from './support/proxy.ts';
-import { sleep, waitFor } from './support/wait.ts';
+import { startProxy, stopWhenIdle, type TestProxy } from './support/proxy.ts';
+import { waitFor } from './support/wait.ts';
 
 const NAME = 'recs.svc.test';
 const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
@@ -68,18 +67,6 @@ afterAll(async () => {
   await Promise.all(pods.map((p) => p.close()));
 });
 
-/** Stop an app once its listener has no client connection left (a leak fails the test). */
-async function stopWhenIdle(app: RunningApp): Promise<void> {
-  const open = () => new Promise<number>((resolve) => app.listeners[0].tcp.getConnections((err, n) => resolve(err ? 0 : n)));
-  const end = Date.now() + 3000;
-  let n = await open();
-  while (n > 0 && Date.now() < end) {
-    await sleep(20);
-    n = await open();
-  }
-  await app.stop();
-  if (n > 0) throw new Error(`${n} client connections still open at teardown`);
-}
 
 async function ringProxy(upstream: Partial<UpstreamConfig> = {}, hashOn: readonly HashSource[] = BY_QUERY): Promise<TestProxy> {
   const proxy = await startProxy({

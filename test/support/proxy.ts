@@ -74,3 +74,19 @@ export async function startProxyPerEngine(options: TestProxyOptions): Promise<Ma
   for (const engine of ENGINES) proxies.set(engine, await startProxy({ ...options, engine }));
   return proxies;
 }
+
+/** Stop an app once its listeners have no client connection left; a leaked connection fails the test. */
+export async function stopWhenIdle(app: RunningApp): Promise<void> {
+  const open = () =>
+    Promise.all(app.listeners.map((l) => new Promise<number>((resolve) => l.tcp.getConnections((err, n) => resolve(err ? 0 : n))))).then((ns) =>
+      ns.reduce((a, b) => a + b, 0),
+    );
+  const end = Date.now() + 3000;
+  let n = await open();
+  while (n > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
+    n = await open();
+  }
+  await app.stop();
+  if (n > 0) throw new Error(`${n} client connections still open at teardown`);
+}
