@@ -1,3 +1,7 @@
+import { once } from 'node:events';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts';
 import { HUFFMAN_CODES, HUFFMAN_LENGTHS, huffmanDecode, huffmanEncode, huffmanEncodedLength } from './huffman.ts';
@@ -299,4 +303,212 @@ describe('HpackEncoder', () => {
     expect(out).toEqual(headers);
     expect(target.includes(Buffer.from(long, 'latin1'))).toBe(true);
   });
+});
+
+// Interop with a real peer: node:http2 (nghttp2) as the server on loopback,
+// spoken to over a raw socket with a minimal frame loop (RFC 9113 section 4.1:
+// length 24, type 8, flags 8, stream 31). The server echoes the request
+// headers it saw as the JSON body; its response headers, which nghttp2
+// Huffman-codes and indexes, are decoded by HpackDecoder across several
+// requests on one connection, so the dynamic table carries state.
+describe('HPACK interop with node:http2 (nghttp2)', () => {
+  const FRAME_DATA = 0x0;
+  const FRAME_HEADERS = 0x1;
+  const FRAME_SETTINGS = 0x4;
+  const FRAME_GOAWAY = 0x7;
+  const FRAME_RST_STREAM = 0x3;
+  const FRAME_CONTINUATION = 0x9;
+  const FLAG_END_STREAM = 0x1;
+  const FLAG_ACK = 0x1;
+  const FLAG_END_HEADERS = 0x4;
+  const FLAG_PADDED = 0x8;
+  const FLAG_PRIORITY = 0x20;
+
+  function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+    const header = Buffer.alloc(9);
+    header.writeUIntBE(payload.length, 0, 3);
+    header[3] = type;
+    header[4] = flags;
+    header.writeUInt32BE(stream, 5);
+    return Buffer.concat([header, payload]);
+  }
+
+  interface Response {
+    headers: string[];
+    body: string;
+  }
+
+  /** Runs `requests` one after the other on one connection; resolves with each response. */
+  async function exchange(
+    port: number,
+    requests: string[][],
+    tableSize: number | undefined,
+  ): Promise<{ responses: Response[]; decoder: HpackDecoder; blocks: Buffer[] }> {
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    const decoder = new HpackDecoder(tableSize ?? 4096);
+    const encoder = new HpackEncoder();
+    const settings = Buffer.alloc(tableSize === undefined ? 0 : 6);
+    if (tableSize !== undefined) {
+      settings.writeUInt16BE(0x1, 0); // SETTINGS_HEADER_TABLE_SIZE
+      settings.writeUInt32BE(tableSize, 2);
+    }
+    socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(FRAME_SETTINGS, 0, 0, settings)]));
+
+    const responses: Response[] = [];
+    const blocks: Buffer[] = [];
+    let pending = Buffer.alloc(0);
+    let block: Buffer[] = [];
+    let current: Response = { headers: [], body: '' };
+    let stream = 1;
+    let fail: (e: Error) => void = () => {};
+    let done: () => void = () => {};
+    const finished = new Promise<void>((resolve, reject) => {
+      done = resolve;
+      fail = reject;
+    });
+
+    const send = (n: number) => {
+      const headers = requests[n];
+      const target = Buffer.alloc(HpackEncoder.maxEncodedLength(headers));
+      const end = encoder.encode(headers, target, 0);
+      socket.write(frame(FRAME_HEADERS, FLAG_END_STREAM | FLAG_END_HEADERS, stream, target.subarray(0, end)));
+    };
+
+    socket.on('error', (e) => fail(e));
+    socket.on('close', () => fail(new Error('connection closed after ' + responses.length + ' responses')));
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 9) {
+        const length = pending.readUIntBE(0, 3);
+        if (pending.length < 9 + length) break;
+        const type = pending[3];
+        const flags = pending[4];
+        const id = pending.readUInt32BE(5) & 0x7fffffff;
+        let payload = pending.subarray(9, 9 + length);
+        pending = pending.subarray(9 + length);
+        if (type === FRAME_SETTINGS && (flags & FLAG_ACK) === 0) socket.write(frame(FRAME_SETTINGS, FLAG_ACK, 0, Buffer.alloc(0)));
+        if (type === FRAME_GOAWAY || type === FRAME_RST_STREAM) fail(new Error(`peer sent frame type ${type}: ${payload.toString('hex')}`));
+        if (id !== stream) continue;
+        if (type === FRAME_HEADERS || type === FRAME_CONTINUATION) {
+          if (type === FRAME_HEADERS) {
+            const pad = flags & FLAG_PADDED ? payload[0] : 0;
+            payload = payload.subarray((flags & FLAG_PADDED ? 1 : 0) + (flags & FLAG_PRIORITY ? 5 : 0), payload.length - pad);
+          }
+          block.push(payload);
+          if (flags & FLAG_END_HEADERS) {
+            const joined = Buffer.concat(block);
+            block = [];
+            blocks.push(joined);
+            try {
+              decoder.decode(joined, 0, joined.length, current.headers);
+            } catch (e) {
+              fail(e as Error);
+              return;
+            }
+          }
+        } else if (type === FRAME_DATA) {
+          const pad = flags & FLAG_PADDED ? payload[0] : 0;
+          current.body += payload.subarray(flags & FLAG_PADDED ? 1 : 0, payload.length - pad).toString('latin1'); // JSON below is ASCII
+        }
+        if ((type === FRAME_DATA || type === FRAME_HEADERS) && flags & FLAG_END_STREAM) {
+          responses.push(current);
+          current = { headers: [], body: '' };
+          if (responses.length === requests.length) {
+            done();
+            return;
+          }
+          stream += 2;
+          send(responses.length);
+        }
+      }
+    });
+    send(0);
+    try {
+      await finished;
+    } finally {
+      socket.destroy();
+    }
+    return { responses, decoder, blocks };
+  }
+
+  for (const tableSize of [undefined, 256]) {
+    it(`request headers reach nghttp2 intact and its responses decode (our SETTINGS_HEADER_TABLE_SIZE: ${tableSize ?? 'default'})`, async () => {
+      const server = http2.createServer();
+      const seenByServer: string[][] = [];
+      server.on('stream', (stream, _headers, _flags, rawHeaders) => {
+        seenByServer.push(rawHeaders);
+        const n = seenByServer.length;
+        stream.respond({
+          ':status': n === 3 ? 404 : 200,
+          'content-type': 'application/json',
+          'cache-control': 'private, max-age=0',
+          'x-request-number': String(n),
+          'x-repeated': 'the same value on every response',
+          'x-latin1': 'caf\u00e9 \u00ff',
+          'set-cookie': ['a=' + 'x'.repeat(n * 40), 'b=2'],
+          'grpc-status': '0',
+        });
+        // \u-escape everything above ASCII so the body's bytes are the JSON text whatever the charset.
+        stream.end(JSON.stringify(rawHeaders).replace(/[\u0080-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')));
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      const requests: string[][] = [];
+      for (let i = 1; i <= 6; i++) {
+        requests.push([
+          ':method', i % 2 ? 'GET' : 'POST',
+          ':scheme', 'http',
+          ':authority', '127.0.0.1:' + port,
+          ':path', i === 1 ? '/' : '/echo?n=' + i + '&q=' + 'p'.repeat(200 * i),
+          'user-agent', 'ringside-test/1.0',
+          'accept', '*/*',
+          'accept-encoding', 'gzip, deflate',
+          'x-trace-id', 'abc-' + i,
+          'x-empty', '',
+          'x-latin1', 'd\u00e9j\u00e0 vu',
+        ]);
+      }
+      try {
+        const { responses, decoder, blocks } = await exchange(port, requests, tableSize);
+        // What nghttp2 sent really used the hard parts: Huffman strings, references into the
+        // dynamic table (later blocks much shorter), and a table size update after our SETTINGS.
+        const huffmanJson = Buffer.alloc(huffmanEncodedLength('application/json'));
+        huffmanEncode('application/json', huffmanJson, 0);
+        expect(blocks[0].includes(huffmanJson)).toBe(true);
+        if (tableSize === undefined) expect(blocks[1].length).toBeLessThan(blocks[0].length * 0.6);
+        else expect(blocks[0].subarray(0, 3).toString('hex')).toBe('3fe101'); // size update to 256 = 31 + 0x61 + 1 * 128
+        expect(responses).toHaveLength(requests.length);
+        for (let i = 0; i < requests.length; i++) {
+          const n = i + 1;
+          expect(seenByServer[i]).toEqual(requests[i]);
+          expect(JSON.parse(responses[i].body)).toEqual(requests[i]);
+          const h = responses[i].headers;
+          const fields: [string, string][] = [];
+          for (let k = 0; k < h.length; k += 2) fields.push([h[k], h[k + 1]]);
+          expect(fields[0]).toEqual([':status', n === 3 ? '404' : '200']);
+          expect(fields).toEqual(
+            expect.arrayContaining([
+              ['content-type', 'application/json'],
+              ['cache-control', 'private, max-age=0'],
+              ['x-request-number', String(n)],
+              ['x-repeated', 'the same value on every response'],
+              ['x-latin1', 'caf\u00e9 \u00ff'],
+              ['set-cookie', 'a=' + 'x'.repeat(n * 40)],
+              ['set-cookie', 'b=2'],
+              ['grpc-status', '0'],
+            ]),
+          );
+          expect(fields.find(([name]) => name === 'date')?.[1]).toMatch(/^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/);
+        }
+        // nghttp2 did insert into our table, and stayed within what we announced.
+        expect(decoder.dynamicTableSize).toBeGreaterThan(0);
+        expect(decoder.dynamicTableSize).toBeLessThanOrEqual(tableSize ?? 4096);
+        if (tableSize !== undefined) expect(decoder.dynamicTableCapacity).toBeLessThanOrEqual(tableSize);
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+  }
 });
