@@ -78,6 +78,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         upstream,
         hashPolicy: createHashPolicy(upstream.config.hashOn),
         protocol: upstream.config.protocol,
+        engine: config.engine,
         requestTimeoutMs: upstream.config.requestTimeoutMs,
         logger,
         observer: createMetricsObserver(metrics.upstream(upstream.name)),

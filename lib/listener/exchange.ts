@@ -115,7 +115,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     route.observer.requestStarted(route, endpoint);
     const useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
     try {
-      (useH2 ? endpoint.h2c() : endpoint.http1()).dispatch(
+      (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : endpoint.http1()).dispatch(
         { path: this.path, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
         this,
       );
@@ -278,9 +278,14 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
  * sections 8.7 and 6.8). undici fails exactly the streams above
  * last-stream-id with its "GOAWAY frame received" error (when it cannot
  * replay their body itself); streams the server did take keep running.
+ * The lean client (../h2/h2-error.ts) marks such failures `unprocessed`.
  */
 function wasRefused(cause: Error): boolean {
-  return (cause as { http2ErrorCode?: number }).http2ErrorCode === NGHTTP2_REFUSED_STREAM || cause.message?.startsWith('HTTP/2: "GOAWAY" frame received') === true;
+  return (
+    (cause as { unprocessed?: boolean }).unprocessed === true ||
+    (cause as { http2ErrorCode?: number }).http2ErrorCode === NGHTTP2_REFUSED_STREAM ||
+    cause.message?.startsWith('HTTP/2: "GOAWAY" frame received') === true
+  );
 }
 
 function abortUpstream(controller: Controller, err: Error): void {

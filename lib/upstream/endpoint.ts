@@ -1,6 +1,7 @@
 // One upstream endpoint (a pod: HOST:PORT) with its live state and its lazily
-// created undici clients: a keep-alive Pool for HTTP/1.1 and an H2CClient
-// (one multiplexed connection) for cleartext HTTP/2.
+// created clients: a keep-alive undici Pool for HTTP/1.1, the lean engine's
+// pool (../lean/), and for cleartext HTTP/2 either the lean client (../h2/,
+// --engine lean) or undici's H2CClient (--engine compat, the reference).
 
 import { H2CClient, Pool, type Dispatcher } from 'undici';
 import type { BalancerEndpoint } from '../balancer/balancer.ts';
@@ -8,6 +9,10 @@ import type { EndpointAddress } from '../discovery/discovery.ts';
 import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
 import { Protocol } from '../metrics/metrics.ts';
 import { UpstreamPool } from '../lean/upstream-pool.ts';
+import { H2Client } from '../h2/h2-client.ts';
+
+/** What the listener's Exchange needs of an upstream client: undici's dispatch contract. */
+export type UpstreamDispatcher = Pick<Dispatcher, 'dispatch'>;
 
 export type EndpointState = 'active' | 'draining' | 'ejected';
 
@@ -50,6 +55,7 @@ export class Endpoint implements BalancerEndpoint {
   #http1: Pool | null = null;
   #h2c: H2CClient | null = null;
   #lean: UpstreamPool | null = null;
+  #leanH2: H2Client | null = null;
 
   constructor(address: EndpointAddress, options: EndpointOptions) {
     this.key = address.key;
@@ -77,7 +83,7 @@ export class Endpoint implements BalancerEndpoint {
     return this.#http1;
   }
 
-  /** One multiplexed h2c connection to this endpoint, created on first use. */
+  /** undici's H2CClient (--engine compat): one multiplexed h2c connection to this endpoint, created on first use. */
   h2c(): Dispatcher {
     if (this.#h2c !== null) return this.#h2c;
     this.#h2c = new H2CClient(this.#origin, {
@@ -93,6 +99,19 @@ export class Endpoint implements BalancerEndpoint {
     });
     this.#countConnections(this.#h2c, Protocol.http2);
     return this.#h2c;
+  }
+
+  /** The lean h2c client (../h2/, --engine lean), created on first use. */
+  leanH2c(): UpstreamDispatcher {
+    if (this.#leanH2 !== null) return this.#leanH2;
+    const gauge = this.#options.connections;
+    this.#leanH2 = new H2Client(this.host, this.port, {
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http2),
+      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http2),
+    });
+    return this.#leanH2;
   }
 
   /** Keep-alive HTTP/1.1 connections for the lean engine (../lean/), created on first use. */
@@ -138,7 +157,9 @@ export class Endpoint implements BalancerEndpoint {
   connections(): { http1: number; h2c: number } {
     return {
       http1: (this.#http1 ? this.#http1.stats.connected : 0) + (this.#lean !== null ? this.#lean.size : 0),
-      h2c: this.#h2c !== null && (this.#h2c as unknown as { stats: { connected: boolean } }).stats.connected ? 1 : 0,
+      h2c:
+        (this.#h2c !== null && (this.#h2c as unknown as { stats: { connected: boolean } }).stats.connected ? 1 : 0) +
+        (this.#leanH2 !== null ? this.#leanH2.size : 0),
     };
   }
 
@@ -148,9 +169,15 @@ export class Endpoint implements BalancerEndpoint {
     this.ejectionTimer = null;
     const clients = [this.#http1, this.#h2c].filter((c): c is Pool | H2CClient => c !== null);
     const lean = this.#lean;
+    const leanH2 = this.#leanH2;
     this.#http1 = null;
     this.#h2c = null;
     this.#lean = null;
-    await Promise.all([...clients.map((c) => (force ? c.destroy() : c.close()).catch(() => {})), lean?.close(force)]);
+    this.#leanH2 = null;
+    await Promise.all([
+      ...clients.map((c) => (force ? c.destroy() : c.close()).catch(() => {})),
+      lean?.close(force),
+      leanH2 === null ? undefined : force ? leanH2.destroy() : leanH2.close(),
+    ]);
   }
 }
