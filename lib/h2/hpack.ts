@@ -336,7 +336,7 @@ for (let i = 1; i <= STATIC_COUNT; i++) {
 }
 
 /** Strings shorter than this are written byte by byte; longer ones by Buffer's native latin1 writer. */
-const NATIVE_WRITE_MIN = 16;
+const NATIVE_WRITE_MIN = 32;
 
 export class HpackEncoder {
   /**

@@ -32,6 +32,12 @@ const F_SHIFT_COUNT = 24;
 const F_FAIL = 1 << 26;
 
 const DECODE_TABLE = new Uint32Array(256 * 256);
+/** A DECODE_TABLE entry whose row is not built yet (its count field, 255, is otherwise impossible). */
+const UNBUILT = 0xffffffff;
+/** Nibble entry: bits 0-7 next state, bits 8-15 symbol, N_SYMBOL when a symbol completed, N_EOS on EOS. */
+const NIBBLES = new Uint32Array(256 * 16);
+const N_SYMBOL = 1 << 16;
+const N_EOS = 1 << 17;
 /** 1 for the states a complete string may end in (see above). */
 const ACCEPTING = new Uint8Array(256);
 
@@ -69,36 +75,60 @@ function buildTables(): void {
   }
   if (nodes !== 256) throw new Error('HPACK Huffman tree has ' + nodes + ' internal nodes');
 
+  // Where four bits lead from each node (at most one symbol: every code is longer than four
+  // bits). The byte table's rows are composed from these on first use (see decodeRow): building
+  // all 65536 entries up front costs ~10 ms of start-up, and a connection only ever visits a few
+  // dozen states at byte boundaries.
   for (let state = 0; state < 256; state++) {
-    for (let byte = 0; byte < 256; byte++) {
+    for (let nibble = 0; nibble < 16; nibble++) {
       let node = state;
-      let count = 0;
-      let syms = 0;
-      let fail = 0;
-      for (let i = 7; i >= 0; i--) {
-        const next = child[node * 2 + ((byte >>> i) & 1)];
+      let entry = 0;
+      for (let i = 3; i >= 0; i--) {
+        const next = child[node * 2 + ((nibble >>> i) & 1)];
         if (next >= 0) {
           node = next;
           continue;
         }
         const sym = ~next;
+        node = 0;
         if (sym === EOS) {
-          fail = F_FAIL;
-          node = 0;
+          entry = N_EOS;
           break;
         }
-        syms |= sym << (8 + 8 * count);
-        count++;
-        node = 0;
+        entry = N_SYMBOL | (sym << 8);
       }
-      DECODE_TABLE[(state << 8) | byte] = (fail | (count << F_SHIFT_COUNT) | syms | node) >>> 0;
+      NIBBLES[(state << 4) | nibble] = entry | node;
     }
   }
+  DECODE_TABLE.fill(UNBUILT);
 
   let node = 0;
   for (let depth = 0; depth < 8; depth++) {
     ACCEPTING[node] = 1;
     node = child[node * 2 + 1];
+  }
+}
+
+/** Fills DECODE_TABLE's row for `state`: each byte is its high nibble, then its low one. */
+function decodeRow(state: number): void {
+  for (let high = 0; high < 16; high++) {
+    const first = NIBBLES[(state << 4) | high];
+    const middle = first & 0xff;
+    for (let low = 0; low < 16; low++) {
+      const second = NIBBLES[(middle << 4) | low];
+      let entry: number;
+      if ((first | second) & N_EOS) {
+        entry = F_FAIL;
+      } else if (first & N_SYMBOL) {
+        entry =
+          second & N_SYMBOL
+            ? (2 << F_SHIFT_COUNT) | (first & 0xff00) | ((second & 0xff00) << 8)
+            : (1 << F_SHIFT_COUNT) | (first & 0xff00);
+      } else {
+        entry = second & N_SYMBOL ? (1 << F_SHIFT_COUNT) | (second & 0xff00) : 0;
+      }
+      DECODE_TABLE[(state << 8) | (high << 4) | low] = entry | (second & 0xff);
+    }
   }
 }
 
@@ -116,10 +146,20 @@ export function huffmanDecode(src: Uint8Array, start: number, end: number, dst: 
   let state = 0;
   let o = 0;
   for (let i = start; i < end; i++) {
-    const e = DECODE_TABLE[(state << 8) | src[i]];
-    const count = e >>> F_SHIFT_COUNT;
+    let e = DECODE_TABLE[(state << 8) | src[i]];
+    let count = e >>> F_SHIFT_COUNT;
     if (count !== 0) {
-      if (count > 2) return -1; // F_FAIL
+      if (count > 2) {
+        if (e !== UNBUILT) return -1; // F_FAIL
+        decodeRow(state);
+        e = DECODE_TABLE[(state << 8) | src[i]];
+        count = e >>> F_SHIFT_COUNT;
+        if (count > 2) return -1;
+        if (count === 0) {
+          state = e & 0xff;
+          continue;
+        }
+      }
       dst[o++] = (e >>> 8) & 0xff;
       if (count === 2) dst[o++] = (e >>> 16) & 0xff;
     }
