@@ -242,10 +242,36 @@ describe('HpackDecoder: errors and limits', () => {
     expectHpackError(new HpackDecoder(), hex('4081 ff 00'), /Huffman/);
   });
 
-  it('refuses a header list above maxHeaderListSize (name + value + 32 per field)', () => {
+  it('refuses a header list above maxHeaderListSize (name + value + 32 per field), after decoding it all', () => {
     // :method GET is 7 + 3 + 32 = 42; two of them are 84.
     decodeAll(new HpackDecoder(4096, 84), hex('8282'));
     expectHpackError(new HpackDecoder(4096, 83), hex('8282'), /header list larger/);
+    // The rest of the block still updates the table, so the connection can go on.
+    const d = new HpackDecoder(4096, 83);
+    const block = hex('8282 400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572');
+    let error: HpackError | undefined;
+    try {
+      d.decode(block, 0, block.length, []);
+    } catch (e) {
+      error = e as HpackError;
+    }
+    expect(error?.streamOnly).toBe(true);
+    expect(d.dynamicTableEntries()).toEqual([['custom-key', 'custom-header']]);
+    expect(decodeAll(d, hex('be'))).toEqual([['custom-key', 'custom-header']]);
+    // Malformed blocks are not stream-only.
+    let malformed: HpackError | undefined;
+    try {
+      d.decode(hex('80'), 0, 1, []);
+    } catch (e) {
+      malformed = e as HpackError;
+    }
+    expect(malformed?.streamOnly).toBe(false);
+    // Huge Huffman strings (beyond the shared scratch buffer) decode too, and count against the limit.
+    const huge = Buffer.alloc(60000);
+    const hugeLength = huffmanEncode('0'.repeat(96000), huge, 0); // 5 bits each: 60000 bytes
+    const hugeBlock = Buffer.concat([hex('0001 61ff'), Buffer.from([0xe1, 0xd3, 0x03]), huge.subarray(0, hugeLength)]); // 127 + 59873
+    expect(decodeAll(new HpackDecoder(4096, 1 << 20), hugeBlock)).toEqual([['a', '0'.repeat(96000)]]);
+    expectHpackError(new HpackDecoder(4096, 96000), hugeBlock, /header list larger/);
   });
 
   it('takes the range it is given and appends to out', () => {

@@ -13,14 +13,22 @@ import { huffmanDecode, huffmanMaxDecodedLength } from './huffman.ts';
 /**
  * Malformed or hostile header block: a COMPRESSION_ERROR (RFC 9113 section
  * 4.3). The decoder's table may now differ from the peer's, so the connection
- * must die.
+ * must die, unless `streamOnly` is set.
  */
 export class HpackError extends Error {
   readonly code = 'RS_ERR_HPACK';
+  /**
+   * True when only the header list was too large (maxHeaderListSize): the
+   * whole block was still decoded, so the table is in step with the peer's and
+   * the caller may fail just that stream (RFC 9113 section 10.5.1) instead of
+   * the connection.
+   */
+  readonly streamOnly: boolean;
 
-  constructor(message: string) {
+  constructor(message: string, streamOnly = false) {
     super(message);
     this.name = 'HpackError';
+    this.streamOnly = streamOnly;
   }
 }
 
@@ -115,6 +123,7 @@ interface Latin1Buffer {
 
 /** Decoded Huffman strings land here before becoming a string; grown on demand. */
 let huffmanScratch: Buffer = Buffer.allocUnsafe(4096);
+const MAX_SHARED_SCRATCH = 65536;
 
 export class HpackDecoder {
   /** The limit we announced (SETTINGS_HEADER_TABLE_SIZE): size updates above it are errors. */
@@ -166,13 +175,17 @@ export class HpackDecoder {
   /**
    * Decodes one complete header block (HEADERS + CONTINUATION payloads
    * joined), appending name, value, name, value... to `out`. Names are as sent;
-   * the caller validates them. Throws HpackError on anything malformed.
+   * the caller validates them. Throws HpackError on anything malformed (then
+   * `out` holds a partial list to be discarded). A header list larger than
+   * maxHeaderListSize is decoded to the end all the same, to keep the table in
+   * step, and then refused with an HpackError marked `streamOnly`.
    */
   decode(block: Buffer, start: number, end: number, out: string[]): void {
     if (start < 0 || end > block.length || start > end) throw new RangeError('decode: bad range');
     this.pos = start;
     let listSize = 0;
     let sawField = false;
+    const maxListSize = this.maxHeaderListSize;
     while (this.pos < end) {
       const b = block[this.pos];
       let name: string;
@@ -209,9 +222,9 @@ export class HpackDecoder {
       }
       sawField = true;
       listSize += name.length + value.length + ENTRY_OVERHEAD;
-      if (listSize > this.maxHeaderListSize) throw new HpackError(`header list larger than ${this.maxHeaderListSize} bytes`);
-      out.push(name, value);
+      if (listSize <= maxListSize) out.push(name, value);
     }
+    if (listSize > maxListSize) throw new HpackError(`header list larger than ${maxListSize} bytes`, true);
   }
 
   /** An integer with an N-bit prefix (section 5.1); the prefix mask is 2^N - 1. */
@@ -252,13 +265,16 @@ export class HpackDecoder {
     if (to > end) throw new HpackError('string literal runs past the end of the header block');
     this.pos = to;
     if (huffman === 0) return (block as unknown as Latin1Buffer).latin1Slice(from, to);
-    // A huge string cannot fit the header list anyway; refuse it before decoding.
-    if (length > this.maxHeaderListSize) throw new HpackError(`header list larger than ${this.maxHeaderListSize} bytes`);
     const need = huffmanMaxDecodedLength(length);
-    if (huffmanScratch.length < need) huffmanScratch = Buffer.allocUnsafe(Math.max(need, huffmanScratch.length * 2));
-    const n = huffmanDecode(block, from, to, huffmanScratch);
+    let scratch = huffmanScratch;
+    if (scratch.length < need) {
+      // Keep one shared buffer for ordinary strings; a rare huge one gets its own, then dropped.
+      scratch = Buffer.allocUnsafe(need);
+      if (need <= MAX_SHARED_SCRATCH) huffmanScratch = scratch;
+    }
+    const n = huffmanDecode(block, from, to, scratch);
     if (n < 0) throw new HpackError('invalid Huffman-coded string');
-    return (huffmanScratch as unknown as Latin1Buffer).latin1Slice(0, n);
+    return (scratch as unknown as Latin1Buffer).latin1Slice(0, n);
   }
 
   /** The ring slot of dynamic table index `index` (62 = newest), or HpackError when out of range. */
