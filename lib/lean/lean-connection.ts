@@ -32,6 +32,7 @@ import type { Endpoint } from '../upstream/endpoint.ts';
 import { ChunkedScanner, MALFORMED, NEED_MORE } from './chunked-scanner.ts';
 import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
+import { SocketWriter, type WriteDrainListener } from './socket-writer.ts';
 import { timerWheel, type TimedItem } from './timer-wheel.ts';
 import { UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
 
@@ -84,9 +85,10 @@ const requestHead = new RequestHead();
 /** Methods that may be sent twice (RFC 9110 section 9.2.2), as ../listener/exchange.ts retries them. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-export class LeanConnection implements UpstreamUser, TimedItem {
+export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListener {
   readonly engine: LeanEngineState;
   readonly socket: net.Socket;
+  readonly #writer: SocketWriter;
   deadline = 0;
   #deadlineKind = D_NONE;
   #closed = false;
@@ -130,6 +132,7 @@ export class LeanConnection implements UpstreamUser, TimedItem {
   constructor(engine: LeanEngineState, socket: net.Socket) {
     this.engine = engine;
     this.socket = socket;
+    this.#writer = new SocketWriter(socket, this);
     engine.connections.add(this);
     timerWheel.add(this);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -452,7 +455,7 @@ export class LeanConnection implements UpstreamUser, TimedItem {
   onUpstreamBody(buf: Buffer, start: number, end: number): void {
     const n = end - start;
     if (n === 0 || this.#closed) return;
-    const socket = this.socket;
+    const writer = this.#writer;
     let ok: boolean;
     if (this.#rechunk) {
       const size = n.toString(16);
@@ -465,18 +468,18 @@ export class LeanConnection implements UpstreamUser, TimedItem {
       o += buf.copy(out, o, start, end);
       out[o++] = 0x0d;
       out[o] = 0x0a;
-      ok = socket.write(out);
+      ok = writer.write(out);
     } else if (this.#headState === H_HELD && n <= COALESCE_LIMIT) {
       const head = this.#takeHead();
       const out = Buffer.allocUnsafe(head.length + n);
       const o = out.write(head, 0, 'latin1');
       buf.copy(out, o, start, end);
-      ok = socket.write(out);
+      ok = writer.write(out);
     } else {
-      if (this.#headState === H_HELD) socket.write(this.#takeHead(), 'latin1');
-      ok = socket.write(buf.subarray(start, end));
+      if (this.#headState === H_HELD) writer.write(this.#takeHead());
+      ok = writer.write(buf.subarray(start, end));
       // The socket kept a reference to our slice of the upstream's read buffer: let it have it.
-      if (socket.writableLength > 0) this.#conn?.lendReadBuffer();
+      if (this.socket.writableLength > 0 || writer.queued > 0) this.#conn?.lendReadBuffer();
     }
     if (!ok && this.#conn !== null && !this.#upstreamPaused) {
       this.#upstreamPaused = true;
@@ -490,9 +493,9 @@ export class LeanConnection implements UpstreamUser, TimedItem {
     this.onUpstreamDrain();
     if (this.#closed) return;
     if (this.#rechunk) {
-      this.socket.write(this.#takeHead() + '0\r\n\r\n', 'latin1');
+      this.#writer.write(this.#takeHead() + '0\r\n\r\n');
     } else if (this.#headState === H_HELD) {
-      this.socket.write(this.#takeHead(), 'latin1');
+      this.#writer.write(this.#takeHead());
     }
     this.#responseDone = true;
     this.#finish(null);
@@ -636,6 +639,10 @@ export class LeanConnection implements UpstreamUser, TimedItem {
   }
 
   // --- socket events and timeouts ------------------------------------------
+  onWriterDrain(): void {
+    this.#onClientDrain();
+  }
+
   #onClientDrain(): void {
     if (this.#upstreamPaused && this.#conn !== null) {
       this.#upstreamPaused = false;

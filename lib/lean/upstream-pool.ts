@@ -8,6 +8,7 @@
 import net from 'node:net';
 import { ChunkedScanner, MALFORMED, NEED_MORE, type ChunkDataSink } from './chunked-scanner.ts';
 import { Framing, parseResponseHead, ResponseHead } from './response-head.ts';
+import { SocketWriter, type WriteDrainListener } from './socket-writer.ts';
 import { timerWheel, type TimedItem } from './timer-wheel.ts';
 
 /** What a connection reports to the exchange using it. Methods, not closures: nothing is allocated per request. */
@@ -49,9 +50,19 @@ const P_HEAD = 2; // waiting for / reading the response head
 const P_BODY = 3;
 const P_CLOSED = 4;
 
-const responseHead = new ResponseHead();
+/**
+ * The last response head parsed for a pool's endpoint, with its bytes: a head
+ * identical to the previous one (the common case) is not parsed again.
+ */
+export class LastResponseHead {
+  readonly head = new ResponseHead();
+  /** The head's bytes through the blank line; null when `head` is not a reusable final response. */
+  bytes: Buffer | null = null;
+  /** Whether it answered a HEAD request (that decides the framing). */
+  requestIsHead = false;
+}
 
-export class UpstreamConnection implements TimedItem, ChunkDataSink {
+export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainListener {
   readonly pool: UpstreamPool;
   readonly socket: net.Socket;
   user: UpstreamUser | null = null;
@@ -70,6 +81,7 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink {
   #requestSent = false;
   #headSeen = false;
   readonly #scanner = new ChunkedScanner();
+  readonly #writer: SocketWriter;
 
   constructor(pool: UpstreamPool, host: string, port: number) {
     this.pool = pool;
@@ -91,6 +103,7 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink {
     this.socket.on('close', () => this.#onClose(null));
     this.socket.on('end', () => this.#onClose(null));
     this.socket.on('drain', () => this.user?.onUpstreamDrain());
+    this.#writer = new SocketWriter(this.socket, this);
     timerWheel.add(this);
     this.deadline = timerWheel.now + pool.options.connectTimeoutMs;
     pool.options.onOpen?.();
@@ -111,7 +124,11 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink {
   }
 
   write(data: Buffer | string): boolean {
-    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+    return this.#writer.write(data);
+  }
+
+  onWriterDrain(): void {
+    this.user?.onUpstreamDrain();
   }
 
   /** The whole request (head and body) has been written. */
@@ -179,16 +196,29 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink {
           end = data.length;
           this.#pendingHead = null;
         }
-        const scanEnd = Math.min(end, from + MAX_RESPONSE_HEAD);
-        const text = data.toString('latin1', from, scanEnd);
-        const headLen = text.indexOf('\r\n\r\n') + 4;
-        if (headLen < 4) {
-          if (scanEnd - from >= MAX_RESPONSE_HEAD) return this.#protocolError('response head too large');
-          this.#pendingHead = Buffer.from(data.subarray(from, end));
-          return;
+        const cache = this.pool.lastHead;
+        const head = cache.head;
+        const known = cache.bytes;
+        let headLen: number;
+        if (known !== null && cache.requestIsHead === this.#requestIsHead && end - from >= known.length && data.compare(known, 0, known.length, from, from + known.length) === 0) {
+          // The same bytes as the previous response head from this endpoint (most are: only Date changes, once a second).
+          headLen = known.length;
+        } else {
+          const scanEnd = Math.min(end, from + MAX_RESPONSE_HEAD);
+          const text = data.toString('latin1', from, scanEnd);
+          headLen = text.indexOf('\r\n\r\n') + 4;
+          if (headLen < 4) {
+            if (scanEnd - from >= MAX_RESPONSE_HEAD) return this.#protocolError('response head too large');
+            this.#pendingHead = Buffer.from(data.subarray(from, end));
+            return;
+          }
+          cache.bytes = null;
+          if (!parseResponseHead(headLen === text.length ? text : text.slice(0, headLen), head, this.#requestIsHead)) return this.#protocolError(head.error);
+          if (head.status >= 200) {
+            cache.bytes = Buffer.from(data.subarray(from, from + headLen));
+            cache.requestIsHead = this.#requestIsHead;
+          }
         }
-        const head = responseHead;
-        if (!parseResponseHead(headLen === text.length ? text : text.slice(0, headLen), head, this.#requestIsHead)) return this.#protocolError(head.error);
         start = from + headLen;
         buf = data;
         if (head.status < 200) {
@@ -304,6 +334,7 @@ export class UpstreamPool {
   readonly options: UpstreamPoolOptions;
   readonly idleTimeoutMs: number;
   closed = false;
+  readonly lastHead = new LastResponseHead();
   readonly #idle: UpstreamConnection[] = [];
   readonly #all = new Set<UpstreamConnection>();
   #onEmpty: (() => void) | null = null;
