@@ -1,7 +1,10 @@
 // The container image's promises, checked on the Dockerfile itself because no
 // Docker engine runs here: pinned multi-stage build, production dependencies
-// only, numeric non-root user, ENTRYPOINT that execs node (so SIGTERM reaches
-// ringside), the two ports, and a build context without tests or history.
+// only, the emitted JavaScript (not the TypeScript sources) at run time,
+// numeric non-root user, ENTRYPOINT that execs node (so SIGTERM reaches
+// ringside) with the V8 flags the benchmark uses, the two ports, and a build
+// context without tests or history. test/dist-build.test.ts builds and runs
+// what the build stage produces.
 //
 // Parsed with dockerfile-ast, the parser behind the VS Code Docker language
 // server: it handles line continuations, parser directives, BuildKit flags
@@ -9,6 +12,7 @@
 // would get subtly wrong. Docker's own grammar:
 // https://docs.docker.com/reference/dockerfile/
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +26,7 @@ const dockerfile = DockerfileParser.parse(dockerfileText);
 const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
+  scripts: Record<string, string>;
 };
 const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
   packages: Record<string, { version: string }>;
@@ -51,7 +56,19 @@ function stagesOf(instructions: readonly Instruction[]): Stage[] {
 const stages = stagesOf(dockerfile.getInstructions());
 const finalStage = stages.at(-1) as Stage;
 const inFinal = (keyword: string) => finalStage.instructions.filter((i) => i.getKeyword() === keyword);
+const inStage = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.getKeyword() === keyword);
 const flagsOf = (i: Instruction) => ((i as Partial<JSONInstruction>).getFlags?.() ?? []).map((f) => [f.getName(), f.getValue()] as const);
+const copiesOf = (stage: Stage) =>
+  inStage(stage, 'COPY').map((c) => {
+    const args = c.getArguments().map((a) => a.getValue());
+    return { from: flagsOf(c).find(([name]) => name === 'from')?.[1] ?? null, sources: args.slice(0, -1), dest: args.at(-1) as string };
+  });
+const npmCiOf = (stage: Stage) =>
+  inStage(stage, 'RUN')
+    .map((r) => r.getArgumentsContent() ?? '')
+    .filter((cmd) => /\bnpm ci\b/.test(cmd));
+/** The ENTRYPOINT's argv (exec form). */
+const entrypointArgv = (): string[] => (dockerfile.getENTRYPOINTs()[0] as unknown as JSONInstruction).getJSONStrings().map((s) => s.getJSONValue());
 
 /** Docker's .dockerignore matching (Go filepath.Match plus `**`), enough for the patterns we use. https://docs.docker.com/build/concepts/context/#dockerignore-files */
 function createDockerignoreMatcher(text: string): (path: string) => boolean {
@@ -124,35 +141,52 @@ describe('Dockerfile', () => {
   });
 
   test('installs production dependencies only, with npm ci in a build stage, and no npm in the final stage', () => {
-    const buildRuns = stages.slice(0, -1).flatMap((s) => s.instructions.filter((i) => i.getKeyword() === 'RUN'));
-    const npmCi = buildRuns.map((r) => r.getArgumentsContent() ?? '').filter((cmd) => /\bnpm ci\b/.test(cmd));
-    expect(npmCi).toHaveLength(1);
-    expect(npmCi[0]).toMatch(/--omit=dev\b/);
+    const buildStages = stages.slice(0, -1);
+    expect(buildStages.flatMap(npmCiOf).length).toBeGreaterThanOrEqual(1);
     expect(inFinal('RUN').map((r) => r.getArgumentsContent())).not.toEqual(expect.arrayContaining([expect.stringMatching(/\bnpm\b/)]));
-    // node_modules reaches the final stage only from the build stage that ran npm ci.
-    const copies = inFinal('COPY').map((c) => ({ from: flagsOf(c).find(([name]) => name === 'from')?.[1] ?? null, args: c.getArguments().map((a) => a.getValue()) }));
-    const modules = copies.filter((c) => c.args.some((a) => a.includes('node_modules')));
+    // node_modules reaches the final stage once, from a stage whose only npm ci is --omit=dev.
+    const modules = copiesOf(finalStage).filter((c) => c.sources.some((a) => a.includes('node_modules')));
     expect(modules).toHaveLength(1);
-    expect(modules[0].from).toBe(stages[0].name);
+    const source = stages.find((s) => s.name !== null && s.name === modules[0].from);
+    expect(source, `node_modules comes from stage ${modules[0].from}`).toBeDefined();
+    const installs = npmCiOf(source as Stage);
+    expect(installs).toHaveLength(1);
+    expect(installs[0]).toMatch(/--omit=dev\b/);
     // The `node` devDependency (a whole Node.js binary) must not be a production dependency.
     expect(packageJson.dependencies).not.toHaveProperty('node');
   });
 
-  test('the final stage copies every file the entry point loads, and it imports only production dependencies', () => {
-    const sources = inFinal('COPY')
-      .filter((c) => !flagsOf(c).some(([name]) => name === 'from'))
-      .flatMap((c) => c.getArguments().map((a) => a.getValue()).slice(0, -1));
+  test('the final stage runs the emitted JavaScript: dist/ from the stage that ran `npm run build`, and no TypeScript sources', () => {
+    const finalCopies = copiesOf(finalStage);
+    // Everything in the final stage comes from a build stage; nothing straight from the context.
+    expect(finalCopies.filter((c) => c.from === null)).toEqual([]);
+    const dist = finalCopies.filter((c) => c.sources.some((s) => /(^|\/)dist\/?$/.test(s)));
+    expect(dist).toHaveLength(1);
+    expect(dist[0].dest.replace(/\/$/, '')).toMatch(/^(\.\/)?dist$/);
+    const build = stages.find((s) => s.name !== null && s.name === dist[0].from) as Stage;
+    expect(build, `dist comes from stage ${dist[0].from}`).toBeDefined();
+    expect(inStage(build, 'RUN').map((r) => r.getArgumentsContent())).toEqual(expect.arrayContaining([expect.stringMatching(/^npm run build$/)]));
+    // The build script writes dist/ and the package.json beside it (the version and "type": "module").
+    expect(packageJson.scripts.build).toMatch(/--outDir dist\b/);
+    expect(packageJson.scripts.build).toMatch(/--rewriteRelativeImportExtensions\b/);
+    expect(packageJson.scripts.build).toMatch(/cp package\.json dist\/package\.json/);
+    // The build stage gets every source file the entry point loads (none excluded by .dockerignore) and the compiler's settings.
+    const sources = copiesOf(build)
+      .filter((c) => c.from === null)
+      .flatMap((c) => c.sources);
     const copied = (file: string) => sources.some((src) => file === src || file.startsWith(src.replace(/\/?$/, '/')));
     const { files, packages } = runtimeClosure('cmd/ringside.ts');
     expect(files.size).toBeGreaterThan(20);
-    for (const file of [...files, 'package.json']) {
-      expect(copied(file), `${file} is not copied into the image`).toBe(true);
+    for (const file of [...files, 'package.json', 'package-lock.json', 'tsconfig.json']) {
+      expect(copied(file), `${file} is not copied into the build stage`).toBe(true);
       expect(isIgnored(file), `${file} is excluded by .dockerignore`).toBe(false);
     }
     for (const name of packages) {
       expect(Object.keys(packageJson.dependencies), `${name} is imported at run time but is not a production dependency`).toContain(name);
     }
     expect(packages).toContain('undici');
+    // The ENTRYPOINT's script is the emitted entry point inside the copied dist/.
+    expect(entrypointArgv().at(-1)).toBe('dist/cmd/ringside.js');
   });
 
   test('runs as a numeric non-root user, with its files owned by root', () => {
@@ -170,15 +204,23 @@ describe('Dockerfile', () => {
     expect(inFinal('USER').every((u) => !/^(0|root)(:|$)/.test(u.getArgumentsContent() ?? ''))).toBe(true);
   });
 
-  test('ENTRYPOINT execs node on cmd/ringside.ts in exec form (no npm, no shell), with no CMD to wrap it', () => {
+  test('ENTRYPOINT execs node on dist/cmd/ringside.js in exec form (no npm, no shell), with V8 flags node accepts, and no CMD to wrap it', () => {
     const entrypoints = dockerfile.getENTRYPOINTs();
     expect(entrypoints).toHaveLength(1);
     const entrypoint = entrypoints[0] as unknown as JSONInstruction;
     // Exec (JSON) form: shell form would run `/bin/sh -c`, which does not forward SIGTERM.
     // https://docs.docker.com/reference/dockerfile/#entrypoint
     expect(entrypoint.getOpeningBracket()).not.toBeNull();
-    const argv = entrypoint.getJSONStrings().map((s) => s.getJSONValue());
-    expect(argv).toEqual(['node', 'cmd/ringside.ts']);
+    const argv = entrypointArgv();
+    expect(argv[0]).toBe('node');
+    expect(argv.at(-1)).toBe('dist/cmd/ringside.js');
+    const flags = argv.slice(1, -1);
+    for (const flag of flags) expect(flag).toMatch(/^--[a-z0-9-]+(=[^\s]+)?$/);
+    // The young generation is bounded (deploy/README.md "Sizing"), and node accepts every flag as given.
+    expect(flags).toEqual(expect.arrayContaining([expect.stringMatching(/^--max-semi-space-size=\d+$/)]));
+    const check = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' });
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
     expect(argv.join(' ')).not.toMatch(/\b(npm|npx|sh|bash|tini)\b/);
     expect(inFinal('CMD')).toHaveLength(0);
     expect(inFinal('STOPSIGNAL').map((s) => s.getArgumentsContent())).not.toEqual(expect.arrayContaining([expect.not.stringMatching(/^SIGTERM$/)]));
@@ -207,11 +249,11 @@ describe('Dockerfile', () => {
 });
 
 describe('.dockerignore', () => {
-  test('keeps history, local installs, tests and benchmarks out of the build context', () => {
-    for (const path of ['.git/HEAD', 'node_modules/undici/package.json', 'test/http1-forwarding.test.ts', 'test/support/proxy.ts', 'bench/ring.ts', 'lib/config/load-config.test.ts', 'deploy/README.md']) {
+  test('keeps history, local installs and builds, tests and benchmarks out of the build context', () => {
+    for (const path of ['.git/HEAD', 'node_modules/undici/package.json', 'dist/cmd/ringside.js', 'test/http1-forwarding.test.ts', 'test/support/proxy.ts', 'bench/ring.ts', 'lib/config/load-config.test.ts', 'deploy/README.md']) {
       expect(isIgnored(path), path).toBe(true);
     }
-    for (const path of ['package.json', 'package-lock.json', 'cmd/ringside.ts', 'lib/app.ts', 'lib/config/load-config.ts']) {
+    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'cmd/ringside.ts', 'lib/app.ts', 'lib/config/load-config.ts']) {
       expect(isIgnored(path), path).toBe(false);
     }
   });
