@@ -32,7 +32,7 @@ export class H2Client implements H2SessionOwner {
   readonly options: H2ClientOptions;
   /** `host:port` (IPv6 in brackets): the :authority of requests that carry no Host. */
   readonly authority: string;
-  readonly #sessionOptions: { host: string; port: number; connectTimeoutMs: number; idleTimeoutMs: number };
+  readonly #sessionOptions: { host: string; port: number; connectTimeoutMs: number; idleTimeoutMs: number; initialMaxStreams: number };
   readonly #maxSessions: number;
   readonly #sessions: H2Session[] = [];
   /** Streams waiting for a free slot. */
@@ -46,7 +46,7 @@ export class H2Client implements H2SessionOwner {
     this.options = options;
     this.authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.#maxSessions = options.maxSessions ?? 8;
-    this.#sessionOptions = { host, port, connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.idleTimeoutMs };
+    this.#sessionOptions = { host, port, connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.idleTimeoutMs, initialMaxStreams: 100 };
   }
 
   /** Open connections (connecting ones included). */
@@ -87,11 +87,22 @@ export class H2Client implements H2SessionOwner {
   }
 
   sessionHasCapacity(session: H2Session): void {
+    // New connections assume what the peer last said, so they do not open more streams than it takes.
+    this.#sessionOptions.initialMaxStreams = session.maxStreams;
     const queue = this.#queue;
     while (queue.length > 0 && session.hasCapacity) {
       const stream = queue.shift()!;
       if (!stream.done) session.open(stream);
     }
+  }
+
+  streamRefused(stream: H2Stream): boolean {
+    if (this.#closed) return false;
+    stream.renew();
+    const session = this.#pick();
+    if (session !== null) session.open(stream);
+    else this.#queue.push(stream);
+    return true;
   }
 
   sessionClosed(session: H2Session, connectError: Error | null): void {

@@ -75,6 +75,8 @@ const COPY_LIMIT = 8 * 1024;
 /** Several small frames queued in one turn are copied into one buffer up to this size; above it they go out with writev. */
 const CONCAT_LIMIT = 64 * 1024;
 const LAST_STREAM_ID = 0x7fffffff;
+/** How often a refused bodiless request is sent again by the client itself before its handler sees the refusal. */
+const MAX_REQUEUES = 2;
 
 /** Methods whose request normally carries content: without a body undici sends `content-length: 0` for them, and so do we. */
 const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
@@ -127,8 +129,14 @@ const EMPTY_TRAILERS: Headers = Object.freeze({}) as Headers;
 
 /** What a session tells the client that owns it. */
 export interface H2SessionOwner {
-  /** A stream slot opened up on `session` (a stream ended, or the peer's SETTINGS arrived). */
+  /** A stream slot opened up on `session` (a stream ended, or the peer's SETTINGS arrived: see session.maxStreams). */
   sessionHasCapacity(session: H2Session): void;
+  /**
+   * The peer refused a stream without processing it (REFUSED_STREAM, above a
+   * GOAWAY's last-stream-id). True when the owner took it back to send again
+   * (the session already forgot it); false to fail it to its handler.
+   */
+  streamRefused(stream: H2Stream): boolean;
   /**
    * The session closed; its open streams are failed right after this.
    * `connectError` is set when it never connected (streams queued for it cannot reach the endpoint either).
@@ -139,6 +147,8 @@ export interface H2SessionOwner {
 export interface H2SessionOptions {
   readonly host: string;
   readonly port: number;
+  /** Streams to open before the peer's SETTINGS say its limit (what an earlier connection learned, else 100). */
+  readonly initialMaxStreams?: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
 }
@@ -192,6 +202,8 @@ export class H2Stream implements Dispatcher.DispatchController {
   /** The response's content-length, or -1. */
   contentLength = -1;
   received = 0;
+  /** Times the client sent this stream again after the peer refused it unprocessed. */
+  requeues = 0;
 
   constructor(handler: Handler, headers: string[], body: Readable | null, isHead: boolean) {
     this.handler = handler;
@@ -254,6 +266,21 @@ export class H2Stream implements Dispatcher.DispatchController {
   /** Internal: the stream is done (completed, failed or aborted). */
   markDone(): void {
     this.state = S_DONE;
+  }
+
+  /** Internal: back to new, to be sent again on another stream id (it was refused unprocessed; only bodiless requests). */
+  renew(): void {
+    this.requeues++;
+    this.id = 0;
+    this.session = null;
+    this.state = S_NEW;
+    this.headSeen = false;
+    this.recvWindow = RECV_STREAM_WINDOW;
+    this.unacked = 0;
+    this.inbox = null;
+    this.pendingEnd = null;
+    this.contentLength = -1;
+    this.received = 0;
   }
 
   get done(): boolean {
@@ -324,6 +351,7 @@ export class H2Session implements TimedItem {
   constructor(owner: H2SessionOwner, options: H2SessionOptions) {
     this.owner = owner;
     this.options = options;
+    this.maxStreams = options.initialMaxStreams ?? ASSUMED_MAX_STREAMS;
     const self = this;
     this.socket = net.connect({
       host: options.host,
@@ -690,7 +718,7 @@ export class H2Session implements TimedItem {
     this.#lastData = null;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(flushSession, this);
+      scheduleFlush(this);
     }
   }
 
@@ -1121,7 +1149,13 @@ export class H2Session implements TimedItem {
       refused,
     );
     this.#removeStream(stream);
+    if (refused && this.#takenBack(stream)) return;
     stream.handler.onResponseError?.(stream, err);
+  }
+
+  /** A bodiless request refused unprocessed goes back to the client (a few times) instead of failing. */
+  #takenBack(stream: H2Stream): boolean {
+    return stream.body === null && !stream.aborted && stream.requeues < MAX_REQUEUES && this.owner.streamRefused(stream);
   }
 
   #onSettings(buf: Buffer, start: number, end: number, flags: number, streamId: number): void {
@@ -1169,7 +1203,7 @@ export class H2Session implements TimedItem {
     }
     const first = !this.#settingsReceived;
     this.#settingsReceived = true;
-    if (first && this.usable && this.streams.size < this.maxStreams) this.owner.sessionHasCapacity(this);
+    if (first && this.usable) this.owner.sessionHasCapacity(this);
   }
 
   #onGoAway(lastStreamId: number, code: number): void {
@@ -1180,6 +1214,7 @@ export class H2Session implements TimedItem {
     for (const stream of unprocessed) {
       if (stream.state !== S_OPEN) continue;
       this.#removeStream(stream);
+      if (this.#takenBack(stream)) continue;
       stream.handler.onResponseError?.(stream, new H2Error(H2ErrorCodes.UNPROCESSED, `upstream ${where} sent GOAWAY (${errorCodeName(code)}) before processing the stream`, code, true));
     }
     if (this.streams.size === 0 && !this.closed) this.#shutdown();
@@ -1269,8 +1304,36 @@ function onSocketClose(this: SessionSocket): void {
 function onSocketDrain(this: SessionSocket): void {
   this[kSession].onDrain();
 }
-function flushSession(session: H2Session): void {
-  session.flush();
+
+/**
+ * Sessions with frames queued since the last flush. They are flushed once
+ * per event-loop iteration, from setImmediate (the check phase, right after
+ * the poll phase): the frames produced by every read callback of that poll
+ * phase (many client connections' requests, many upstream responses) leave in
+ * one write per upstream connection. A loopback write costs ~10-20 us of
+ * kernel time, more than everything else this client does for a request;
+ * process.nextTick would flush after each read callback instead.
+ */
+let dirty: H2Session[] = [];
+let spare: H2Session[] = [];
+let flushPending = false;
+
+function scheduleFlush(session: H2Session): void {
+  dirty.push(session);
+  if (!flushPending) {
+    flushPending = true;
+    if (process.env.H2_FLUSH_TICK) process.nextTick(flushAll);
+    else setImmediate(flushAll);
+  }
+}
+
+function flushAll(): void {
+  flushPending = false;
+  const list = dirty;
+  dirty = spare;
+  for (let i = 0; i < list.length; i++) list[i].flush();
+  list.length = 0;
+  spare = list;
 }
 function onBodyData(this: BodyWithStream, chunk: Buffer): void {
   const stream = this[kStream];
