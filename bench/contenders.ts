@@ -2,8 +2,9 @@
 // pinned to the proxy core, and how the load reaches it. "direct" is the
 // load generator straight at one replica: the physical limit, no proxy.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Protocol } from './load.ts';
 import type { LoadTarget } from './load.ts';
@@ -151,7 +152,20 @@ const nginx: Contender = {
 
 const NODE_HTTP_PROXY = fileURLToPath(new URL('./node-peers/node-http-proxy.ts', import.meta.url));
 const FASTIFY_PROXY = fileURLToPath(new URL('./node-peers/fastify-proxy.ts', import.meta.url));
-const RINGSIDE = fileURLToPath(new URL('../cmd/ringside.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * How the image starts ringside, read from the Dockerfile's ENTRYPOINT (exec
+ * form: node, its flags, dist/cmd/ringside.js), so the benchmark measures the
+ * emitted JavaScript with the image's V8 flags and cannot drift from it.
+ * bench/run.ts builds dist/ (npm run build) before anything starts.
+ */
+export const RINGSIDE_IMAGE = ((): { nodeFlags: readonly string[]; script: string } => {
+  const match = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  const argv = match ? (JSON.parse(match[1]) as string[]) : [];
+  if (argv[0] !== 'node' || !argv.at(-1)?.endsWith('.js')) throw new Error(`bench: expected the Dockerfile's ENTRYPOINT to be ["node", ...flags, "dist/....js"], got ${JSON.stringify(argv)}`);
+  return { nodeFlags: argv.slice(1, -1), script: join(ROOT, argv.at(-1)!) };
+})();
 
 const nodeHttpProxy: Contender = {
   name: 'node-http-proxy',
@@ -176,9 +190,12 @@ const fastify: Contender = {
   },
 };
 
-function ringsideArgs(protocol: Protocol, port: number, adminPort: number): string[] {
+/** Node flags (the image's, then the caller's), the entry point and ringside's own options. */
+function ringsideArgs(protocol: Protocol, port: number, adminPort: number, nodeFlags: readonly string[]): string[] {
   return [
-    RINGSIDE,
+    ...RINGSIDE_IMAGE.nodeFlags,
+    ...nodeFlags,
+    RINGSIDE_IMAGE.script,
     '--listen',
     `${LISTEN_HOST}:${port}`,
     '--admin',
@@ -201,7 +218,7 @@ const ringsideCompat: Contender = {
   unsupported: (protocol) => (protocol === Protocol.http1 ? null : 'the engines differ only for HTTP/1.1'),
   async start(protocol, { nodeFlags = [] }) {
     const [port, adminPort] = [await findFreePort(), await findFreePort()];
-    const args = [...nodeFlags, ...ringsideArgs(protocol, port, adminPort), '--engine', 'compat'];
+    const args = [...ringsideArgs(protocol, port, adminPort, nodeFlags), '--engine', 'compat'];
     return startProcess('ringside --engine compat', protocol, port, process.execPath, args);
   },
 };
@@ -212,7 +229,7 @@ const ringside: Contender = {
   unsupported: () => null,
   async start(protocol, { nodeFlags = [] }) {
     const [port, adminPort] = [await findFreePort(), await findFreePort()];
-    const args = [...nodeFlags, ...ringsideArgs(protocol, port, adminPort)];
+    const args = ringsideArgs(protocol, port, adminPort, nodeFlags);
     return startProcess('ringside', protocol, port, process.execPath, args);
   },
 };

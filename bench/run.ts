@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONTENDERS, REFERENCE } from './contenders.ts';
+import { CONTENDERS, REFERENCE, RINGSIDE_IMAGE } from './contenders.ts';
 import type { RunningContender } from './contenders.ts';
 import { Protocol, runLoad } from './load.ts';
 import { readCpuMicros, readPeakRssKiB, runPinned } from './proc.ts';
@@ -48,6 +48,17 @@ for (const p of PROTOCOLS) {
     process.exit(2);
   }
 }
+// ringside runs as the image runs it: the JavaScript `npm run build` emits to
+// dist/, with the Dockerfile's node flags (bench/contenders.ts). Built once here,
+// so every contender and round runs the same build of the working tree.
+{
+  process.stderr.write('[bench] building dist/ (npm run build)\n');
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit'] });
+  if (build.status !== 0) {
+    console.error(`bench: npm run build failed (${build.status ?? build.signal}); ringside runs from dist/.`);
+    process.exit(2);
+  }
+}
 
 function firstLine(command: string, args: string[]): string {
   const r = spawnSync(command, args, { encoding: 'utf8' });
@@ -60,6 +71,7 @@ function machine(): string[] {
     `- machine: ${os.availableParallelism()} CPUs (nproc), ${cpu}, Linux ${os.release()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min)`,
     `- Node.js ${process.version}; ${firstLine('haproxy', ['-v'])}; ${firstLine('nginx', ['-v'])}; ${firstLine('wrk', ['-v'])}; ${firstLine('h2load', ['--version'])}`,
+    `- ringside: \`node ${[...RINGSIDE_IMAGE.nodeFlags, 'dist/cmd/ringside.js'].join(' ')}\` (the image's ENTRYPOINT; dist/ built by \`npm run build\` at the start of the run)`,
     `- settings: ${ROUNDS} rounds x ${SECONDS} s per contender and protocol, ${WARMUP_SECONDS} s warm-up for Node.js processes${QUICK ? ' (QUICK=1)' : ''}; proxy on core ${PROXY_CORE}, load + upstreams on core ${LOAD_CORE}`,
   ];
 }
