@@ -1,0 +1,241 @@
+// Differential test: the lean h2c upstream client (lib/h2/) against the
+// reference, undici's H2CClient. Two ringside instances with h2c upstreams,
+// --engine compat and --engine lean, each in front of its own recording
+// node:http2 upstream; a fast-check corpus of HTTP/2 and gRPC-shaped requests
+// (methods, paths, header sets, bodies of up to ~200 KiB - past the default
+// flow-control windows - and the response each upstream is told to give:
+// status, header fields, body, trailers, gRPC trailers-only) is sent to both
+// over HTTP/2, and the upstream requests and the client responses must match.
+//
+// Equivalence:
+// - upstream request: method, :path, :authority, :scheme, the other header
+//   fields sorted by name, and the body bytes. `content-length` is left out:
+//   undici adds one when the request body happened to be complete at dispatch
+//   (a timing accident), the lean client forwards what the client sent.
+// - client response: status, header fields sorted by name without `date`,
+//   body bytes, trailers. The lean client's body is also checked against what
+//   the upstream sent, because the reference has one known bug here (see below).
+
+import { createHash } from 'node:crypto';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../lib/config/config.ts';
+import { startProxy, type TestProxy } from './support/proxy.ts';
+
+interface Recorded {
+  method: string;
+  path: string;
+  authority: string;
+  scheme: string;
+  headers: [string, string][];
+  body: string;
+}
+
+interface Seen {
+  status: number;
+  headers: [string, string][];
+  body: string;
+  trailers: [string, string][];
+  error: string | null;
+}
+
+const sha = (b: Buffer): string => `${b.length}:${createHash('sha256').update(b).digest('hex').slice(0, 16)}`;
+const pattern = (n: number, seed: number): Buffer => {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+};
+
+function sortedFields(h: http2.IncomingHttpHeaders, drop: Set<string>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(h)) {
+    if (k.startsWith(':') || drop.has(k) || v === undefined) continue;
+    out.push([k, Array.isArray(v) ? v.join('\n') : String(v)]);
+  }
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+interface Upstream {
+  server: http2.Http2Server;
+  port: number;
+  last: Recorded | null;
+  close(): Promise<void>;
+}
+
+/**
+ * The response is described by the request itself (x-r-* fields), so both
+ * upstreams answer the same thing: x-r-status, x-r-body (bytes), x-r-trailers
+ * (1/0), x-r-grpc-only (gRPC trailers-only), x-r-h-NAME: VALUE -> NAME: VALUE.
+ */
+async function startUpstream(): Promise<Upstream> {
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const up: Upstream = { server, port: 0, last: null, close: async () => {} };
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+  });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', () => {
+      up.last = {
+        method: String(headers[':method']),
+        path: String(headers[':path']),
+        authority: String(headers[':authority']),
+        scheme: String(headers[':scheme']),
+        headers: sortedFields(headers, new Set(['content-length'])),
+        body: sha(Buffer.concat(chunks)),
+      };
+      const status = Number(headers['x-r-status'] ?? 200);
+      const out: http2.OutgoingHttpHeaders = { ':status': status };
+      for (const [k, v] of Object.entries(headers)) if (k.startsWith('x-r-h-')) out[k.slice(6)] = v;
+      if (headers['x-r-grpc-only'] === '1') {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'not here' }, { endStream: true });
+        return;
+      }
+      const bodiless = headers[':method'] === 'HEAD' || status === 204 || status === 304;
+      const trailers = headers['x-r-trailers'] === '1';
+      if (bodiless) {
+        stream.respond(out, { endStream: true });
+        return;
+      }
+      stream.respond(out, { waitForTrailers: trailers });
+      if (trailers) stream.on('wantTrailers', () => stream.sendTrailers({ 'x-t-sum': 'abc', 'grpc-status': '0' }));
+      stream.end(pattern(Number(headers['x-r-body'] ?? 0), status));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  up.port = (server.address() as AddressInfo).port;
+  up.close = () =>
+    new Promise<void>((r) => {
+      for (const s of sessions) s.destroy();
+      server.close(() => r());
+    });
+  return up;
+}
+
+interface Req {
+  method: string;
+  path: string;
+  fields: [string, string][];
+  body: number[] | null;
+  grpc: boolean;
+  status: number;
+  respBody: number;
+  trailers: boolean;
+  grpcOnly: boolean;
+  respHeaders: [string, string][];
+}
+
+const token = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
+const fieldValue = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,24}[\x21-\x7e])?$/);
+const req: fc.Arbitrary<Req> = fc.record({
+  method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'),
+  path: fc.stringMatching(/^\/[a-zA-Z0-9/_.~%=&?-]{0,30}$/),
+  fields: fc.uniqueArray(fc.tuple(token.map((t) => `x-${t}`), fieldValue), { maxLength: 6, selector: (f) => f[0] }),
+  body: fc.option(fc.array(fc.integer({ min: 0, max: 100_000 }), { minLength: 1, maxLength: 3 }), { nil: null }),
+  grpc: fc.boolean(),
+  status: fc.constantFrom(200, 201, 204, 304, 400, 404, 500, 503),
+  respBody: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 60_000, max: 200_000 })),
+  trailers: fc.boolean(),
+  grpcOnly: fc.boolean(),
+  respHeaders: fc.uniqueArray(fc.tuple(token.map((t) => `y-${t}`), fieldValue), { maxLength: 4, selector: (f) => f[0] }),
+});
+
+function h2Send(url: string, r: Req): Promise<Seen> {
+  return new Promise((resolve) => {
+    const session = http2.connect(url);
+    session.on('error', () => {});
+    const headers: http2.OutgoingHttpHeaders = { ':method': r.method, ':path': r.path, ':authority': 'svc.test' };
+    for (const [k, v] of r.fields) headers[k] = v;
+    if (r.grpc) {
+      headers['content-type'] = 'application/grpc';
+      headers.te = 'trailers';
+    }
+    headers['x-r-status'] = String(r.status);
+    headers['x-r-body'] = String(r.respBody);
+    headers['x-r-trailers'] = r.trailers ? '1' : '0';
+    if (r.grpc && r.grpcOnly) headers['x-r-grpc-only'] = '1';
+    for (const [k, v] of r.respHeaders) headers[`x-r-h-${k}`] = v;
+    const stream = session.request(headers, { endStream: r.body === null });
+    const seen: Seen = { status: 0, headers: [], body: '', trailers: [], error: null };
+    const chunks: Buffer[] = [];
+    stream.on('response', (h) => {
+      seen.status = Number(h[':status']);
+      seen.headers = sortedFields(h, new Set(['date']));
+    });
+    stream.on('trailers', (t) => (seen.trailers = sortedFields(t, new Set())));
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('error', (e) => (seen.error = (e as NodeJS.ErrnoException).code ?? e.message));
+    stream.on('close', () => {
+      seen.body = sha(Buffer.concat(chunks));
+      session.close();
+      resolve(seen);
+    });
+    if (r.body !== null) {
+      r.body.forEach((n, i) => stream.write(pattern(n, i)));
+      stream.end();
+    }
+  });
+}
+
+const ENGINES: Engine[] = ['compat', 'lean'];
+const upstreams = new Map<Engine, Upstream>();
+const proxies = new Map<Engine, TestProxy>();
+
+beforeAll(async () => {
+  for (const engine of ENGINES) {
+    const up = await startUpstream();
+    upstreams.set(engine, up);
+    proxies.set(engine, await startProxy({ endpoints: [`127.0.0.1:${up.port}`], engine, upstream: { protocol: 'h2c' } }));
+  }
+});
+
+afterAll(async () => {
+  for (const engine of ENGINES) {
+    await proxies.get(engine)?.stop();
+    await upstreams.get(engine)?.close();
+  }
+});
+
+let referenceTruncations = 0;
+
+describe('lean h2c client vs undici H2CClient', () => {
+  it('the same upstream requests and client responses for generated HTTP/2 and gRPC-shaped requests', async () => {
+    await fc.assert(
+      fc.asyncProperty(req, async (r) => {
+        const results: { up: Recorded | null; seen: Seen }[] = [];
+        for (const engine of ENGINES) {
+          upstreams.get(engine)!.last = null;
+          const seen = await h2Send(proxies.get(engine)!.url, r);
+          results.push({ up: upstreams.get(engine)!.last, seen });
+        }
+        const [compat, lean] = results;
+        expect(compat.up).not.toBeNull();
+        expect(lean.up).toEqual(compat.up);
+        // The response body each upstream sent, independently of either engine.
+        const bodiless = r.method === 'HEAD' || r.status === 204 || r.status === 304 || (r.grpc && r.grpcOnly);
+        expect(lean.seen.body).toBe(sha(bodiless ? Buffer.alloc(0) : pattern(r.respBody, r.status)));
+        if (compat.seen.body !== lean.seen.body) {
+          // A bug of the reference, not a difference to keep: undici's H2CClient
+          // ends a response whose upstream sent trailers after the first 64 KiB
+          // of its body, silently dropping the rest (ringside then forwards the
+          // trailers as if all was well). Everything else must still match.
+          expect(r.trailers && !bodiless && r.respBody > 65_536).toBe(true);
+          expect(compat.seen.body.startsWith('65536:')).toBe(true);
+          referenceTruncations++;
+          expect({ ...lean.seen, body: '' }).toEqual({ ...compat.seen, body: '' });
+        } else {
+          expect(lean.seen).toEqual(compat.seen);
+        }
+      }),
+      { numRuns: 120, seed: 20261123, endOnFailure: true },
+    );
+    // The corpus does reach the case above (so the exemption is not silently unused).
+    expect(referenceTruncations).toBeGreaterThan(0);
+  }, 120_000);
+});
