@@ -15,7 +15,12 @@ export type LbPolicy = 'round_robin' | 'random' | 'least_request' | 'ring_hash';
 export type FallbackPolicy = 'round_robin' | 'random' | 'least_request';
 export type RingMode = 'stable' | 'envoy';
 export type DnsFamily = 'any' | 'ipv4' | 'ipv6';
-/** Who serves HTTP/1.1 clients: the lean engine on raw sockets (lib/lean/) or node:http + undici (the reference). */
+/**
+ * Which code frames HTTP on raw sockets: `lean` serves HTTP/1.1 clients with
+ * the lean engine (lib/lean/) and speaks to h2c upstreams with the lean HTTP/2
+ * client (lib/h2/); `compat` uses node:http + undici and undici's H2CClient
+ * (the reference both are tested against).
+ */
 export type Engine = 'lean' | 'compat';
 
 export type UpstreamTarget =
@@ -88,7 +93,8 @@ export interface RingsideConfig {
   /** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
   readonly drainTimeoutMs: number;
   /**
-   * The HTTP/1.1 engine of every listener (h2c is always served by node:http2).
+   * The engine of every listener: the HTTP/1.1 server side (h2c clients are
+   * always served by node:http2) and the h2c upstream client.
    * The loader always sets it; configs built in code may leave it out for the default.
    */
   readonly engine?: Engine;
