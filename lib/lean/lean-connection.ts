@@ -32,6 +32,7 @@ import type { Endpoint } from '../upstream/endpoint.ts';
 import { ChunkedScanner, MALFORMED, NEED_MORE } from './chunked-scanner.ts';
 import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
+import { SocketReader, type ReadTarget } from './socket-reader.ts';
 import { SocketWriter, type WriteDrainListener } from './socket-writer.ts';
 import { timerWheel, type TimedItem } from './timer-wheel.ts';
 import { UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
@@ -85,10 +86,11 @@ const requestHead = new RequestHead();
 /** Methods that may be sent twice (RFC 9110 section 9.2.2), as ../listener/exchange.ts retries them. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListener {
+export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListener, ReadTarget {
   readonly engine: LeanEngineState;
   readonly socket: net.Socket;
   readonly #writer: SocketWriter;
+  readonly #reader: SocketReader;
   deadline = 0;
   #deadlineKind = D_NONE;
   #closed = false;
@@ -133,6 +135,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     this.engine = engine;
     this.socket = socket;
     this.#writer = new SocketWriter(socket, this);
+    this.#reader = new SocketReader(socket, this);
     engine.connections.add(this);
     timerWheel.add(this);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -167,7 +170,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       if (this.#active) {
         if (this.#pending.length > MAX_PIPELINED && !this.#pausedForPipeline) {
           this.#pausedForPipeline = true;
-          this.socket.pause();
+          this.#reader.pause();
         }
         return;
       }
@@ -425,7 +428,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   #pauseForUpstream(): void {
     if (this.#pausedForUpstream) return;
     this.#pausedForUpstream = true;
-    this.socket.pause();
+    this.#reader.pause();
   }
 
   // --- UpstreamUser ---------------------------------------------------------
@@ -530,7 +533,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   onUpstreamDrain(): void {
     if (this.#pausedForUpstream) {
       this.#pausedForUpstream = false;
-      if (!this.#pausedForPipeline) this.socket.resume();
+      if (!this.#pausedForPipeline) this.#reader.resume();
     }
   }
 
@@ -575,7 +578,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     }
     if (this.#pausedForPipeline) {
       this.#pausedForPipeline = false;
-      if (!this.#pausedForUpstream) this.socket.resume();
+      if (!this.#pausedForUpstream) this.#reader.resume();
     }
     if (this.#pending === null) this.#arm(D_IDLE, this.engine.options.keepAliveTimeoutMs);
     else this.#next();

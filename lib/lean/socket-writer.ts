@@ -13,59 +13,26 @@
 // queue behind it in libuv. Only when Writable has bytes of its own buffered do
 // we go through socket.write(), so nothing can overtake them.
 //
-// The handle API comes from process.binding('stream_wrap') (documented as
-// deprecated, DEP0111, but present in Node.js 24); when it or the socket's
-// handle is missing, every write takes the ordinary socket.write() path.
+// Internal API (see ./stream-handle.ts): without it every write takes the
+// ordinary socket.write() path.
 
 import type net from 'node:net';
+import { streamHandleOf, streamWrap, type WriteReq } from './stream-handle.ts';
 
 /** Told when all the bytes a writer handed over have left (after write() returned false). */
 export interface WriteDrainListener {
   onWriterDrain(): void;
 }
 
-interface StreamHandle {
-  writeLatin1String(req: WriteReq, data: string): number;
-  writeBuffer(req: WriteReq, data: Uint8Array): number;
-}
-
-interface WriteReq {
-  handle: StreamHandle | null;
-  oncomplete: ((this: WriteReq, status: number) => void) | null;
-  async: boolean;
-  bytes: number;
-  buffer: Uint8Array | null;
-  callback: null;
-  writer: SocketWriter | null;
-}
-
-interface StreamWrapBinding {
-  WriteWrap: new () => WriteReq;
-  streamBaseState: Int32Array;
-  kLastWriteWasAsync: number;
-}
-
-function loadBinding(): StreamWrapBinding | null {
-  if (process.env.RINGSIDE_LEAN_PLAIN_WRITES === '1') return null;
-  try {
-    const binding = (process as unknown as { binding(name: string): StreamWrapBinding }).binding('stream_wrap');
-    if (typeof binding.WriteWrap !== 'function' || !(binding.streamBaseState instanceof Int32Array) || typeof binding.kLastWriteWasAsync !== 'number') return null;
-    return binding;
-  } catch {
-    return null;
-  }
-}
-
-const binding = loadBinding();
-const state = binding?.streamBaseState ?? new Int32Array(8);
-const LAST_WRITE_WAS_ASYNC = binding?.kLastWriteWasAsync ?? 0;
+const state = streamWrap?.streamBaseState ?? new Int32Array(8);
+const LAST_WRITE_WAS_ASYNC = streamWrap?.kLastWriteWasAsync ?? 0;
 
 function onDirectWriteComplete(this: WriteReq, status: number): void {
-  const writer = this.writer;
-  this.writer = null;
+  const owner = this.owner;
+  this.owner = null;
   this.buffer = null;
   this.handle = null;
-  if (writer !== null) writer.writeDone(status);
+  if (owner !== null) owner.writeDone(status);
 }
 
 export class SocketWriter {
@@ -93,20 +60,20 @@ export class SocketWriter {
    */
   write(data: string | Buffer): boolean {
     const socket = this.socket;
-    const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
-    if (binding === null || handle === null || socket.writableLength !== 0 || socket.connecting || socket.destroyed || !socket.writable) {
+    const handle = streamHandleOf(socket);
+    if (handle === null || socket.writableLength !== 0 || socket.connecting || socket.destroyed || !socket.writable) {
       return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     }
     let req = this.#req;
     if (req === null) {
-      req = new binding.WriteWrap();
+      req = new streamWrap!.WriteWrap();
       req.handle = null;
       req.oncomplete = onDirectWriteComplete;
       req.async = false;
       req.bytes = 0;
       req.buffer = null;
       req.callback = null;
-      req.writer = null;
+      req.owner = null;
       this.#req = req;
     }
     const err = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
@@ -120,7 +87,7 @@ export class SocketWriter {
     this.#req = null;
     req.handle = handle;
     req.async = true;
-    req.writer = this;
+    req.owner = this;
     if (typeof data !== 'string') req.buffer = data;
     this.#queued++;
     return false;
