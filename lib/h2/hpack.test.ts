@@ -79,6 +79,17 @@ describe('HPACK Huffman code (RFC 7541 Appendix B)', () => {
     }
   });
 
+  it('decodes every byte value alone, and all 256 in one string, from a cold table', () => {
+    const dst = new Uint8Array(1024);
+    const all = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => 255 - i));
+    for (const s of [...Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)), all, all + all]) {
+      const buf = Buffer.alloc(huffmanEncodedLength(s));
+      huffmanEncode(s, buf, 0);
+      const n = huffmanDecode(buf, 0, buf.length, dst);
+      expect(Buffer.from(dst.subarray(0, n)).toString('latin1')).toBe(s);
+    }
+  });
+
   it('refuses EOS, padding longer than 7 bits, and padding that is not all ones', () => {
     const dst = new Uint8Array(64);
     const bad = (bytes: number[]) => huffmanDecode(Uint8Array.from(bytes), 0, bytes.length, dst);
