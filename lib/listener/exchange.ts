@@ -63,6 +63,12 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   /** Endpoints already tried, when a retry happened (null on the common path). */
   tried: Endpoint[] | null = null;
   attempt = 0;
+  /**
+   * The current attempt speaks HTTP/2 upstream. Its response heads carry no
+   * connection-specific fields (both h2 clients refuse such a response as
+   * malformed, RFC 9113 section 8.2.2), so they need no hop-by-hop filtering.
+   */
+  upstreamH2 = false;
 
   constructor(route: Route, clientProtocol: ClientProtocol, isGrpc: boolean) {
     this.route = route;
@@ -114,6 +120,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     endpoint.requestStarted();
     route.observer.requestStarted(route, endpoint);
     const useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
+    this.upstreamH2 = useH2;
     try {
       (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : endpoint.http1()).dispatch(
         { path: this.path, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
@@ -168,7 +175,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       const gs = headers['grpc-status'];
       if (typeof gs === 'string') this.grpcStatus = Number(gs);
     }
-    this.writeHead(statusCode, forwardResponse(headers), statusMessage);
+    this.writeHead(statusCode, this.upstreamH2 ? (headers as Record<string, string | string[]>) : forwardResponse(headers), statusMessage);
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
