@@ -1322,8 +1322,7 @@ function scheduleFlush(session: H2Session): void {
   dirty.push(session);
   if (!flushPending) {
     flushPending = true;
-    if (process.env.H2_FLUSH_TICK) process.nextTick(flushAll);
-    else setImmediate(flushAll);
+    setImmediate(flushAll);
   }
 }
 
