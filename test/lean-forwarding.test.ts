@@ -117,6 +117,9 @@ describe('lean engine: framing edge cases against a scripted upstream', () => {
         case '/head':
           socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
           break;
+        case '/head-or-get':
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n' + (head.startsWith('HEAD ') ? '' : '0123456789'));
+          break;
         case '/early-hints':
           socket.write('HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
           break;
@@ -170,6 +173,27 @@ describe('lean engine: framing edge cases against a scripted upstream', () => {
   it('sends no body for 204, 304 and HEAD, and the next pipelined response follows intact', async () => {
     const { data } = await sendRaw(proxy.port, 'GET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /head HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n', 800);
     expect(data).toMatch(/^HTTP\/1\.1 204 No Content\r\nX-A: 1\r\n\r\nHTTP\/1\.1 304 Not Modified\r\nETag: "x"\r\n\r\nHTTP\/1\.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP\/1\.1 200 OK\r\nContent-Length: 2\r\n\r\nok$/);
+  });
+
+  it('a repeated upstream head (parsed once, then reused) still gets each client its own framing', async () => {
+    // The same upstream bytes every time: HTTP/1.1 keep-alive, HTTP/1.0, Connection: close, HEAD then GET.
+    const get11 = 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n';
+    const first = await sendRaw(proxy.port, get11 + get11, 800);
+    expect(first.data).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'.repeat(2));
+    const old = await sendRaw(proxy.port, 'GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /x HTTP/1.0\r\n\r\n', 2000);
+    expect(old.data).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nconnection: keep-alive\r\n\r\nok' + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nconnection: close\r\n\r\nok');
+    expect(old.closed).toBe(true);
+    const close = await sendRaw(proxy.port, get11 + 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000);
+    expect(close.data).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok' + 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nconnection: close\r\n\r\nok');
+    expect(close.closed).toBe(true);
+    // HEAD and GET get the same head bytes but different framing: HEAD has no body, GET has 10 bytes.
+    const hg = (m: string) => `${m} /head-or-get HTTP/1.1\r\nHost: a\r\n\r\n`;
+    const head = await sendRaw(proxy.port, hg('GET') + hg('HEAD') + hg('HEAD') + hg('GET'), 800);
+    const h10 = 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n';
+    expect(head.data).toBe(h10 + '0123456789' + h10 + h10 + h10 + '0123456789');
+    // The close-delimited head twice: re-chunked both times.
+    const rechunked = await sendRaw(proxy.port, 'GET /close-delimited HTTP/1.1\r\nHost: a\r\n\r\nGET /close-delimited HTTP/1.1\r\nHost: a\r\n\r\n', 800);
+    expect(rechunked.data).toBe('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ntransfer-encoding: chunked\r\n\r\nd\r\nuntil the end\r\n0\r\n\r\n'.repeat(2));
   });
 
   it('drops 1xx interim responses from the upstream', async () => {

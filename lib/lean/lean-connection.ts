@@ -82,6 +82,9 @@ const MAX_PIPELINED = 64 * 1024;
 const COALESCE_LIMIT = 16 * 1024;
 
 const requestHead = new RequestHead();
+const EMPTY = Buffer.alloc(0);
+/** The last chunk of a re-chunked body (RFC 9112 section 7.1). */
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** Methods that may be sent twice (RFC 9110 section 9.2.2), as ../listener/exchange.ts retries them. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -115,7 +118,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   #minor = 1;
   #keepAlive = true;
   #headState = H_NONE;
-  #headOut = '';
+  /** The client's response head while H_HELD (shared, read-only: see ResponseHead.encoded). */
+  #headOut: Buffer = EMPTY;
   #rechunk = false;
   #responseDone = false;
   // What a retry needs to send the request again (see #retry).
@@ -438,6 +442,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     if (this.#isGrpc && head.grpcStatus >= 0) this.#grpcStatus = head.grpcStatus;
     let out = head.forward;
     const framing = head.framing;
+    this.#rechunk = false;
     if (this.#minor === 1) {
       if (framing === Framing.CHUNKED) out += 'transfer-encoding: chunked\r\n';
       else if (framing === Framing.CLOSE) {
@@ -449,9 +454,18 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.#keepAlive = false; // HTTP/1.0 has no chunked coding: the close ends the body
     }
     if (this.engine.closing) this.#keepAlive = false;
-    if (!this.#keepAlive) out += 'connection: close\r\n';
-    else if (this.#minor === 0) out += 'connection: keep-alive\r\n';
-    this.#headOut = out + '\r\n';
+    // The same upstream head bytes give the same client head for the same (minor, keep-alive): encode it once.
+    const variant = this.#minor | (this.#keepAlive ? 2 : 0);
+    if (head.encoded !== null && head.encodedVariant === variant) {
+      this.#headOut = head.encoded;
+    } else {
+      if (!this.#keepAlive) out += 'connection: close\r\n';
+      else if (this.#minor === 0) out += 'connection: keep-alive\r\n';
+      const bytes = Buffer.from(out + '\r\n', 'latin1');
+      head.encoded = bytes;
+      head.encodedVariant = variant;
+      this.#headOut = bytes;
+    }
     this.#headState = H_HELD;
   }
 
@@ -464,7 +478,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       const size = n.toString(16);
       const head = this.#takeHead();
       const out = Buffer.allocUnsafe(head.length + size.length + 2 + n + 2);
-      let o = out.write(head, 0, 'latin1');
+      out.set(head, 0);
+      let o = head.length;
       o += out.write(size, o, 'latin1');
       out[o++] = 0x0d;
       out[o++] = 0x0a;
@@ -475,8 +490,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     } else if (this.#headState === H_HELD && n <= COALESCE_LIMIT) {
       const head = this.#takeHead();
       const out = Buffer.allocUnsafe(head.length + n);
-      const o = out.write(head, 0, 'latin1');
-      buf.copy(out, o, start, end);
+      out.set(head, 0);
+      buf.copy(out, head.length, start, end);
       ok = writer.write(out);
     } else {
       if (this.#headState === H_HELD) writer.write(this.#takeHead());
@@ -496,7 +511,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     this.onUpstreamDrain();
     if (this.#closed) return;
     if (this.#rechunk) {
-      this.#writer.write(this.#takeHead() + '0\r\n\r\n');
+      this.#writer.write(Buffer.concat([this.#takeHead(), LAST_CHUNK]));
     } else if (this.#headState === H_HELD) {
       this.#writer.write(this.#takeHead());
     }
@@ -538,11 +553,11 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   }
 
   // --- endings ---------------------------------------------------------------
-  #takeHead(): string {
-    if (this.#headState !== H_HELD) return '';
+  #takeHead(): Buffer {
+    if (this.#headState !== H_HELD) return EMPTY;
     this.#headState = H_SENT;
     const head = this.#headOut;
-    this.#headOut = '';
+    this.#headOut = EMPTY;
     return head;
   }
 

@@ -43,6 +43,13 @@ export class ResponseHead {
   /** grpc-status of a trailers-only gRPC response, -1 when absent. */
   grpcStatus = -1;
   error = '';
+  /**
+   * The client head a user built from this head (for `encodedVariant`), kept
+   * while the same head is reused (./upstream-pool.ts LastResponseHead);
+   * null after every parse. Shared: never modified once set.
+   */
+  encoded: Buffer | null = null;
+  encodedVariant = -1;
 }
 
 const MAX_LINES = 8192;
@@ -55,6 +62,8 @@ const lineDrop = new Uint8Array(MAX_LINES);
 export function parseResponseHead(text: string, out: ResponseHead, requestWasHead: boolean): boolean {
   const len = text.length;
   out.error = '';
+  out.encoded = null;
+  out.encodedVariant = -1;
   out.grpcStatus = -1;
   out.keepAliveHintMs = -1;
   const lineEnd = text.indexOf('\r\n');
