@@ -19,8 +19,9 @@
 // A held head never waits for more than the current turn, so streaming
 // responses (gRPC server streams, long downloads) are not delayed.
 
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { BadRequestError, type RingsideError } from '../errors/errors.ts';
+import type { Hash64 } from '../hash/hash64.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
 import { type GrpcTrailers, writeHttp2Error } from './error-response.ts';
 import { isGrpcContentType } from './http1-exchange.ts';
@@ -219,8 +220,17 @@ function onWantTrailers(this: ExchangeStream): void {
   this.sendTrailers((exchange?.trailers ?? {}) as Record<string, string>);
 }
 
-/** Handle one stream: validate, hash, pick, forward. Called by node:http2's 'stream' event. */
-export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+/** The client's address, read once per connection (session.socket is a Proxy over a getter). */
+const kClientAddress = Symbol('ringside.clientAddress');
+type AddressedSession = ServerHttp2Session & { [kClientAddress]?: string };
+
+/**
+ * Handle one stream: validate, hash, pick, forward. Called by node:http2's
+ * 'stream' event with its header object and the same fields as a flat
+ * [name, value, ...] list in arrival order (names already lower-case: RFC 9113
+ * section 8.2.1).
+ */
+export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
   stream.on('error', noop); // errors surface through 'close'; never crash on a client's reset
   const exchange = new Http2Exchange(route, stream, headers);
   const method = headers[':method'];
@@ -229,17 +239,43 @@ export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, heade
     exchange.fail(new BadRequestError(method === 'CONNECT' ? 'CONNECT is not supported' : 'missing :method or :path'));
     return;
   }
-  const hasHash =
-    route.hashPolicy !== null && route.hashPolicy.compute(headers, path, stream.session?.socket?.remoteAddress, route.hash);
-  if (route.hashPolicy !== null && !hasHash) route.observer.hashKeyMissing(route);
+  const hashPolicy = route.hashPolicy;
+  let hash: Hash64 | null = null;
+  if (hashPolicy !== null) {
+    const session = stream.session as AddressedSession | undefined;
+    const sourceIp = session === undefined ? undefined : (session[kClientAddress] ??= session.socket?.remoteAddress ?? '');
+    if (hashPolicy.compute(headers, path, sourceIp, route.hash)) hash = route.hash;
+    else route.observer.hashKeyMissing(route);
+  }
+  const body = stream.endAfterHeaders ? null : new RequestBodyTap(stream, route.upstream.config.retryBufferBytes);
+  const deadline = exchange.isGrpc ? parseGrpcTimeout(headers['grpc-timeout']) : 0;
+  exchange.start(method, path, forwardHeaders(rawHeaders, headers), body, hash, deadline);
+}
+
+/**
+ * The request fields to send upstream, as a flat [name, value, ...] list.
+ * Walks the raw list (an array walk; a for-in over node's null-prototype
+ * header object costs ~3x more), with the header object's value for a
+ * repeated field: node:http2 joined it (", ", or "; " for cookie as RFC 9113
+ * section 8.2.3 asks before forwarding to HTTP/1.1) or kept the first
+ * (single-value fields), and that value goes out once, where the field first
+ * appeared.
+ */
+export function forwardHeaders(raw: readonly string[], headers: IncomingHttpHeaders): string[] {
   const out: string[] = [];
   let sawHost = false;
-  for (const name in headers) {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
+    let value: string | string[] | undefined = raw[i + 1];
+    const merged = headers[name];
+    if (merged !== value) {
+      if (firstNameIndex(raw, name) !== i) continue; // a repeat: forwarded with the first
+      value = merged;
+      if (value === undefined) continue;
+    }
     if (HOP_BY_HOP_H2.has(name)) {
-      if (name === 'host') {
+      if (name === 'host' && !sawHost) {
         sawHost = true;
         out.push('host', value as string);
       }
@@ -252,12 +288,15 @@ export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, heade
     if (Array.isArray(value)) for (const v of value) out.push(name, v);
     else out.push(name, value);
   }
-  // :authority becomes Host (HTTP/1.1 upstream) or :authority again (undici's h2 client).
+  // :authority becomes Host (HTTP/1.1 upstream) or :authority again (the h2 clients).
   const authority = headers[':authority'];
   if (!sawHost && authority !== undefined) out.push('host', authority);
-  const body = stream.endAfterHeaders ? null : new RequestBodyTap(stream, route.upstream.config.retryBufferBytes);
-  const deadline = exchange.isGrpc ? parseGrpcTimeout(headers['grpc-timeout']) : 0;
-  exchange.start(method, path, out, body, hasHash ? route.hash : null, deadline);
+  return out;
+}
+
+function firstNameIndex(raw: readonly string[], name: string): number {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === name) return i;
+  return -1;
 }
 
 function noop(): void {}

@@ -120,7 +120,7 @@ export class Listener {
       streamResetBurst: 100,
       streamResetRate: 33,
     } as http2.ServerOptions);
-    this.http2.on('stream', (stream, headers) => handleHttp2Stream(route, stream, headers));
+    this.http2.on('stream', (stream, headers, _flags, rawHeaders) => handleHttp2Stream(route, stream, headers, rawHeaders));
     this.http2.on('session', (session) => {
       this.#sessions.add(session);
       session.on('close', () => this.#sessions.delete(session));
