@@ -153,6 +153,28 @@ describe('lean engine: a client that stops reading', () => {
     expect(check.bad).toBe(-1);
     client.destroy();
   }, 30_000);
+
+  it('a client that goes away with writes queued: the upstream connection is dropped, the proxy serves on', async () => {
+    const endpoint = [...proxy.app.upstreams.get('default')!.endpoints.values()][0];
+    const client = net.connect(proxy.port, '127.0.0.1');
+    client.on('error', () => {});
+    client.pause();
+    client.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+    await sleep(HOLD_MS);
+    expect(endpoint.leanPool().size).toBe(1);
+    client.resetAndDestroy();
+    for (let i = 0; i < 100 && endpoint.leanPool().size > 0; i++) await sleep(20);
+    expect(endpoint.leanPool().size).toBe(0);
+    const reply = await new Promise<string>((resolve) => {
+      const c = net.connect(proxy.port, '127.0.0.1', () => c.write('GET /small HTTP/1.1\r\nHost: a\r\n\r\n'));
+      let data = '';
+      c.on('data', (d: Buffer) => (data += d.toString('latin1')));
+      c.on('close', () => resolve(data));
+      c.on('error', () => {});
+      setTimeout(() => c.destroy(), 2000);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
+  }, 30_000);
 });
 
 describe('lean engine: an upstream that stops reading', () => {

@@ -17,6 +17,7 @@
 // ordinary socket.write() path.
 
 import type net from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { streamHandleOf, streamWrap, type WriteReq } from './stream-handle.ts';
 
 /** Told when all the bytes a writer handed over have left (after write() returned false). */
@@ -33,6 +34,12 @@ function onDirectWriteComplete(this: WriteReq, status: number): void {
   this.buffer = null;
   this.handle = null;
   if (owner !== null) owner.writeDone(status);
+}
+
+/** A libuv error code as the Error node:net would raise for it. */
+function writeError(status: number): Error {
+  const code = getSystemErrorName(status);
+  return Object.assign(new Error(`write ${code}`), { errno: status, code, syscall: 'write' });
 }
 
 export class SocketWriter {
@@ -78,8 +85,9 @@ export class SocketWriter {
     }
     const err = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
     if (err !== 0) {
-      // EPIPE, ECONNRESET, ...: let node:net raise the error and close the socket its own way.
-      return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+      // EPIPE, ECONNRESET, ...: what node:net does with a failed write (some bytes may have gone: never retried).
+      socket.destroy(writeError(err));
+      return false;
     }
     if (state[LAST_WRITE_WAS_ASYNC] === 0) return true;
     // Part of the bytes wait in libuv: this request object is now bound to
@@ -97,7 +105,8 @@ export class SocketWriter {
   writeDone(status: number): void {
     this.#queued--;
     if (status < 0) {
-      if (!this.socket.destroyed) this.socket.destroy();
+      // As node:net does for a failed write: the socket is destroyed with the error ('error', then 'close').
+      if (!this.socket.destroyed) this.socket.destroy(writeError(status));
       return;
     }
     if (this.#queued === 0) this.#listener.onWriterDrain();
