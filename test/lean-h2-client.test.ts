@@ -145,6 +145,40 @@ describe('lean h2c client', () => {
     expect(r.trailers).toEqual({ 'x-checksum': 'abc' });
   });
 
+  it('header blocks larger than one frame go out and come back as HEADERS + CONTINUATION', async () => {
+    const big = 'v'.repeat(40_000);
+    let seen = '';
+    const s = await startH2((stream, headers) => {
+      seen = String(headers['x-big']);
+      stream.respond({ ':status': 200, 'x-big-reply': big.toUpperCase() });
+      stream.end('ok');
+    });
+    servers.push(s);
+    const client = newClient(s.port);
+    const r = await send(client, { headers: ['host', 'svc', 'x-big', big] }).done;
+    expect(seen).toBe(big);
+    expect(r.headers['x-big-reply']).toBe(big.toUpperCase());
+    expect(r.body.toString()).toBe('ok');
+  });
+
+  it('padded HEADERS and DATA frames (a server padding to the maximum) are read correctly', async () => {
+    const server = http2.createServer({ paddingStrategy: http2.constants.PADDING_STRATEGY_MAX });
+    const body = randomBytes(200_000);
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200, 'x-a': 'b' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-t': '1' }));
+      stream.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    servers.push({ close: () => new Promise<void>((r) => server.close(() => r())) });
+    const client = newClient((server.address() as AddressInfo).port);
+    const r = await send(client, {}).done;
+    expect(r.headers['x-a']).toBe('b');
+    expect(sha(r.body)).toBe(sha(body));
+    expect(r.trailers).toEqual({ 'x-t': '1' });
+    await client.close();
+  });
+
   it('a connection refused fails with ECONNREFUSED (the listener treats it as never sent)', async () => {
     const client = newClient(await unusedPort());
     const err = await send(client, {}).done.catch((e) => e);
