@@ -211,11 +211,16 @@ function ringsideArgs(protocol: Protocol, port: number, adminPort: number, nodeF
   ];
 }
 
-/** ringside with its reference HTTP/1.1 engine (node:http + undici), to keep the lean engine's gain in view. */
+/**
+ * ringside with its reference engine, to keep the lean engine's gain in view:
+ * for HTTP/1.1 node:http + undici's Pool instead of the lean HTTP/1.1 engine,
+ * for h2c and gRPC undici's H2CClient upstream instead of the lean h2c client
+ * (the client side is node:http2 with either engine).
+ */
 const ringsideCompat: Contender = {
   name: 'ringside --engine compat',
   warmUp: true,
-  unsupported: (protocol) => (protocol === Protocol.http1 ? null : 'the engines differ only for HTTP/1.1'),
+  unsupported: () => null,
   async start(protocol, { nodeFlags = [] }) {
     const [port, adminPort] = [await findFreePort(), await findFreePort()];
     const args = [...ringsideArgs(protocol, port, adminPort, nodeFlags), '--engine', 'compat'];
