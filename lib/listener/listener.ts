@@ -1,7 +1,8 @@
 // The data-plane port: one TCP listener that serves HTTP/1.1 and cleartext
 // HTTP/2 with prior knowledge (what gRPC clients send) on the same port. The
 // first bytes of each connection decide: the HTTP/2 connection preface
-// (RFC 9113 section 3.4) goes to the node:http2 server, anything else to node:http.
+// (RFC 9113 section 3.4) goes to the node:http2 server, anything else to the
+// lean HTTP/1.1 engine or to node:http (see Listener.engine).
 
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -30,14 +31,19 @@ export interface ListenerOptions {
   readonly maxHeaderSize?: number;
   /** Time allowed for a client to send a complete HTTP/1.1 request head. */
   readonly headersTimeoutMs?: number;
-  /** Who serves HTTP/1.1 connections: the lean engine (../lean/) or node:http + undici. */
+  /**
+   * --engine, for the listener's side: who serves HTTP/1.1 connections, the
+   * lean engine (../lean/) or node:http. The h2c upstream client is chosen by
+   * Route.engine (the same setting).
+   */
   readonly engine?: Engine;
 }
 
 /**
- * The HTTP/1.1 engine used when the configuration does not say: lean, since
- * test/lean-differential.test.ts shows it forwards the same requests and
- * responses as the reference engine (node:http + undici).
+ * The engine used when the configuration does not say: lean, since
+ * test/lean-differential.test.ts (HTTP/1.1) and test/lean-h2-differential.test.ts
+ * (h2c upstreams) show it forwards the same requests and responses as the
+ * reference engine (node:http + undici's Pool and H2CClient).
  */
 export const DEFAULT_ENGINE: Engine = 'lean';
 
@@ -52,8 +58,10 @@ export class Listener {
   #closing = false;
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   /**
-   * The HTTP/1.1 engine for new connections. The lean engine needs an HTTP/1.1
-   * upstream: with `--upstream-protocol h2c` HTTP/1.1 clients stay on compat.
+   * The engine for new HTTP/1.1 connections. The lean HTTP/1.1 engine needs an
+   * HTTP/1.1 upstream: with `--upstream-protocol h2c` HTTP/1.1 clients are
+   * served by node:http, and their requests go upstream through the h2c client
+   * the engine picks (Route.engine).
    */
   engine: Engine;
   #lean: LeanEngine | null = null;
