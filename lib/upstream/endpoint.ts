@@ -3,13 +3,24 @@
 // pool (../lean/), and for cleartext HTTP/2 either the lean client (../h2/,
 // --engine lean) or undici's H2CClient (--engine compat, the reference).
 
-import { H2CClient, Pool, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher, H2CClient, Pool } from 'undici';
 import type { BalancerEndpoint } from '../balancer/balancer.ts';
 import type { EndpointAddress } from '../discovery/discovery.ts';
 import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
 import { Protocol } from '../metrics/metrics.ts';
 import { UpstreamPool } from '../lean/upstream-pool.ts';
 import { H2Client } from '../h2/h2-client.ts';
+
+// undici is loaded on first use: only --engine compat needs it at run time.
+// Importing it at start-up costs 3-6 MiB of RSS in a process that, on the
+// default engine, never calls it (deploy/README.md, "Sizing"). A CommonJS
+// require, because undici is a CommonJS package and it is loaded synchronously
+// from inside a request's dispatch.
+let undiciModule: typeof import('undici') | null = null;
+function undici(): typeof import('undici') {
+  return (undiciModule ??= createRequire(import.meta.url)('undici') as typeof import('undici'));
+}
 
 /** What the listener's Exchange needs of an upstream client: undici's dispatch contract. */
 export type UpstreamDispatcher = Pick<Dispatcher, 'dispatch'>;
@@ -69,7 +80,7 @@ export class Endpoint implements BalancerEndpoint {
   /** Keep-alive HTTP/1.1 connection pool to this endpoint, created on first use. */
   http1(): Dispatcher {
     if (this.#http1 !== null) return this.#http1;
-    this.#http1 = new Pool(this.#origin, {
+    this.#http1 = new (undici().Pool)(this.#origin, {
       connectTimeout: this.#options.connectTimeoutMs,
       // The proxy applies its own request timeout; streams (gRPC, downloads)
       // may legitimately be idle or long, so undici's own timers are off.
@@ -86,7 +97,7 @@ export class Endpoint implements BalancerEndpoint {
   /** undici's H2CClient (--engine compat): one multiplexed h2c connection to this endpoint, created on first use. */
   h2c(): Dispatcher {
     if (this.#h2c !== null) return this.#h2c;
-    this.#h2c = new H2CClient(this.#origin, {
+    this.#h2c = new (undici().H2CClient)(this.#origin, {
       connectTimeout: this.#options.connectTimeoutMs,
       headersTimeout: 0,
       bodyTimeout: 0,

@@ -1,0 +1,142 @@
+// Memory of ringside under the benchmark's HTTP/1.1 load, with a breakdown of
+// where the resident pages are, for comparing builds and Node.js flags.
+//
+// Run: npx node bench/memory.ts [VARIANT ...]
+//   VARIANT is LABEL=SCRIPT[,FLAG...], e.g.
+//     image=dist/cmd/ringside.js   (the default: the image's ENTRYPOINT flags are always added)
+//     old32=dist/cmd/ringside.js,--max-old-space-size=32
+//     before=/tmp/before/cmd/ringside.js
+// Settings: MEM_ROUNDS (2), MEM_LOADS (5) x MEM_SECONDS (8) of load after a
+// 3 s warm-up: the same amount of load one ringside process gets in a full
+// `npm run bench` HTTP/1.1 pass. Variants alternate within each round.
+// Build dist/ first (npm run build); this script does not.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RINGSIDE_IMAGE } from './contenders.ts';
+import { runWrk } from './load.ts';
+import { readCpuMicros, readPeakRssKiB, spawnPinned, stopProcess } from './proc.ts';
+import type { PinnedProcess } from './proc.ts';
+import { createHttp1Probe, waitReady } from './probe.ts';
+import { HTTP1_PORT, PROXY_CORE, REPLICA_HOSTS, startUpstreams } from './upstreams.ts';
+
+const ROUNDS = Number(process.env.MEM_ROUNDS ?? 2);
+const LOADS = Number(process.env.MEM_LOADS ?? 5);
+const SECONDS = Number(process.env.MEM_SECONDS ?? 8);
+const WARMUP_SECONDS = 3;
+const log = (message: string): void => void process.stderr.write(`[memory] ${message}\n`);
+
+interface Variant {
+  readonly label: string;
+  readonly script: string;
+  readonly flags: readonly string[];
+}
+
+const variants: Variant[] = (process.argv.length > 2 ? process.argv.slice(2) : ['image=dist/cmd/ringside.js']).map((spec) => {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new Error(`bench/memory: expected LABEL=SCRIPT[,FLAG...], got ${spec}`);
+  const [script, ...flags] = spec.slice(eq + 1).split(',');
+  return { label: spec.slice(0, eq), script: resolve(script!), flags };
+});
+
+/** The lines of /proc/PID/smaps_rollup and status we report, in MiB. */
+function snapshot(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+  for (const key of ['Rss', 'Anonymous']) {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(rollup);
+    out[key] = m ? Number(m[1]) / 1024 : NaN;
+  }
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  for (const key of ['RssFile', 'VmHWM', 'Threads']) {
+    const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status);
+    out[key] = m ? Number(m[1]) / (key === 'Threads' ? 1 : 1024) : NaN;
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((res, rej) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => res(port));
+    });
+    srv.on('error', rej);
+  });
+}
+
+async function measure(v: Variant): Promise<Record<string, number>> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const args = [
+    ...RINGSIDE_IMAGE.nodeFlags,
+    ...v.flags,
+    v.script,
+    '--listen', `127.0.0.1:${port}`,
+    '--admin', `127.0.0.1:${adminPort}`,
+    '--log-level', 'warn',
+    '--upstream', `static:${REPLICA_HOSTS.map((h) => `${h}:${HTTP1_PORT}`).join(',')}`,
+    '--lb', 'ring_hash',
+    '--hash-query', 'key',
+  ];
+  const proc: PinnedProcess = spawnPinned(v.label, PROXY_CORE, process.execPath, args);
+  try {
+    const target = { host: '127.0.0.1', port };
+    await waitReady(proc, createHttp1Probe(target.host, target.port));
+    await sleep(2000);
+    const idle = snapshot(proc.pid);
+    await runWrk(target, WARMUP_SECONDS);
+    const cpu0 = readCpuMicros(proc.pid);
+    let requests = 0;
+    for (let i = 0; i < LOADS; i++) requests += (await runWrk(target, SECONDS)).requests;
+    const cpuPerRequest = (readCpuMicros(proc.pid) - cpu0) / requests;
+    const after = snapshot(proc.pid);
+    return {
+      'idle RSS': idle.Rss!,
+      'idle anon': idle.Anonymous!,
+      'idle file': idle.RssFile!,
+      'peak (VmHWM)': readPeakRssKiB(proc.pid) / 1024,
+      'end RSS': after.Rss!,
+      'end anon': after.Anonymous!,
+      'end file': after.RssFile!,
+      threads: after.Threads!,
+      'CPU µs/req': cpuPerRequest,
+    };
+  } finally {
+    await stopProcess(proc);
+  }
+}
+
+const tmpDir = mkdtempSync(join(os.tmpdir(), 'ringside-memory-'));
+const upstreams = await startUpstreams(tmpDir);
+const results = new Map<string, Record<string, number>[]>();
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+    for (const v of order) {
+      const r = await measure(v);
+      log(`round ${round + 1} ${v.label}: ${Object.entries(r).map(([k, x]) => `${k} ${x.toFixed(1)}`).join(', ')}`);
+      results.set(v.label, [...(results.get(v.label) ?? []), r]);
+    }
+  }
+} finally {
+  await upstreams.stop();
+  rmSync(tmpDir, { recursive: true, force: true });
+}
+
+const columns = Object.keys(results.values().next().value![0]!);
+console.log(`ringside memory, HTTP/1.1 load (wrk -c50, ${WARMUP_SECONDS} s warm-up + ${LOADS} x ${SECONDS} s), median of ${ROUNDS} rounds, MiB; ${new Date().toISOString()}, Node ${process.version}`);
+console.log(`image flags: ${RINGSIDE_IMAGE.nodeFlags.join(' ')}\n`);
+console.log(`| variant | ${columns.join(' | ')} |`);
+console.log(`|---|${columns.map(() => '---:').join('|')}|`);
+for (const v of variants) {
+  const rows = results.get(v.label)!;
+  console.log(`| ${v.label}${v.flags.length ? ` (${v.flags.join(' ')})` : ''} | ${columns.map((c) => median(rows.map((r) => r[c]!)).toFixed(1)).join(' | ')} |`);
+}
