@@ -12,9 +12,10 @@ import { Protocol } from '../metrics/metrics.ts';
 import { UpstreamPool } from '../lean/upstream-pool.ts';
 import { H2Client } from '../h2/h2-client.ts';
 
-// undici is loaded on first use: only --engine compat needs it at run time.
-// Importing it at start-up costs 3-6 MiB of RSS in a process that, on the
-// default engine, never calls it (deploy/README.md, "Sizing"). A CommonJS
+// undici is loaded on first use: --engine compat needs it, and with either
+// engine so do HTTP/2 clients sent to an HTTP/1.1 upstream (exchange.ts).
+// Importing it at start-up costs 3-6 MiB of RSS in a process that, serving
+// HTTP/1.1 clients on the default engine, never calls it (deploy/README.md, "Sizing"). A CommonJS
 // require, because undici is a CommonJS package and it is loaded synchronously
 // from inside a request's dispatch.
 let undiciModule: typeof import('undici') | null = null;
