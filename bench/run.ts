@@ -138,18 +138,18 @@ async function benchProtocol(protocol: Protocol, tmpDir: string): Promise<Conten
   return results;
 }
 
-/** ringside under the HTTP/1.1 load with --cpu-prof; returns the summary of the newest profile. */
-async function profileRingside(tmpDir: string): Promise<string> {
+/** ringside under one protocol's load with --cpu-prof; returns the summary of the newest profile. */
+async function profileRingside(protocol: Protocol, tmpDir: string): Promise<string> {
   const ringside = CONTENDERS.find((c) => c.name === 'ringside')!;
   const before = new Set(readdirSync(RESULTS_DIR));
-  const name = `ringside-http1-${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.cpuprofile`;
+  const name = `ringside-${protocol}-${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.cpuprofile`;
   const nodeFlags = ['--cpu-prof', '--cpu-prof-dir', RESULTS_DIR, '--cpu-prof-name', name];
-  const contender = await ringside.start(Protocol.http1, { tmpDir, nodeFlags });
+  const contender = await ringside.start(protocol, { tmpDir, nodeFlags });
   stops.add(contender.stop);
   try {
-    await runLoad(Protocol.http1, contender.target, WARMUP_SECONDS, tmpDir);
-    const load = await runLoad(Protocol.http1, contender.target, PROFILE_SECONDS, tmpDir);
-    log(`profile: ${load.rps.toFixed(0)} req/s for ${PROFILE_SECONDS} s`);
+    await runLoad(protocol, contender.target, WARMUP_SECONDS, tmpDir);
+    const load = await runLoad(protocol, contender.target, PROFILE_SECONDS, tmpDir);
+    log(`profile ${protocol}: ${load.rps.toFixed(0)} req/s for ${PROFILE_SECONDS} s`);
   } finally {
     await contender.stop(); // SIGTERM -> ringside exits cleanly -> the profile is written
     stops.delete(contender.stop);
@@ -160,7 +160,7 @@ async function profileRingside(tmpDir: string): Promise<string> {
   if (fresh.length === 0) return '(no profile written: did ringside exit on SIGTERM?)';
   const file = join(RESULTS_DIR, fresh[0]);
   const summary = formatProfileSummary(summariseProfile(JSON.parse(readFileSync(file, 'utf8')), 20));
-  return `Profile: \`bench/results/${fresh[0]}\` (HTTP/1.1 load, ${WARMUP_SECONDS} s warm-up + ${PROFILE_SECONDS} s, includes start-up).\n\n${summary}`;
+  return `Profile: \`bench/results/${fresh[0]}\` (${PROTOCOL_TITLES[protocol]} load, ${WARMUP_SECONDS} s warm-up + ${PROFILE_SECONDS} s, includes start-up).\n\n${summary}`;
 }
 
 async function microBenchmark(script: string, core: number): Promise<string> {
@@ -175,13 +175,14 @@ const tmpDir = mkdtempSync(join(os.tmpdir(), 'ringside-bench-'));
 const started = new Date();
 const header = machine();
 const all: ContenderResult[] = [];
-let profile = '';
+const profiles: { protocol: Protocol; summary: string }[] = [];
 try {
   const upstreams = await startUpstreams(tmpDir);
   stops.add(upstreams.stop);
   log(`upstreams ready (nginx pid ${upstreams.nginx.pid}, gRPC pid ${upstreams.grpc.pid})`);
   for (const protocol of PROTOCOLS) all.push(...(await benchProtocol(protocol, tmpDir)));
-  if (PROTOCOLS.includes(Protocol.http1)) profile = await profileRingside(tmpDir);
+  // The hot paths: the lean HTTP/1.1 engine, and HTTP/2 (node:http2 server side, lean h2c client).
+  for (const p of [Protocol.http1, Protocol.h2c]) if (PROTOCOLS.includes(p)) profiles.push({ protocol: p, summary: await profileRingside(p, tmpDir) });
 } finally {
   await stopAll();
   rmSync(tmpDir, { recursive: true, force: true });
@@ -204,10 +205,7 @@ const report = [
   headline(all, 'ringside', REFERENCE),
   '',
   ...PROTOCOLS.flatMap((p) => [`## ${PROTOCOL_TITLES[p]}`, '', protocolTable(all.filter((r) => r.protocol === p), REFERENCE), '']),
-  '## Where ringside spends its CPU (HTTP/1.1)',
-  '',
-  profile || '(not run)',
-  '',
+  ...(profiles.length === 0 ? ['## Where ringside spends its CPU', '', '(not run)', ''] : profiles.flatMap(({ protocol, summary }) => [`## Where ringside spends its CPU (${protocol})`, '', summary, ''])),
   '## Ring hash micro-benchmarks (bench/ring.ts)',
   '',
   ring.replace(/^# /gm, '### '),
