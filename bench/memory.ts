@@ -6,6 +6,7 @@
 //     image=dist/cmd/ringside.js   (the default: the image's ENTRYPOINT flags are always added)
 //     old32=dist/cmd/ringside.js,--max-old-space-size=32
 //     before=/tmp/before/cmd/ringside.js
+//     arena1=dist/cmd/ringside.js,env:MALLOC_ARENA_MAX=1   (env:NAME=VALUE sets an environment variable)
 // Settings: MEM_ROUNDS (2), MEM_LOADS (5) x MEM_SECONDS (8) of load after a
 // 3 s warm-up: the same amount of load one ringside process gets in a full
 // `npm run bench` HTTP/1.1 pass. Variants alternate within each round.
@@ -32,13 +33,16 @@ interface Variant {
   readonly label: string;
   readonly script: string;
   readonly flags: readonly string[];
+  readonly env: Record<string, string>;
 }
 
 const variants: Variant[] = (process.argv.length > 2 ? process.argv.slice(2) : ['image=dist/cmd/ringside.js']).map((spec) => {
   const eq = spec.indexOf('=');
   if (eq <= 0) throw new Error(`bench/memory: expected LABEL=SCRIPT[,FLAG...], got ${spec}`);
-  const [script, ...flags] = spec.slice(eq + 1).split(',');
-  return { label: spec.slice(0, eq), script: resolve(script!), flags };
+  const [script, ...rest] = spec.slice(eq + 1).split(',');
+  const flags = rest.filter((f) => !f.startsWith('env:'));
+  const env = Object.fromEntries(rest.filter((f) => f.startsWith('env:')).map((f) => [f.slice(4, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
+  return { label: spec.slice(0, eq), script: resolve(script!), flags, env };
 });
 
 /** The lines of /proc/PID/smaps_rollup and status we report, in MiB. */
@@ -86,7 +90,7 @@ async function measure(v: Variant): Promise<Record<string, number>> {
     '--lb', 'ring_hash',
     '--hash-query', 'key',
   ];
-  const proc: PinnedProcess = spawnPinned(v.label, PROXY_CORE, process.execPath, args);
+  const proc: PinnedProcess = spawnPinned(v.label, PROXY_CORE, process.execPath, args, { ...process.env, ...v.env });
   try {
     const target = { host: '127.0.0.1', port };
     await waitReady(proc, createHttp1Probe(target.host, target.port));
@@ -95,7 +99,12 @@ async function measure(v: Variant): Promise<Record<string, number>> {
     await runWrk(target, WARMUP_SECONDS);
     const cpu0 = readCpuMicros(proc.pid);
     let requests = 0;
-    for (let i = 0; i < LOADS; i++) requests += (await runWrk(target, SECONDS)).requests;
+    const p99s: number[] = [];
+    for (let i = 0; i < LOADS; i++) {
+      const load = await runWrk(target, SECONDS);
+      requests += load.requests;
+      p99s.push(load.p99Ms);
+    }
     const cpuPerRequest = (readCpuMicros(proc.pid) - cpu0) / requests;
     const after = snapshot(proc.pid);
     return {
@@ -108,6 +117,7 @@ async function measure(v: Variant): Promise<Record<string, number>> {
       'end file': after.RssFile!,
       threads: after.Threads!,
       'CPU µs/req': cpuPerRequest,
+      'p99 ms': median(p99s),
     };
   } finally {
     await stopProcess(proc);
@@ -138,5 +148,5 @@ console.log(`| variant | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);
 for (const v of variants) {
   const rows = results.get(v.label)!;
-  console.log(`| ${v.label}${v.flags.length ? ` (${v.flags.join(' ')})` : ''} | ${columns.map((c) => median(rows.map((r) => r[c]!)).toFixed(1)).join(' | ')} |`);
+  console.log(`| ${v.label}${v.flags.length + Object.keys(v.env).length ? ` (${[...Object.entries(v.env).map(([k, x]) => `${k}=${x}`), ...v.flags].join(' ')})` : ''} | ${columns.map((c) => median(rows.map((r) => r[c]!)).toFixed(1)).join(' | ')} |`);
 }

@@ -4,7 +4,7 @@
 // ConfigError, each naming the key as the user wrote it (`--lb`, `RINGSIDE_LB`,
 // `upstreams.recs.lb`) and the form it expects, in the spirit of linkerd2-proxy.
 
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError, type ConfigProblem } from '../errors/errors.ts';
 import type {
   DnsFamily,
@@ -36,6 +36,13 @@ import {
 } from './options.ts';
 import type { Parsed } from './parsed.ts';
 import { suggestClosest } from './suggest.ts';
+
+// yaml is loaded only when a YAML file is read: a sidecar configured by flags
+// and environment (the usual case) does not keep its ~440 KB of source around.
+let yamlModule: typeof import('yaml') | null = null;
+function yaml(): typeof import('yaml') {
+  return (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+}
 
 export { ENV_VARS };
 
@@ -275,7 +282,7 @@ function readConfigFile(path: string, key: string, readFile: (path: string) => s
       return undefined;
     }
   } else {
-    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+    const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
     if (doc.errors.length > 0) {
       for (const error of doc.errors) problems.add(path, `invalid YAML: ${error.message.split('\n')[0]}`);
       return undefined;
