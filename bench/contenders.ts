@@ -72,9 +72,9 @@ export function findFreePort(): Promise<number> {
   });
 }
 
-async function startProcess(name: string, protocol: Protocol, port: number, command: string, args: string[]): Promise<RunningContender> {
+async function startProcess(name: string, protocol: Protocol, port: number, command: string, args: string[], env?: Readonly<Record<string, string>>): Promise<RunningContender> {
   const target = { host: LISTEN_HOST, port };
-  const proc = spawnPinned(name, PROXY_CORE, command, args);
+  const proc = spawnPinned(name, PROXY_CORE, command, args, env === undefined ? undefined : { ...process.env, ...env });
   try {
     const readyMs = await waitReady(proc, createProbe(protocol, target));
     return { name, target, process: proc, readyMs, stop: () => stopProcess(proc) };
@@ -160,11 +160,22 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
  * emitted JavaScript with the image's V8 flags and cannot drift from it.
  * bench/run.ts builds dist/ (npm run build) before anything starts.
  */
-export const RINGSIDE_IMAGE = ((): { nodeFlags: readonly string[]; script: string } => {
-  const match = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+export const RINGSIDE_IMAGE = ((): { nodeFlags: readonly string[]; script: string; env: Readonly<Record<string, string>> } => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const match = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
   const argv = match ? (JSON.parse(match[1]) as string[]) : [];
   if (argv[0] !== 'node' || !argv.at(-1)?.endsWith('.js')) throw new Error(`bench: expected the Dockerfile's ENTRYPOINT to be ["node", ...flags, "dist/....js"], got ${JSON.stringify(argv)}`);
-  return { nodeFlags: argv.slice(1, -1), script: join(ROOT, argv.at(-1)!) };
+  // The runtime stage's process-tuning environment (the C library's allocator),
+  // not ringside's own RINGSIDE_* settings: the benchmark passes those as flags.
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const m of runtime.matchAll(/^ENV\s+((?:[^\n]*\\\n)*[^\n]*)$/gm)) {
+    for (const pair of m[1].replace(/\\\n/g, ' ').trim().split(/\s+/)) {
+      const eq = pair.indexOf('=');
+      if (eq > 0 && /^(MALLOC_|GLIBC_TUNABLES$)/.test(pair.slice(0, eq))) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return { nodeFlags: argv.slice(1, -1), script: join(ROOT, argv.at(-1)!), env };
 })();
 
 const nodeHttpProxy: Contender = {
@@ -224,7 +235,7 @@ const ringsideCompat: Contender = {
   async start(protocol, { nodeFlags = [] }) {
     const [port, adminPort] = [await findFreePort(), await findFreePort()];
     const args = [...ringsideArgs(protocol, port, adminPort, nodeFlags), '--engine', 'compat'];
-    return startProcess('ringside --engine compat', protocol, port, process.execPath, args);
+    return startProcess('ringside --engine compat', protocol, port, process.execPath, args, RINGSIDE_IMAGE.env);
   },
 };
 
@@ -235,7 +246,7 @@ const ringside: Contender = {
   async start(protocol, { nodeFlags = [] }) {
     const [port, adminPort] = [await findFreePort(), await findFreePort()];
     const args = ringsideArgs(protocol, port, adminPort, nodeFlags);
-    return startProcess('ringside', protocol, port, process.execPath, args);
+    return startProcess('ringside', protocol, port, process.execPath, args, RINGSIDE_IMAGE.env);
   },
 };
 

@@ -90,7 +90,7 @@ async function measure(v: Variant): Promise<Record<string, number>> {
     '--lb', 'ring_hash',
     '--hash-query', 'key',
   ];
-  const proc: PinnedProcess = spawnPinned(v.label, PROXY_CORE, process.execPath, args, { ...process.env, ...v.env });
+  const proc: PinnedProcess = spawnPinned(v.label, PROXY_CORE, process.execPath, args, { ...process.env, ...RINGSIDE_IMAGE.env, ...v.env });
   try {
     const target = { host: '127.0.0.1', port };
     await waitReady(proc, createHttp1Probe(target.host, target.port));
@@ -143,7 +143,7 @@ try {
 
 const columns = Object.keys(results.values().next().value![0]!);
 console.log(`ringside memory, HTTP/1.1 load (wrk -c50, ${WARMUP_SECONDS} s warm-up + ${LOADS} x ${SECONDS} s), median of ${ROUNDS} rounds, MiB; ${new Date().toISOString()}, Node ${process.version}`);
-console.log(`image flags: ${RINGSIDE_IMAGE.nodeFlags.join(' ')}\n`);
+console.log(`image flags: ${[...Object.entries(RINGSIDE_IMAGE.env).map(([k, x]) => `${k}=${x}`), ...RINGSIDE_IMAGE.nodeFlags].join(' ')}\n`);
 console.log(`| variant | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);
 for (const v of variants) {

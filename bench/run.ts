@@ -71,7 +71,7 @@ function machine(): string[] {
     `- machine: ${os.availableParallelism()} CPUs (nproc), ${cpu}, Linux ${os.release()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min)`,
     `- Node.js ${process.version}; ${firstLine('haproxy', ['-v'])}; ${firstLine('nginx', ['-v'])}; ${firstLine('wrk', ['-v'])}; ${firstLine('h2load', ['--version'])}`,
-    `- ringside: \`node ${[...RINGSIDE_IMAGE.nodeFlags, 'dist/cmd/ringside.js'].join(' ')}\` (the image's ENTRYPOINT; dist/ built by \`npm run build\` at the start of the run)`,
+    `- ringside: \`${[...Object.entries(RINGSIDE_IMAGE.env).map(([k, v]) => `${k}=${v}`), 'node', ...RINGSIDE_IMAGE.nodeFlags, 'dist/cmd/ringside.js'].join(' ')}\` (the image's ENV and ENTRYPOINT; dist/ built by \`npm run build\` at the start of the run)`,
     `- settings: ${ROUNDS} rounds x ${SECONDS} s per contender and protocol, ${WARMUP_SECONDS} s warm-up for Node.js processes${QUICK ? ' (QUICK=1)' : ''}; proxy on core ${PROXY_CORE}, load + upstreams on core ${LOAD_CORE}`,
   ];
 }
