@@ -69,12 +69,10 @@ STOPSIGNAL SIGTERM
 #   --max-semi-space-size=1  young generation at 1 MiB per semi-space (default
 #                            up to 16): 12 MiB less peak RSS, ~0.3 µs more GC
 #                            per request
-#   --memory-saver-mode      V8 grows the old generation in smaller steps and
-#                            collects it sooner: about 2-3 MiB less at peak
-#   --no-maglev              no mid-tier optimising compiler (Ignition,
-#                            Sparkplug and TurboFan remain): its code is never
-#                            paged in, 1.4 MiB less; CPU per request unchanged
-#                            within the noise
+# Not used: --memory-saver-mode --no-maglev took the HTTP/1.1 peak under
+# 79 MiB, but in the full benchmark h2c cost 4.6-4.9x HAProxy's CPU per request
+# instead of 2.1-2.7x and the HTTP/1.1 p99 rose to 2.0x (2026-12-04,
+# bench/README.md "Results").
 # A flag here wins over the same flag in NODE_OPTIONS. bench/contenders.ts
 # runs ringside with exactly these flags.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--memory-saver-mode", "--no-maglev", "dist/cmd/ringside.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/cmd/ringside.js"]
