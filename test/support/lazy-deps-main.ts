@@ -1,0 +1,38 @@
+// Child process of test/lazy-dependencies.test.ts (a fresh module cache):
+// proxies one HTTP/1.1 request with the engine named in argv[2], reads a
+// configuration from flags and then from a YAML file, and prints which of
+// undici and yaml were loaded at each point, as JSON on stdout.
+
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../../lib/config/load-config.ts';
+import type { Engine } from '../../lib/config/config.ts';
+import { startProxy } from './proxy.ts';
+
+const cache = createRequire(import.meta.url).cache;
+const loaded = (name: string): boolean => Object.keys(cache).some((k) => k.includes(`/node_modules/${name}/`));
+
+const server = http.createServer((_req, res) => res.end('ok'));
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const proxy = await startProxy({ endpoints: [`127.0.0.1:${(server.address() as AddressInfo).port}`], engine: process.argv[2] as Engine });
+const undiciAtStart = loaded('undici');
+const body = await new Promise<string>((resolve, reject) => {
+  http
+    .get(`${proxy.url}/`, { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve(`${res.statusCode} ${text}`));
+    })
+    .on('error', reject);
+});
+const undiciAfterRequest = loaded('undici');
+await proxy.stop();
+server.close();
+
+const readFile = (): string => 'engine: compat\n';
+loadConfig({ argv: ['--upstream', 'static:127.0.0.1:1'], env: {}, readFile }, 'test');
+const yamlFlagsOnly = loaded('yaml');
+loadConfig({ argv: ['--upstream', 'static:127.0.0.1:1', '--config', 'ringside.yaml'], env: {}, readFile }, 'test');
+const yamlWithFile = loaded('yaml');
+
+process.stdout.write(JSON.stringify({ body, undiciAtStart, undiciAfterRequest, yamlFlagsOnly, yamlWithFile }) + '\n');
