@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { H2Client } from '../lib/h2/h2-client.ts';
 import { RECV_STREAM_WINDOW } from '../lib/h2/h2-session.ts';
 import { EchoService, grpc, type EchoClient, type EchoReply, type EchoRequest } from './support/grpc-replicas.ts';
-import { ErrorCode, FrameType, frame, settings } from './support/h2-frames.ts';
+import { ErrorCode, FrameType, frame, headerBlock, settings } from './support/h2-frames.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 import { sleep, unusedPort, waitFor } from './support/wait.ts';
 
@@ -431,6 +431,37 @@ describe('lean h2c client: protocol errors from the upstream', () => {
       expect(err.http2ErrorCode).toBe(ErrorCode.INTERNAL_ERROR);
       expect(err.unprocessed).toBe(false);
     }
+    expect(client.size).toBe(1);
+    expect(raw.goaway()).toBe(-1);
+  });
+
+  it('a response header list over our SETTINGS_MAX_HEADER_LIST_SIZE fails only its stream; the next stream on the connection succeeds', async () => {
+    let calls = 0;
+    const raw = await startRawServer((socket, id) => {
+      if (calls++ > 0) {
+        socket.write(frame(FrameType.HEADERS, 0x4 | 0x1, id, Buffer.from([0x88]))); // :status 200, END_HEADERS | END_STREAM
+        return;
+      }
+      // About 70 KiB of fields (over the 64 KiB limit), in HEADERS + CONTINUATION frames of at most 16 KiB.
+      const fields: Array<[string, string]> = [[':status', '200']];
+      for (let i = 0; i < 5; i++) fields.push([`x-big-${i}`, 'a'.repeat(14_000)]);
+      const block = headerBlock(fields);
+      const frames: Buffer[] = [];
+      for (let o = 0; o < block.length; o += 16_000) {
+        const last = o + 16_000 >= block.length;
+        const part = block.subarray(o, Math.min(block.length, o + 16_000));
+        frames.push(o === 0 ? frame(FrameType.HEADERS, 0x1 | (last ? 0x4 : 0), id, part) : frame(FrameType.CONTINUATION, last ? 0x4 : 0, id, part));
+      }
+      socket.write(Buffer.concat(frames));
+    });
+    servers.push(raw);
+    const client = newClient(raw.port);
+    const err = await send(client, {}).done.catch((e) => e);
+    expect(err.message).toContain('malformed response');
+    expect(err.message).toMatch(/header list/i);
+    const ok = send(client, {});
+    await ok.done;
+    expect(ok.state.status).toBe(200);
     expect(client.size).toBe(1);
     expect(raw.goaway()).toBe(-1);
   });

@@ -1059,7 +1059,18 @@ export class H2Session implements TimedItem {
   #headerBlock(buf: Buffer, start: number, end: number, flags: number, streamId: number): void {
     const fields = this.#fields;
     fields.length = 0;
-    this.#decoder.decode(buf, start, end, fields); // an HpackError is a connection error (section 4.3)
+    try {
+      this.#decoder.decode(buf, start, end, fields);
+    } catch (err) {
+      // A malformed block is a connection error (section 4.3), thrown on to #onRead.
+      // A list over our SETTINGS_MAX_HEADER_LIST_SIZE was decoded to the end
+      // (the table is still in step with the peer's): only its stream fails
+      // (section 10.5.1), the others on the connection go on.
+      if (!(err instanceof HpackError) || !err.streamOnly) throw err;
+      const tooLarge = this.streams.get(streamId);
+      if (tooLarge !== undefined) this.#malformed(tooLarge, err.message);
+      return;
+    }
     const stream = this.streams.get(streamId);
     if (stream === undefined) {
       if (streamId >= this.#nextStreamId || (streamId & 1) === 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on idle stream ${streamId}`);
