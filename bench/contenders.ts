@@ -3,6 +3,7 @@
 // load generator straight at one replica: the physical limit, no proxy.
 
 import { mkdirSync, readFileSync } from 'node:fs';
+import { DockerfileParser, type JSONInstruction } from 'dockerfile-ast';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,9 +73,9 @@ export function findFreePort(): Promise<number> {
   });
 }
 
-async function startProcess(name: string, protocol: Protocol, port: number, command: string, args: string[], env?: Readonly<Record<string, string>>): Promise<RunningContender> {
+async function startProcess(name: string, protocol: Protocol, port: number, command: string, args: string[], env: Readonly<Record<string, string>> = {}): Promise<RunningContender> {
   const target = { host: LISTEN_HOST, port };
-  const proc = spawnPinned(name, PROXY_CORE, command, args, env === undefined ? undefined : { ...process.env, ...env });
+  const proc = spawnPinned(name, PROXY_CORE, command, args, { ...process.env, ...env });
   try {
     const readyMs = await waitReady(proc, createProbe(protocol, target));
     return { name, target, process: proc, readyMs, stop: () => stopProcess(proc) };
@@ -161,19 +162,17 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
  * bench/run.ts builds dist/ (npm run build) before anything starts.
  */
 export const RINGSIDE_IMAGE = ((): { nodeFlags: readonly string[]; script: string; env: Readonly<Record<string, string>> } => {
-  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-  const match = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
-  const argv = match ? (JSON.parse(match[1]) as string[]) : [];
+  const dockerfile = DockerfileParser.parse(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  const entrypoint = dockerfile.getENTRYPOINTs()[0] as JSONInstruction | undefined;
+  const argv = entrypoint?.getJSONStrings().map((a) => a.getJSONValue()) ?? [];
   if (argv[0] !== 'node' || !argv.at(-1)?.endsWith('.js')) throw new Error(`bench: expected the Dockerfile's ENTRYPOINT to be ["node", ...flags, "dist/....js"], got ${JSON.stringify(argv)}`);
-  // The runtime stage's process-tuning environment (the C library's allocator),
-  // not ringside's own RINGSIDE_* settings: the benchmark passes those as flags.
-  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  // The runtime (last) stage's process-tuning environment (the C library's
+  // allocator), not ringside's own RINGSIDE_* settings: the benchmark passes those as flags.
+  const runtimeStart = dockerfile.getFROMs().at(-1)?.getRange().start.line ?? 0;
   const env: Record<string, string> = {};
-  for (const m of runtime.matchAll(/^ENV\s+((?:[^\n]*\\\n)*[^\n]*)$/gm)) {
-    for (const pair of m[1].replace(/\\\n/g, ' ').trim().split(/\s+/)) {
-      const eq = pair.indexOf('=');
-      if (eq > 0 && /^(MALLOC_|GLIBC_TUNABLES$)/.test(pair.slice(0, eq))) env[pair.slice(0, eq)] = pair.slice(eq + 1);
-    }
+  for (const instruction of dockerfile.getENVs()) {
+    if (instruction.getRange().start.line < runtimeStart) continue;
+    for (const p of instruction.getProperties()) if (/^(MALLOC_|GLIBC_TUNABLES$)/.test(p.getName())) env[p.getName()] = p.getValue() ?? '';
   }
   return { nodeFlags: argv.slice(1, -1), script: join(ROOT, argv.at(-1)!), env };
 })();
@@ -201,12 +200,12 @@ const fastify: Contender = {
   },
 };
 
-/** Node flags (the image's, then the caller's), the entry point and ringside's own options. */
-function ringsideArgs(protocol: Protocol, port: number, adminPort: number, nodeFlags: readonly string[]): string[] {
+/** Node flags (the image's, then the caller's), the entry point (the image's unless given) and ringside's own options. */
+export function ringsideArgs(protocol: Protocol, port: number, adminPort: number, nodeFlags: readonly string[], script = RINGSIDE_IMAGE.script): string[] {
   return [
     ...RINGSIDE_IMAGE.nodeFlags,
     ...nodeFlags,
-    RINGSIDE_IMAGE.script,
+    script,
     '--listen',
     `${LISTEN_HOST}:${port}`,
     '--admin',

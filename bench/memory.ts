@@ -16,12 +16,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RINGSIDE_IMAGE } from './contenders.ts';
-import { runWrk } from './load.ts';
+import { findFreePort, RINGSIDE_IMAGE, ringsideArgs } from './contenders.ts';
+import { Protocol, runWrk } from './load.ts';
 import { readCpuMicros, readPeakRssKiB, spawnPinned, stopProcess } from './proc.ts';
 import type { PinnedProcess } from './proc.ts';
 import { createHttp1Probe, waitReady } from './probe.ts';
-import { HTTP1_PORT, PROXY_CORE, REPLICA_HOSTS, startUpstreams } from './upstreams.ts';
+import { spread } from './report.ts';
+import { PROXY_CORE, startUpstreams } from './upstreams.ts';
 
 const ROUNDS = Number(process.env.MEM_ROUNDS ?? 2);
 const LOADS = Number(process.env.MEM_LOADS ?? 5);
@@ -61,35 +62,9 @@ function snapshot(pid: number): Record<string, number> {
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((res, rej) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-    srv.on('error', rej);
-  });
-}
-
 async function measure(v: Variant): Promise<Record<string, number>> {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const args = [
-    ...RINGSIDE_IMAGE.nodeFlags,
-    ...v.flags,
-    v.script,
-    '--listen', `127.0.0.1:${port}`,
-    '--admin', `127.0.0.1:${adminPort}`,
-    '--log-level', 'warn',
-    '--upstream', `static:${REPLICA_HOSTS.map((h) => `${h}:${HTTP1_PORT}`).join(',')}`,
-    '--lb', 'ring_hash',
-    '--hash-query', 'key',
-  ];
+  const [port, adminPort] = [await findFreePort(), await findFreePort()];
+  const args = ringsideArgs(Protocol.http1, port, adminPort, v.flags, v.script);
   const proc: PinnedProcess = spawnPinned(v.label, PROXY_CORE, process.execPath, args, { ...process.env, ...RINGSIDE_IMAGE.env, ...v.env });
   try {
     const target = { host: '127.0.0.1', port };
@@ -117,7 +92,7 @@ async function measure(v: Variant): Promise<Record<string, number>> {
       'end file': after.RssFile!,
       threads: after.Threads!,
       'CPU µs/req': cpuPerRequest,
-      'p99 ms': median(p99s),
+      'p99 ms': spread(p99s)!.median,
     };
   } finally {
     await stopProcess(proc);
@@ -148,5 +123,5 @@ console.log(`| variant | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);
 for (const v of variants) {
   const rows = results.get(v.label)!;
-  console.log(`| ${v.label}${v.flags.length + Object.keys(v.env).length ? ` (${[...Object.entries(v.env).map(([k, x]) => `${k}=${x}`), ...v.flags].join(' ')})` : ''} | ${columns.map((c) => median(rows.map((r) => r[c]!)).toFixed(1)).join(' | ')} |`);
+  console.log(`| ${v.label}${v.flags.length + Object.keys(v.env).length ? ` (${[...Object.entries(v.env).map(([k, x]) => `${k}=${x}`), ...v.flags].join(' ')})` : ''} | ${columns.map((c) => spread(rows.map((r) => r[c]!))!.median.toFixed(1)).join(' | ')} |`);
 }
