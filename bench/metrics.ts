@@ -73,7 +73,7 @@ const rows: [string, string][] = [];
 {
   // Scrape cost with a realistic population: 100 endpoints, a few codes each.
   const registry = new Registry();
-  const metrics = createMetrics(registry, { collectDefaults: false });
+  const metrics = createMetrics(registry, { runtimeMetrics: false });
   for (let e = 0; e < 100; e++) {
     const endpoint = metrics.endpoint('egress', 'recs', `10.0.${e >> 8}.${e & 255}:8080`);
     for (let i = 0; i < 100; i++) {

@@ -4,7 +4,7 @@
 //   for every listener:  port -> HTTP/1.1 or h2c -> hash policy -> upstream -> endpoint client
 //   around them:         metrics, and the admin server (/metrics, /healthz, /readyz, /status)
 
-import { Registry } from 'prom-client';
+import { Registry } from './metrics/registry.ts';
 import { createAdminApp } from './admin/admin-app.ts';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
 import type { Readiness, StatusSnapshot } from './admin/status.ts';
@@ -27,7 +27,7 @@ export interface AppOptions {
   readonly version: string;
   /** Serve the admin port (default true; tests of the data plane alone may turn it off). */
   readonly admin?: boolean;
-  /** Register prom-client's process and Node.js runtime metrics (default true). */
+  /** Register the process and Node.js runtime metrics, lib/metrics/runtime-metrics.ts (default true). */
   readonly runtimeMetrics?: boolean;
 }
 
@@ -48,7 +48,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
   const startedAt = Date.now();
   await initXxhash64();
   const registry = new Registry();
-  const metrics = createMetrics(registry, { collectDefaults: options.runtimeMetrics ?? true });
+  const metrics = createMetrics(registry, { runtimeMetrics: options.runtimeMetrics ?? true });
 
   // Upstreams: discovery feeds endpoints to a balancer.
   const listenersOf = (upstream: string): string[] => config.listeners.filter((l) => l.upstream === upstream).map((l) => l.name);

@@ -15,7 +15,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerRuntimeMetrics } from '../lib/metrics/runtime-metrics.ts';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, test } from 'vitest';
 import { ENV_VARS, loadConfig } from '../lib/config/load-config.ts';
@@ -471,9 +472,9 @@ describe('Grafana dashboard', () => {
   const histograms = new Set([...metricsSource.matchAll(/name: '(ringside_[a-z0-9_]+)',\s*help: '[^']*',\s*type: 'histogram'/g)].map((m) => m[1]));
   const expressions = [...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dashboard.templating.list.flatMap((v) => (v.definition ? [v.definition] : []))];
   const used = new Set(expressions.flatMap((e) => [...e.matchAll(/\bringside_[a-z0-9_]+/g)].map((m) => m[0])));
-  /** The Node.js runtime metrics that the admin port also serves (createMetrics turns on prom-client's defaults). */
+  /** The process and Node.js runtime metrics that the admin port also serves (lib/metrics/runtime-metrics.ts). */
   const runtimeRegistry = new Registry();
-  collectDefaultMetrics({ register: runtimeRegistry });
+  registerRuntimeMetrics(runtimeRegistry).stop();
   const runtimeMetrics = new Set(runtimeRegistry.getMetricsAsArray().map((m) => m.name));
   const usedRuntime = new Set(expressions.flatMap((e) => [...e.matchAll(/\b(?:process|nodejs)_[a-z0-9_]+/g)].map((m) => m[0])));
   /** A histogram is queried through its _bucket, _sum and _count series. */
@@ -488,8 +489,8 @@ describe('Grafana dashboard', () => {
     expect(used.size).toBeGreaterThanOrEqual(10);
     for (const name of used) expect(declared, `${name} is not a ringside metric`).toContain(baseName(name));
     expect(runtimeMetrics).toContain('process_resident_memory_bytes');
-    for (const name of usedRuntime) expect(runtimeMetrics, `${name} is not a prom-client runtime metric`).toContain(name);
-    expect(metricsSource).toMatch(/collectDefaultMetrics\(/);
+    for (const name of usedRuntime) expect(runtimeMetrics, `${name} is not a runtime metric`).toContain(name);
+    expect(metricsSource).toMatch(/registerRuntimeMetrics\(/);
   });
 
   test('covers requests and errors per endpoint, latency percentiles, endpoints by state, DNS health and ring balance', () => {

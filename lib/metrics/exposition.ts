@@ -3,7 +3,7 @@
 // https://prometheus.io/docs/instrumenting/exposition_formats/
 // https://github.com/prometheus/OpenMetrics/blob/main/specification/OpenMetrics.md
 
-import { Registry } from 'prom-client';
+import { Registry } from './registry.ts';
 import type { Metric, OpenMetricsContentType } from 'prom-client';
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;

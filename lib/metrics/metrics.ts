@@ -11,12 +11,13 @@
 // Naming follows https://prometheus.io/docs/practices/naming/ : prefix
 // `ringside_`, base units, `_total` counters, `_seconds` durations.
 
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from './registry.ts';
 import type { ErrorStatus } from '../errors/status.ts';
 import type { ResolutionResult } from '../discovery/discovery.ts';
 import { registerCollectedMetric } from './collected-metric.ts';
 import type { Sample } from './collected-metric.ts';
 import { createRateWindow } from './rate-window.ts';
+import { registerRuntimeMetrics } from './runtime-metrics.ts';
 import type { RateWindow } from './rate-window.ts';
 
 /**
@@ -141,8 +142,8 @@ export interface RingsideMetrics {
 }
 
 export interface MetricsOptions {
-  /** Also register prom-client's process_* and nodejs_* metrics on the registry. */
-  readonly collectDefaults?: boolean;
+  /** Also register the process_* and nodejs_* runtime metrics (./runtime-metrics.ts) on the registry. */
+  readonly runtimeMetrics?: boolean;
   /** Clock in milliseconds (DNS timestamps, rate windows). Default Date.now. */
   readonly now?: () => number;
 }
@@ -314,7 +315,7 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     },
   });
 
-  if (options.collectDefaults) collectDefaultMetrics({ register: registry });
+  if (options.runtimeMetrics) registerRuntimeMetrics(registry);
 
   return {
     registry,
