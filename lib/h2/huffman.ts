@@ -15,6 +15,12 @@
 //                         bits 24-25 number of symbols completed (0..2)
 //                         bit  26    EOS was completed: a decoding error
 //
+// No built entry is 0: eight bits that complete no symbol cannot end at the
+// root, which is only reached by completing one. So 0 marks a row not built
+// yet, and the table needs no filling: its 256 KiB stay untouched (not
+// resident) except for the rows a connection visits, which matters to a
+// sidecar that never decodes HTTP/2 at all (HTTP/1.1 only).
+//
 // After the last byte the state must be one that the padding may leave: the
 // root (no padding) or a node on the all-ones path less than 8 bits deep
 // (section 5.2: padding is the most significant bits of EOS, at most 7 bits).
@@ -31,9 +37,8 @@ export const HUFFMAN_LENGTHS: Uint8Array = new Uint8Array(HUFFMAN_CODE_LENGTHS);
 const F_SHIFT_COUNT = 24;
 const F_FAIL = 1 << 26;
 
+/** 0 in a row not built yet (see above). */
 const DECODE_TABLE = new Uint32Array(256 * 256);
-/** A DECODE_TABLE entry whose row is not built yet (its count field, 255, is otherwise impossible). */
-const UNBUILT = 0xffffffff;
 /** Nibble entry: bits 0-7 next state, bits 8-15 symbol, N_SYMBOL when a symbol completed, N_EOS on EOS. */
 const NIBBLES = new Uint32Array(256 * 16);
 const N_SYMBOL = 1 << 16;
@@ -100,7 +105,6 @@ function buildTables(): void {
       NIBBLES[(state << 4) | nibble] = entry | node;
     }
   }
-  DECODE_TABLE.fill(UNBUILT);
 
   let node = 0;
   for (let depth = 0; depth < 8; depth++) {
@@ -127,7 +131,9 @@ function decodeRow(state: number): void {
       } else {
         entry = second & N_SYMBOL ? (1 << F_SHIFT_COUNT) | (second & 0xff00) : 0;
       }
-      DECODE_TABLE[(state << 8) | (high << 4) | low] = entry | (second & 0xff);
+      entry |= second & 0xff;
+      if (entry === 0) throw new Error('HPACK Huffman decode entry 0 is reserved for unbuilt rows');
+      DECODE_TABLE[(state << 8) | (high << 4) | low] = entry;
     }
   }
 }
@@ -147,19 +153,13 @@ export function huffmanDecode(src: Uint8Array, start: number, end: number, dst: 
   let o = 0;
   for (let i = start; i < end; i++) {
     let e = DECODE_TABLE[(state << 8) | src[i]];
-    let count = e >>> F_SHIFT_COUNT;
+    if (e === 0) {
+      decodeRow(state);
+      e = DECODE_TABLE[(state << 8) | src[i]];
+    }
+    const count = e >>> F_SHIFT_COUNT;
     if (count !== 0) {
-      if (count > 2) {
-        if (e !== UNBUILT) return -1; // F_FAIL
-        decodeRow(state);
-        e = DECODE_TABLE[(state << 8) | src[i]];
-        count = e >>> F_SHIFT_COUNT;
-        if (count > 2) return -1;
-        if (count === 0) {
-          state = e & 0xff;
-          continue;
-        }
-      }
+      if (count > 2) return -1; // F_FAIL
       dst[o++] = (e >>> 8) & 0xff;
       if (count === 2) dst[o++] = (e >>> 16) & 0xff;
     }
