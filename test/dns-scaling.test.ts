@@ -153,7 +153,8 @@ describe('DNS scaling through ringside, one gRPC channel', () => {
     // They must still complete.
     const removedEndpoints = removedKeys.map((k) => upstream.endpoints.get(k)!);
     const longCalls: Promise<string>[] = [];
-    for (let i = 0; i < 20; i++) {
+    // Bounded: start long calls (at least 20, at most 60) until both pods about to be removed hold one.
+    for (let i = 0; i < 60 && (i < 20 || !removedEndpoints.every((e) => e.inFlight > 0)); i++) {
       longCalls.push(unary(client, { message: 'long', count: 1200 }).then((r) => r.replica));
       await sleep(2);
     }
