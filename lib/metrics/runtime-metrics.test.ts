@@ -79,5 +79,4 @@ describe('runtime metrics', () => {
     const second = await registry.metrics();
     expect(valueOf(second, 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(0.25);
   });
-
 });

@@ -17,8 +17,9 @@
 //     the package's index loads code that stays resident without running.
 // Left out: the GC histogram (see above), per-space heap sizes and the
 // per-type active handle/request counts; nodejs_active_resources is one
-// series without the `type` label (sum by type gives the same query result). The event-loop lag comes from
-// perf_hooks' sampling histogram, as in prom-client.
+// series without the `type` label (sum by type gives the same query result).
+// The event-loop lag comes from perf_hooks' sampling histogram, as in
+// prom-client.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
