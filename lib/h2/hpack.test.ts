@@ -514,7 +514,8 @@ describe('HPACK interop with node:http2 (nghttp2)', () => {
         const huffmanJson = Buffer.alloc(huffmanEncodedLength('application/json'));
         huffmanEncode('application/json', huffmanJson, 0);
         expect(blocks[0].includes(huffmanJson)).toBe(true);
-        if (tableSize === undefined) expect(blocks[1].length).toBeLessThan(blocks[0].length * 0.6);
+        // (The shortest later block: a response sent as the clock's second turns carries a new `date` literal.)
+        if (tableSize === undefined) expect(Math.min(...blocks.slice(1).map((b) => b.length))).toBeLessThan(blocks[0].length * 0.6);
         else expect(blocks[0].subarray(0, 3).toString('hex')).toBe('3fe101'); // size update to 256 = 31 + 0x61 + 1 * 128
         expect(responses).toHaveLength(requests.length);
         for (let i = 0; i < requests.length; i++) {
