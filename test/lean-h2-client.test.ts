@@ -354,16 +354,34 @@ describe('lean h2c client', () => {
 
 // --- protocol errors from a raw fake server --------------------------------------
 
-/** A fake h2 server: reads the preface, answers SETTINGS, then `onHeaders` writes whatever it likes. */
-async function startRawServer(onHeaders: (socket: net.Socket, streamId: number) => void): Promise<{ port: number; goaway: () => number; close(): Promise<void> }> {
+interface RawServerOptions {
+  /** The server's SETTINGS (sent first). */
+  readonly settings?: Array<[number, number]>;
+  /** Acknowledge the client's SETTINGS (default true); false plays a peer that never does. */
+  readonly ackSettings?: boolean;
+  /** Answer the client's PINGs (default true); false plays a peer that went silent. */
+  readonly answerPings?: boolean;
+}
+
+interface RawServer {
+  port: number;
+  goaway: () => number;
+  /** Every frame the server read from the client, in order. */
+  frames: Array<{ type: number; flags: number; streamId: number; payload: Buffer }>;
+  close(): Promise<void>;
+}
+
+/** A fake h2 server: reads the preface, sends its SETTINGS (and acks the client's), then `onHeaders` writes whatever it likes. */
+async function startRawServer(onHeaders: (socket: net.Socket, streamId: number) => void, options: RawServerOptions = {}): Promise<RawServer> {
   let goawayCode = -1;
   const sockets = new Set<net.Socket>();
+  const frames: RawServer['frames'] = [];
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
     let buf = Buffer.alloc(0);
     let prefaceSeen = false;
-    socket.write(settings());
+    socket.write(settings(options.settings ?? []));
     socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       if (!prefaceSeen) {
@@ -375,8 +393,13 @@ async function startRawServer(onHeaders: (socket: net.Socket, streamId: number) 
         const len = buf.readUIntBE(0, 3);
         if (buf.length < 9 + len) break;
         const type = buf[3];
+        const flags = buf[4];
         const id = buf.readUInt32BE(5) & 0x7fffffff;
-        if (type === FrameType.GOAWAY) goawayCode = buf.readUInt32BE(9 + 4);
+        const payload = Buffer.from(buf.subarray(9, 9 + len));
+        frames.push({ type, flags, streamId: id, payload });
+        if (type === FrameType.GOAWAY) goawayCode = payload.readUInt32BE(4);
+        if (type === FrameType.SETTINGS && (flags & 1) === 0 && options.ackSettings !== false) socket.write(settings([], true));
+        if (type === FrameType.PING && (flags & 1) === 0 && options.answerPings !== false) socket.write(frame(FrameType.PING, 1, 0, payload));
         if (type === FrameType.HEADERS) onHeaders(socket, id);
         buf = buf.subarray(9 + len);
       }
@@ -386,6 +409,7 @@ async function startRawServer(onHeaders: (socket: net.Socket, streamId: number) 
   return {
     port: (server.address() as AddressInfo).port,
     goaway: () => goawayCode,
+    frames,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
@@ -482,6 +506,97 @@ describe('lean h2c client: protocol errors from the upstream', () => {
 
 // --- through the proxy ---------------------------------------------------------
 
+describe('lean h2c client: dead peers and peer limits', () => {
+  const PING_ACK_TIMEOUT = 600;
+  function keepaliveClient(port: number, keepaliveIntervalMs: number): H2Client {
+    const client = new H2Client('127.0.0.1', port, { connectTimeoutMs: 2000, idleTimeoutMs: 5000, keepaliveIntervalMs, pingTimeoutMs: PING_ACK_TIMEOUT });
+    clients.push(client);
+    return client;
+  }
+  const pings = (raw: RawServer) => raw.frames.filter((f) => f.type === FrameType.PING && (f.flags & 1) === 0);
+
+  it('a peer that stops answering (no PING ack) is taken for dead: the open stream fails instead of hanging, with GOAWAY sent', async () => {
+    // The server takes the request and then goes silent: no response, no PING ack, the socket stays open.
+    const raw = await startRawServer(() => {}, { answerPings: false });
+    servers.push(raw);
+    const client = keepaliveClient(raw.port, 300);
+    const started = Date.now();
+    const err = await send(client, {}).done.catch((e) => e);
+    const took = Date.now() - started;
+    expect(err.code).toBe('RS_H2_CONNECTION_CLOSED');
+    expect(err.message).toMatch(/did not answer a PING within 600 ms/);
+    // About interval + timeout (+ up to two 250 ms wheel ticks), far below any test timeout.
+    expect(took).toBeGreaterThanOrEqual(300 + PING_ACK_TIMEOUT - 50);
+    expect(took).toBeLessThan(4000);
+    expect(pings(raw)).toHaveLength(1);
+    expect(pings(raw)[0].payload.length).toBe(8);
+    await waitFor(() => raw.goaway() !== -1);
+    expect(client.size).toBe(0);
+  });
+
+  it('a slow response on a live peer survives: PINGs are answered, the stream completes', async () => {
+    const raw = await startRawServer((socket, id) => {
+      setTimeout(() => socket.write(frame(FrameType.HEADERS, 0x4 | 0x1, id, Buffer.from([0x88]))), 1800);
+    });
+    servers.push(raw);
+    const client = keepaliveClient(raw.port, 300);
+    const r = await send(client, {}).done;
+    expect(r.status).toBe(200);
+    // Several quiet intervals passed: at least two PINGs, each answered before the next was sent.
+    expect(pings(raw).length).toBeGreaterThanOrEqual(2);
+    expect(raw.goaway()).toBe(-1);
+    expect(client.size).toBe(1);
+  });
+
+  it('no PINGs while the peer keeps sending, and none with keepalive off (the default)', async () => {
+    const raw = await startRawServer((socket, id) => {
+      socket.write(frame(FrameType.HEADERS, 0x4, id, Buffer.from([0x88])));
+      let n = 0;
+      const t = setInterval(() => {
+        socket.write(frame(FrameType.DATA, ++n === 12 ? 1 : 0, id, Buffer.from('tick')));
+        if (n === 12) clearInterval(t);
+      }, 100);
+    });
+    servers.push(raw);
+    const busy = await send(keepaliveClient(raw.port, 300), {}).done;
+    expect(busy.body.toString()).toBe('tick'.repeat(12));
+    expect(pings(raw)).toHaveLength(0);
+
+    const quiet = await startRawServer((socket, id) => setTimeout(() => socket.write(frame(FrameType.HEADERS, 0x5, id, Buffer.from([0x88]))), 1200));
+    servers.push(quiet);
+    const off = await send(newClient(quiet.port), {}).done;
+    expect(off.status).toBe(200);
+    expect(pings(quiet)).toHaveLength(0);
+  });
+
+  it('a peer that never acknowledges our SETTINGS gets GOAWAY(SETTINGS_TIMEOUT); its streams fail with a clear error', async () => {
+    const raw = await startRawServer(() => {}, { ackSettings: false });
+    servers.push(raw);
+    const client = keepaliveClient(raw.port, 0);
+    const err = await send(client, {}).done.catch((e) => e);
+    expect(err.code).toBe('RS_H2_PROTOCOL_ERROR');
+    expect(err.message).toMatch(/no SETTINGS acknowledgement within 600 ms \(SETTINGS_TIMEOUT/);
+    await waitFor(() => raw.goaway() !== -1);
+    expect(raw.goaway()).toBe(ErrorCode.SETTINGS_TIMEOUT);
+  });
+
+  it("a request head over the peer's SETTINGS_MAX_HEADER_LIST_SIZE is not sent and fails at once; smaller ones go on", async () => {
+    const raw = await startRawServer((socket, id) => socket.write(frame(FrameType.HEADERS, 0x5, id, Buffer.from([0x88]))), { settings: [[0x6, 300]] });
+    servers.push(raw);
+    const client = newClient(raw.port);
+    const small = await send(client, {}).done; // by its end the server's SETTINGS have arrived
+    expect(small.status).toBe(200);
+    const err = await send(client, { headers: ['host', 'upstream.test', 'x-big', 'v'.repeat(300)] }).done.catch((e) => e);
+    expect(err.code).toBe('RS_H2_REQUEST_HEADERS_TOO_LARGE');
+    expect(err.message).toMatch(/request head of \d+ bytes exceeds the SETTINGS_MAX_HEADER_LIST_SIZE of 300/);
+    // Exactly at the limit (names + values + 32 bytes per field, RFC 9113 section 6.5.2) still goes.
+    const fits = await send(client, { headers: ['host', 'u', 'x-pad', 'v'.repeat(300 - 5 * 32 - (7 + 3 + 7 + 4 + 5 + 1 + 10 + 1 + 5))] }).done;
+    expect(fits.status).toBe(200);
+    expect(raw.frames.filter((f) => f.type === FrameType.HEADERS)).toHaveLength(2);
+    expect(client.size).toBe(1);
+  });
+});
+
 describe('lean h2c client behind the proxy', () => {
   let proxy: TestProxy | null = null;
   afterEach(async () => {
@@ -494,20 +609,25 @@ describe('lean h2c client behind the proxy', () => {
     return proxy;
   }
 
-  function h2Request(url: string, headers: http2.OutgoingHttpHeaders, body?: Buffer): Promise<{ status: number; body: Buffer; error: Error | null; rstCode: number }> {
+  function h2Request(url: string, headers: http2.OutgoingHttpHeaders, body?: Buffer): Promise<{ status: number; grpcStatus: string | undefined; body: Buffer; error: Error | null; rstCode: number }> {
     return new Promise((resolve) => {
       const session = http2.connect(url);
       session.on('error', () => {});
       const req = session.request(headers, { endStream: body === undefined });
       const chunks: Buffer[] = [];
       let status = 0;
+      let grpcStatus: string | undefined;
       let error: Error | null = null;
-      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('response', (h) => {
+        status = Number(h[':status']);
+        grpcStatus = h['grpc-status'] as string | undefined;
+      });
+      req.on('trailers', (t) => (grpcStatus = (t['grpc-status'] as string | undefined) ?? grpcStatus));
       req.on('data', (d: Buffer) => chunks.push(d));
       req.on('error', (e) => (error = e));
       req.on('close', () => {
         session.close();
-        resolve({ status, body: Buffer.concat(chunks), error, rstCode: req.rstCode ?? 0 });
+        resolve({ status, grpcStatus, body: Buffer.concat(chunks), error, rstCode: req.rstCode ?? 0 });
       });
       if (body !== undefined) req.end(body);
     });
@@ -565,6 +685,39 @@ describe('lean h2c client behind the proxy', () => {
     const r = await h2Request(p.url, { ':path': '/' });
     expect(r.status).toBe(200);
     expect(r.rstCode !== 0 || r.error !== null).toBe(true);
+  });
+
+  it("a head over the upstream's SETTINGS_MAX_HEADER_LIST_SIZE answers 431 (gRPC RESOURCE_EXHAUSTED), without retries or ejection", async () => {
+    let streams = 0;
+    const reply = (stream: http2.ServerHttp2Stream) => {
+      streams++;
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    };
+    // node:http2 advertises maxHeaderListSize as SETTINGS_MAX_HEADER_LIST_SIZE.
+    const a = await startH2(reply, { maxHeaderListSize: 2000 });
+    const b = await startH2(reply, { maxHeaderListSize: 2000 });
+    servers.push(a, b);
+    // Round robin, so the warm-up requests open both connections and learn both limits.
+    proxy = await startProxy({ endpoints: [a.port, b.port].map((port) => `127.0.0.1:${port}`), engine: 'lean', upstream: { protocol: 'h2c', lb: 'round_robin' } });
+    const p = proxy;
+    for (let i = 0; i < 4; i++) expect((await h2Request(p.url, { ':path': '/' })).status).toBe(200);
+    const before = streams;
+    // More oversized requests than the ejection threshold (5): none counts against an endpoint.
+    for (let i = 0; i < 7; i++) {
+      const r = await h2Request(p.url, { ':path': '/', 'x-big': 'v'.repeat(3000) });
+      expect(r.status).toBe(431);
+      expect(r.body.toString()).toMatch(/request head too large for upstream .*SETTINGS_MAX_HEADER_LIST_SIZE of 2000/);
+    }
+    const grpcLike = await h2Request(p.url, { ':method': 'POST', ':path': '/echo.Echo/Say', 'content-type': 'application/grpc', 'x-big': 'v'.repeat(3000) }, Buffer.alloc(5));
+    expect(grpcLike.status).toBe(200);
+    expect(grpcLike.grpcStatus).toBe('8'); // RESOURCE_EXHAUSTED
+    expect(streams).toBe(before); // never sent, never retried elsewhere
+    const endpoints = [...p.app.upstreams.get('default')!.endpoints.values()];
+    expect(endpoints.map((e) => e.state)).toEqual(['active', 'active']);
+    expect((await h2Request(p.url, { ':path': '/' })).status).toBe(200);
+    const metrics = await (await fetch(`${p.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/ringside_proxy_errors_total\{[^}]*reason="bad_request"[^}]*\} 8/);
   });
 
   it('an upstream connection refused answers 502 with the connect error', async () => {

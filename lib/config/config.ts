@@ -64,6 +64,10 @@ export interface UpstreamConfig {
   readonly requestTimeoutMs: number;
   /** Idle upstream connections are closed after this long. */
   readonly idleTimeoutMs: number;
+  /** h2c upstream connections with open streams are PINGed after this long without a frame from the upstream; 0 = never. */
+  readonly h2KeepaliveIntervalMs: number;
+  /** How long an h2c upstream may take to acknowledge a PING or our SETTINGS before its connection is closed. */
+  readonly h2PingTimeoutMs: number;
   /** Retries on other endpoints for requests that never reached an upstream. */
   readonly retries: number;
   /** Request body bytes kept to replay an idempotent request on a retry. */

@@ -20,6 +20,8 @@ export function createUpstreamConfig(name: string, target: UpstreamTarget, overr
     connectTimeoutMs: DEFAULTS.connectTimeoutMs,
     requestTimeoutMs: DEFAULTS.requestTimeoutMs,
     idleTimeoutMs: DEFAULTS.idleTimeoutMs,
+    h2KeepaliveIntervalMs: DEFAULTS.h2KeepaliveIntervalMs,
+    h2PingTimeoutMs: DEFAULTS.h2PingTimeoutMs,
     retries: DEFAULTS.retries,
     retryBufferBytes: DEFAULTS.retryBufferBytes,
     ejection: {

@@ -620,6 +620,8 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
     connectTimeoutMs: valueOr('connect-timeout', layers, DEFAULTS.connectTimeoutMs),
     requestTimeoutMs: valueOr('request-timeout', layers, DEFAULTS.requestTimeoutMs),
     idleTimeoutMs: valueOr('idle-timeout', layers, DEFAULTS.idleTimeoutMs),
+    h2KeepaliveIntervalMs: valueOr('h2-keepalive-interval', layers, DEFAULTS.h2KeepaliveIntervalMs),
+    h2PingTimeoutMs: valueOr('h2-ping-timeout', layers, DEFAULTS.h2PingTimeoutMs),
     retries: valueOr('retries', layers, DEFAULTS.retries),
     retryBufferBytes: valueOr('retry-buffer', layers, DEFAULTS.retryBufferBytes),
     ejection: {

@@ -17,6 +17,8 @@ const base = {
   connectTimeoutMs: 1000,
   requestTimeoutMs: 0,
   idleTimeoutMs: 30_000,
+  h2KeepaliveIntervalMs: 0,
+  h2PingTimeoutMs: 20_000,
   retries: 2,
   retryBufferBytes: 65_536,
   ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },

@@ -10,6 +10,8 @@ export const ErrorCodes = {
   TIMEOUT: 'RS_ERR_TIMEOUT',
   CLIENT_CANCELLED: 'RS_ERR_CLIENT_CANCELLED',
   BAD_REQUEST: 'RS_ERR_BAD_REQUEST',
+  /** The request head is larger than the upstream accepts (its HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE); it was not sent. */
+  HEADERS_TOO_LARGE: 'RS_ERR_HEADERS_TOO_LARGE',
   DNS: 'RS_ERR_DNS',
 } as const;
 
@@ -83,6 +85,23 @@ export class ClientCancelledError extends RingsideError {
     super(ErrorCodes.CLIENT_CANCELLED, 'client cancelled the request', { upstream, endpoint });
     this.name = 'ClientCancelledError';
   }
+}
+
+export class HeadersTooLargeError extends RingsideError {
+  constructor(upstream: string, endpoint: string, cause?: unknown) {
+    const why = cause instanceof Error ? `: ${cause.message}` : '';
+    super(ErrorCodes.HEADERS_TOO_LARGE, `request head too large for upstream ${endpoint} of "${upstream}"${why}`, { cause, upstream, endpoint });
+    this.name = 'HeadersTooLargeError';
+  }
+}
+
+/**
+ * Whether a failed request counts against its endpoint (outlier detection):
+ * the endpoint's own failures do; the client's cancellation and a request the
+ * client made too large for it do not.
+ */
+export function blamesEndpoint(err: RingsideError): boolean {
+  return err.code !== ErrorCodes.CLIENT_CANCELLED && err.code !== ErrorCodes.HEADERS_TOO_LARGE;
 }
 
 export class BadRequestError extends RingsideError {

@@ -29,6 +29,8 @@ const UPSTREAM_RESET: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.UN
 const TIMEOUT: ErrorStatus = { httpStatus: 504, grpcStatus: GrpcStatus.DEADLINE_EXCEEDED, reason: 'timeout' };
 const CANCELLED: ErrorStatus = { httpStatus: 499, grpcStatus: GrpcStatus.CANCELLED, reason: 'client_cancelled' };
 const BAD_REQUEST: ErrorStatus = { httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT, reason: 'bad_request' };
+/** gRPC reports metadata over a peer's limit as RESOURCE_EXHAUSTED. */
+const HEADERS_TOO_LARGE: ErrorStatus = { httpStatus: 431, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'bad_request' };
 const INTERNAL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'internal' };
 
 export function statusOf(err: unknown): ErrorStatus {
@@ -45,6 +47,8 @@ export function statusOf(err: unknown): ErrorStatus {
       return CANCELLED;
     case ErrorCodes.BAD_REQUEST:
       return BAD_REQUEST;
+    case ErrorCodes.HEADERS_TOO_LARGE:
+      return HEADERS_TOO_LARGE;
     default:
       return INTERNAL;
   }

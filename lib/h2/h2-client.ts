@@ -11,7 +11,7 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { H2Error, H2ErrorCodes } from './h2-error.ts';
-import { buildRequestHeaders, H2Session, type H2SessionOwner, H2Stream } from './h2-session.ts';
+import { buildRequestHeaders, DEFAULT_PING_TIMEOUT_MS, H2Session, type H2SessionOwner, H2Stream } from './h2-session.ts';
 
 export interface H2ClientOptions {
   readonly connectTimeoutMs: number;
@@ -22,6 +22,10 @@ export interface H2ClientOptions {
   readonly onClose?: () => void;
   /** Connections to open at most when the peer's stream limit is reached (default 8). */
   readonly maxSessions?: number;
+  /** PING a connection with open streams after this long without a frame from the upstream (0 or absent: never). */
+  readonly keepaliveIntervalMs?: number;
+  /** How long the upstream may take to acknowledge a PING or our SETTINGS before the connection is taken for dead. */
+  readonly pingTimeoutMs?: number;
 }
 
 const REQUEST_CONTEXT = Object.freeze({});
@@ -32,7 +36,7 @@ export class H2Client implements H2SessionOwner {
   readonly options: H2ClientOptions;
   /** `host:port` (IPv6 in brackets): the :authority of requests that carry no Host. */
   readonly authority: string;
-  readonly #sessionOptions: { host: string; port: number; connectTimeoutMs: number; idleTimeoutMs: number; initialMaxStreams: number };
+  readonly #sessionOptions: { host: string; port: number; connectTimeoutMs: number; idleTimeoutMs: number; initialMaxStreams: number; keepaliveIntervalMs: number; pingTimeoutMs: number };
   readonly #maxSessions: number;
   readonly #sessions: H2Session[] = [];
   /** Streams waiting for a free slot. */
@@ -46,7 +50,15 @@ export class H2Client implements H2SessionOwner {
     this.options = options;
     this.authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.#maxSessions = options.maxSessions ?? 8;
-    this.#sessionOptions = { host, port, connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.idleTimeoutMs, initialMaxStreams: 100 };
+    this.#sessionOptions = {
+      host,
+      port,
+      connectTimeoutMs: options.connectTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      initialMaxStreams: 100,
+      keepaliveIntervalMs: options.keepaliveIntervalMs ?? 0,
+      pingTimeoutMs: options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS,
+    };
   }
 
   /** Open connections (connecting ones included). */

@@ -16,6 +16,8 @@ export const H2ErrorCodes = {
   UNPROCESSED: 'RS_H2_UNPROCESSED',
   /** The client was closed. */
   CLIENT_CLOSED: 'RS_H2_CLIENT_CLOSED',
+  /** The request head exceeds the upstream's SETTINGS_MAX_HEADER_LIST_SIZE: it was not sent. */
+  HEADERS_TOO_LARGE: 'RS_H2_REQUEST_HEADERS_TOO_LARGE',
   /** The response body was longer or shorter than its content-length. */
   CONTENT_LENGTH: 'RS_H2_CONTENT_LENGTH_MISMATCH',
 } as const;

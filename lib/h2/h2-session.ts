@@ -151,7 +151,20 @@ export interface H2SessionOptions {
   readonly initialMaxStreams?: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /**
+   * Send a PING when nothing arrived from the upstream for this long while
+   * streams are open (0: never). A peer that does not answer within
+   * `pingTimeoutMs` is taken for dead: the connection closes and its streams fail.
+   */
+  readonly keepaliveIntervalMs?: number;
+  /** How long an answer may take: the ack of our PING, and of our SETTINGS after connecting (section 6.5.3). */
+  readonly pingTimeoutMs?: number;
 }
+
+/** Default for H2SessionOptions.pingTimeoutMs. */
+export const DEFAULT_PING_TIMEOUT_MS = 20_000;
+/** The payload of our keepalive PINGs; an ack carrying anything else is not ours. */
+const PING_PAYLOAD = Buffer.from('ringside');
 
 // Stream states, from our side.
 const S_NEW = 0; // not yet on a session (queued by the client)
@@ -298,10 +311,24 @@ export class H2Session implements TimedItem {
   /** False once the session takes no new streams (GOAWAY, ids exhausted, closing, closed). */
   usable = true;
   closed = false;
-  /** For the timer wheel: connect timeout while connecting, idle timeout while no stream is open. */
+  /**
+   * For the timer wheel: the connect timeout while connecting; once
+   * connected, the earliest of the SETTINGS-ack and PING-ack timeouts, the
+   * idle timeout (no stream open) and the next keepalive check (see #arm).
+   */
   deadline = 0;
   #connected = false;
   #settingsReceived = false;
+  /** When our SETTINGS must have been acknowledged (0: acknowledged). */
+  #settingsAckDue = 0;
+  /** When the ack of our outstanding PING is due (0: none outstanding). */
+  #pingDue = 0;
+  /** When the last bytes arrived from the peer (timer-wheel clock). */
+  #lastRead = 0;
+  /** When the session became idle (no stream open), for the idle timeout. */
+  #idleSince = 0;
+  /** The peer's SETTINGS_MAX_HEADER_LIST_SIZE (section 6.5.2), or -1 while unlimited. */
+  #peerMaxHeaderList = -1;
   #nextStreamId = 1;
   /** Graceful close asked: close once the last stream ends. */
   #closing = false;
@@ -396,8 +423,14 @@ export class H2Session implements TimedItem {
     return this.#connected;
   }
 
-  /** Open `stream` on this session: assign its id and queue its HEADERS (and END_STREAM when there is no body). */
+  /**
+   * Open `stream` on this session: assign its id and queue its HEADERS (and
+   * END_STREAM when there is no body). A head larger than the peer's
+   * SETTINGS_MAX_HEADER_LIST_SIZE is not sent: the stream fails at once with
+   * HEADERS_TOO_LARGE (section 10.5.1: the peer would refuse it anyway).
+   */
   open(stream: H2Stream): void {
+    if (this.#peerMaxHeaderList >= 0 && this.#headerListTooLarge(stream)) return;
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     if (this.#nextStreamId > LAST_STREAM_ID) this.usable = false; // ids exhausted: the client opens a new session
@@ -406,7 +439,7 @@ export class H2Session implements TimedItem {
     stream.state = S_OPEN;
     stream.sendWindow = this.#peerInitialWindow;
     this.streams.set(id, stream);
-    this.deadline = this.#connected ? 0 : this.deadline;
+    if (this.streams.size === 1 && this.#connected) this.#arm();
     const headers = stream.headers;
     const body = stream.body;
     const max = HpackEncoder.maxEncodedLength(headers);
@@ -428,6 +461,23 @@ export class H2Session implements TimedItem {
       stream.bodyEnded = true;
       stream.endSent = true;
     }
+  }
+
+  /** Fails `stream` (never sent) when its head exceeds the peer's limit; the size counts 32 bytes per field (section 6.5.2). */
+  #headerListTooLarge(stream: H2Stream): boolean {
+    const headers = stream.headers;
+    let size = 16 * headers.length;
+    for (let i = 0; i < headers.length; i++) size += headers[i].length;
+    const limit = this.#peerMaxHeaderList;
+    if (size <= limit) return false;
+    stream.markDone();
+    // Like a stream that ends early: the body we will not read is destroyed (the listener keeps what a retry needs).
+    if (stream.body !== null && !stream.body.destroyed) stream.body.destroy();
+    stream.handler.onResponseError?.(
+      stream,
+      new H2Error(H2ErrorCodes.HEADERS_TOO_LARGE, `request head of ${size} bytes exceeds the SETTINGS_MAX_HEADER_LIST_SIZE of ${limit} of upstream ${this.options.host}:${this.options.port}`),
+    );
+    return true;
   }
 
   /** A header block larger than one frame: HEADERS + CONTINUATION (section 6.10). */
@@ -630,7 +680,8 @@ export class H2Session implements TimedItem {
         this.#shutdown();
         return;
       }
-      this.deadline = timerWheel.now + this.options.idleTimeoutMs;
+      this.#idleSince = timerWheel.now;
+      this.#arm();
     }
     if (this.usable) this.owner.sessionHasCapacity(this);
   }
@@ -653,11 +704,48 @@ export class H2Session implements TimedItem {
     if (this.closed) return;
     if (!this.#connected) {
       this.#fail(Object.assign(new Error(`connect timeout after ${this.options.connectTimeoutMs} ms to ${this.options.host}:${this.options.port}`), { code: 'UND_ERR_CONNECT_TIMEOUT' }), 0, false);
-    } else if (this.streams.size === 0) {
-      this.close();
-    } else {
-      this.deadline = 0;
+      return;
     }
+    const now = timerWheel.now;
+    const timeout = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    if (this.#settingsAckDue !== 0 && now >= this.#settingsAckDue) {
+      return this.#connectionError(ErrorCode.SETTINGS_TIMEOUT, `no SETTINGS acknowledgement within ${timeout} ms`);
+    }
+    if (this.#pingDue !== 0 && now >= this.#pingDue) {
+      // The peer (or the path to it) is gone without closing the socket: fail the streams now instead of letting them hang.
+      const where = `${this.options.host}:${this.options.port}`;
+      this.#fail(new H2Error(H2ErrorCodes.CONNECTION_CLOSED, `upstream ${where} did not answer a PING within ${timeout} ms: connection taken for dead`), ErrorCode.NO_ERROR, true);
+      return;
+    }
+    if (this.streams.size === 0) {
+      if (now >= this.#idleSince + this.options.idleTimeoutMs) return this.close();
+    } else {
+      const interval = this.options.keepaliveIntervalMs ?? 0;
+      if (interval > 0 && this.#pingDue === 0 && now >= this.#lastRead + interval) {
+        const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 8);
+        writeFrameHeader(frame, 0, 8, FrameType.PING, 0, 0);
+        PING_PAYLOAD.copy(frame, FRAME_HEADER_SIZE);
+        this.#enqueue(frame);
+        this.#pingDue = now + timeout;
+      }
+    }
+    this.#arm();
+  }
+
+  /** Set the wheel deadline to the next thing to check once connected (0: nothing). */
+  #arm(): void {
+    let d = 0;
+    if (this.#settingsAckDue !== 0) d = this.#settingsAckDue;
+    if (this.#pingDue !== 0 && (d === 0 || this.#pingDue < d)) d = this.#pingDue;
+    let next = 0;
+    if (this.streams.size === 0) next = this.#idleSince + this.options.idleTimeoutMs;
+    else if (this.#pingDue === 0) {
+      const interval = this.options.keepaliveIntervalMs ?? 0;
+      if (interval > 0) next = this.#lastRead + interval;
+    }
+    if (next !== 0 && (d === 0 || next < d)) d = next;
+    // A time already past fires on the next tick (0 would disarm it).
+    this.deadline = d;
   }
 
   /** GOAWAY(NO_ERROR), flush, end the socket. */
@@ -775,7 +863,12 @@ export class H2Session implements TimedItem {
 
   onConnect(): void {
     this.#connected = true;
-    this.deadline = this.streams.size === 0 ? timerWheel.now + this.options.idleTimeoutMs : 0;
+    const now = timerWheel.now;
+    this.#lastRead = now;
+    this.#idleSince = now;
+    // Our SETTINGS left with the preface (or leave with the next flush).
+    this.#settingsAckDue = now + (this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS);
+    this.#arm();
   }
 
   onDrain(): void {
@@ -797,6 +890,7 @@ export class H2Session implements TimedItem {
 
   #onRead(buf: Buffer, n: number): void {
     if (this.closed && this.streams.size === 0) return;
+    this.#lastRead = timerWheel.now;
     try {
       this.#parse(buf, 0, n);
     } catch (err) {
@@ -932,6 +1026,9 @@ export class H2Session implements TimedItem {
           writeFrameHeader(frame, 0, 8, FrameType.PING, Flag.ACK, 0);
           buf.copy(frame, FRAME_HEADER_SIZE, start, end);
           this.#enqueue(frame);
+        } else if (this.#pingDue !== 0 && buf.compare(PING_PAYLOAD, 0, 8, start, end) === 0) {
+          this.#pingDue = 0;
+          this.#arm();
         }
         return;
       case FrameType.GOAWAY:
@@ -1173,6 +1270,10 @@ export class H2Session implements TimedItem {
     if (streamId !== 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
     if ((flags & Flag.ACK) !== 0) {
       if (end !== start) return this.#connectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      if (this.#settingsAckDue !== 0) {
+        this.#settingsAckDue = 0;
+        if (this.#connected) this.#arm();
+      }
       return;
     }
     if ((end - start) % 6 !== 0) return this.#connectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS payload is not a multiple of 6 bytes');
@@ -1196,8 +1297,11 @@ export class H2Session implements TimedItem {
           if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) return this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
           this.#peerMaxFrame = value;
           break;
+        case Setting.MAX_HEADER_LIST_SIZE:
+          this.#peerMaxHeaderList = value;
+          break;
         default:
-          // HEADER_TABLE_SIZE: our encoder never uses the dynamic table. MAX_HEADER_LIST_SIZE: advisory. Unknown: ignored.
+          // HEADER_TABLE_SIZE: our encoder never uses the dynamic table. Unknown: ignored.
           break;
       }
     }

@@ -19,6 +19,7 @@ import {
   BadRequestError,
   ClientCancelledError,
   ConnectFailedError,
+  blamesEndpoint,
   ErrorCodes,
   NoEndpointsError,
   type RingsideError,
@@ -607,8 +608,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     if (err !== null) route.observer.proxyError(route, err, endpoint);
     if (endpoint !== null) {
       this.#endpoint = null;
-      // What counts against the endpoint for outlier detection: its own failures, not the client's cancellations.
-      endpoint.requestFinished(err !== null ? err.code !== ErrorCodes.CLIENT_CANCELLED : this.#status >= 500 || this.#grpcStatus === GrpcStatus.UNAVAILABLE);
+      // What counts against the endpoint for outlier detection: its own failures, not the client's cancellations or oversized heads.
+      endpoint.requestFinished(err !== null ? blamesEndpoint(err) : this.#status >= 500 || this.#grpcStatus === GrpcStatus.UNAVAILABLE);
       route.observer.requestFinished(route, endpoint, HTTP1, this.#status, this.#grpcStatus, (performance.now() - this.#startedAt) / 1000);
     }
     if (route.logger.debugEnabled) {

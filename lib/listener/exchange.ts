@@ -15,7 +15,7 @@
 // and from the client side: clientGone() -> controller.abort(ClientCancelledError).
 
 import type { Dispatcher } from 'undici';
-import { ClientCancelledError, ErrorCodes, NoEndpointsError, type RingsideError, TimeoutError } from '../errors/errors.ts';
+import { blamesEndpoint, ClientCancelledError, ErrorCodes, NoEndpointsError, type RingsideError, TimeoutError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
@@ -217,7 +217,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     const route = this.route;
     const upstream = route.upstream;
     if (this.attempt > upstream.config.retries) return false;
-    if (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.CLIENT_CANCELLED) return false;
+    // Another endpoint would not help: the client's deadline passed, it left, or its head is too large (the replicas share one limit).
+    if (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.CLIENT_CANCELLED || err.code === ErrorCodes.HEADERS_TOO_LARGE) return false;
     const neverProcessed = err.code === ErrorCodes.CONNECT_FAILED || wasRefused(cause);
     if (!neverProcessed && !IDEMPOTENT.has(this.method)) return false;
     const body = this.body === null ? null : this.body.replay();
@@ -260,8 +261,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     if (err !== null) route.observer.proxyError(route, err, endpoint);
     if (endpoint !== null) {
       // What counts against the endpoint for outlier detection: its own
-      // failures, not the client's cancellations.
-      const failed = err !== null ? err.code !== ErrorCodes.CLIENT_CANCELLED : this.status >= 500 || this.grpcStatus === GrpcStatus.UNAVAILABLE;
+      // failures, not the client's cancellations or oversized heads.
+      const failed = err !== null ? blamesEndpoint(err) : this.status >= 500 || this.grpcStatus === GrpcStatus.UNAVAILABLE;
       endpoint.requestFinished(failed);
       route.observer.requestFinished(route, endpoint, this.clientProtocol, this.status, this.grpcStatus, (performance.now() - this.startedAt) / 1000);
     }

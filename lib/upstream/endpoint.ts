@@ -32,6 +32,9 @@ export interface EndpointOptions {
   readonly connectTimeoutMs: number;
   /** Idle upstream connections close after this long. */
   readonly idleTimeoutMs: number;
+  /** Keepalive PINGs of the lean h2c client (see H2ClientOptions); absent: off, and the default ack timeout. */
+  readonly h2KeepaliveIntervalMs?: number;
+  readonly h2PingTimeoutMs?: number;
   /** Gauges of open connections to this endpoint, when metrics are on. */
   readonly connections?: ConnectionMetrics;
 }
@@ -120,6 +123,8 @@ export class Endpoint implements BalancerEndpoint {
     this.#leanH2 = new H2Client(this.host, this.port, {
       connectTimeoutMs: this.#options.connectTimeoutMs,
       idleTimeoutMs: this.#options.idleTimeoutMs,
+      keepaliveIntervalMs: this.#options.h2KeepaliveIntervalMs,
+      pingTimeoutMs: this.#options.h2PingTimeoutMs,
       onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http2),
       onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http2),
     });

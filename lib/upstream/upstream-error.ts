@@ -3,6 +3,7 @@
 
 import {
   ConnectFailedError,
+  HeadersTooLargeError,
   RingsideError,
   TimeoutError,
   UpstreamResetError,
@@ -30,5 +31,6 @@ export function toUpstreamError(err: unknown, upstream: string, endpoint: string
   const code = errorCode(err) ?? errorCode(cause);
   if (code !== undefined && CONNECT_CODES.has(code)) return new ConnectFailedError(upstream, endpoint, err);
   if (code !== undefined && TIMEOUT_CODES.has(code)) return new TimeoutError(upstream, endpoint, 'upstream response', err);
+  if (code === 'RS_H2_REQUEST_HEADERS_TOO_LARGE') return new HeadersTooLargeError(upstream, endpoint, err);
   return new UpstreamResetError(upstream, endpoint, err);
 }

@@ -156,6 +156,8 @@ export class Upstream {
     const endpoint = new Endpoint(address, {
       connectTimeoutMs: this.config.connectTimeoutMs,
       idleTimeoutMs: this.config.idleTimeoutMs,
+      h2KeepaliveIntervalMs: this.config.h2KeepaliveIntervalMs,
+      h2PingTimeoutMs: this.config.h2PingTimeoutMs,
       connections: this.#observer.connectionMetrics?.(address.key),
     });
     endpoint.ejectAfter = this.config.ejection.consecutiveFailures;
