@@ -11,7 +11,7 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { H2Error, H2ErrorCodes } from './h2-error.ts';
-import { buildRequestHeaders, DEFAULT_PING_TIMEOUT_MS, H2Session, type H2SessionOwner, H2Stream } from './h2-session.ts';
+import { buildRequestHeaders, DEFAULT_PING_TIMEOUT_MS, H2Session, type H2SessionOptions, type H2SessionOwner, H2Stream } from './h2-session.ts';
 
 export interface H2ClientOptions {
   readonly connectTimeoutMs: number;
@@ -36,7 +36,8 @@ export class H2Client implements H2SessionOwner {
   readonly options: H2ClientOptions;
   /** `host:port` (IPv6 in brackets): the :authority of requests that carry no Host. */
   readonly authority: string;
-  readonly #sessionOptions: { host: string; port: number; connectTimeoutMs: number; idleTimeoutMs: number; initialMaxStreams: number; keepaliveIntervalMs: number; pingTimeoutMs: number };
+  /** What every new session gets; initialMaxStreams follows what the peer last said. */
+  readonly #sessionOptions: H2SessionOptions & { initialMaxStreams: number };
   readonly #maxSessions: number;
   readonly #sessions: H2Session[] = [];
   /** Streams waiting for a free slot. */

@@ -156,12 +156,12 @@ export interface H2SessionOptions {
    * streams are open (0: never). A peer that does not answer within
    * `pingTimeoutMs` is taken for dead: the connection closes and its streams fail.
    */
-  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveIntervalMs: number;
   /** How long an answer may take: the ack of our PING, and of our SETTINGS after connecting (section 6.5.3). */
-  readonly pingTimeoutMs?: number;
+  readonly pingTimeoutMs: number;
 }
 
-/** Default for H2SessionOptions.pingTimeoutMs. */
+/** Default for H2ClientOptions.pingTimeoutMs. */
 export const DEFAULT_PING_TIMEOUT_MS = 20_000;
 /** The payload of our keepalive PINGs; an ack carrying anything else is not ours. */
 const PING_PAYLOAD = Buffer.from('ringside');
@@ -707,7 +707,7 @@ export class H2Session implements TimedItem {
       return;
     }
     const now = timerWheel.now;
-    const timeout = this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    const timeout = this.options.pingTimeoutMs;
     if (this.#settingsAckDue !== 0 && now >= this.#settingsAckDue) {
       return this.#connectionError(ErrorCode.SETTINGS_TIMEOUT, `no SETTINGS acknowledgement within ${timeout} ms`);
     }
@@ -720,12 +720,9 @@ export class H2Session implements TimedItem {
     if (this.streams.size === 0) {
       if (now >= this.#idleSince + this.options.idleTimeoutMs) return this.close();
     } else {
-      const interval = this.options.keepaliveIntervalMs ?? 0;
+      const interval = this.options.keepaliveIntervalMs;
       if (interval > 0 && this.#pingDue === 0 && now >= this.#lastRead + interval) {
-        const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 8);
-        writeFrameHeader(frame, 0, 8, FrameType.PING, 0, 0);
-        PING_PAYLOAD.copy(frame, FRAME_HEADER_SIZE);
-        this.#enqueue(frame);
+        this.#ping(0, PING_PAYLOAD, 0);
         this.#pingDue = now + timeout;
       }
     }
@@ -740,7 +737,7 @@ export class H2Session implements TimedItem {
     let next = 0;
     if (this.streams.size === 0) next = this.#idleSince + this.options.idleTimeoutMs;
     else if (this.#pingDue === 0) {
-      const interval = this.options.keepaliveIntervalMs ?? 0;
+      const interval = this.options.keepaliveIntervalMs;
       if (interval > 0) next = this.#lastRead + interval;
     }
     if (next !== 0 && (d === 0 || next < d)) d = next;
@@ -850,6 +847,14 @@ export class H2Session implements TimedItem {
     this.#enqueue(frame);
   }
 
+  /** Queue a PING (or its ack) carrying the 8 bytes of `payload` at `offset`. */
+  #ping(flags: number, payload: Buffer, offset: number): void {
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 8);
+    writeFrameHeader(frame, 0, 8, FrameType.PING, flags, 0);
+    payload.copy(frame, FRAME_HEADER_SIZE, offset, offset + 8);
+    this.#enqueue(frame);
+  }
+
   #goAway(code: number): void {
     // We never accept server-initiated streams: the last one we processed is 0.
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 8);
@@ -867,7 +872,7 @@ export class H2Session implements TimedItem {
     this.#lastRead = now;
     this.#idleSince = now;
     // Our SETTINGS left with the preface (or leave with the next flush).
-    this.#settingsAckDue = now + (this.options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS);
+    this.#settingsAckDue = now + this.options.pingTimeoutMs;
     this.#arm();
   }
 
@@ -1021,12 +1026,8 @@ export class H2Session implements TimedItem {
       case FrameType.PING:
         if (streamId !== 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
         if (length !== 8) return this.#connectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING payload is not 8 bytes');
-        if ((flags & Flag.ACK) === 0) {
-          const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 8);
-          writeFrameHeader(frame, 0, 8, FrameType.PING, Flag.ACK, 0);
-          buf.copy(frame, FRAME_HEADER_SIZE, start, end);
-          this.#enqueue(frame);
-        } else if (this.#pingDue !== 0 && buf.compare(PING_PAYLOAD, 0, 8, start, end) === 0) {
+        if ((flags & Flag.ACK) === 0) this.#ping(Flag.ACK, buf, start);
+        else if (this.#pingDue !== 0 && buf.compare(PING_PAYLOAD, 0, 8, start, end) === 0) {
           this.#pingDue = 0;
           this.#arm();
         }

@@ -9,6 +9,7 @@ import {
   UpstreamResetError,
   errorCode,
 } from '../errors/errors.ts';
+import { H2ErrorCodes } from '../h2/h2-error.ts';
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
@@ -31,6 +32,6 @@ export function toUpstreamError(err: unknown, upstream: string, endpoint: string
   const code = errorCode(err) ?? errorCode(cause);
   if (code !== undefined && CONNECT_CODES.has(code)) return new ConnectFailedError(upstream, endpoint, err);
   if (code !== undefined && TIMEOUT_CODES.has(code)) return new TimeoutError(upstream, endpoint, 'upstream response', err);
-  if (code === 'RS_H2_REQUEST_HEADERS_TOO_LARGE') return new HeadersTooLargeError(upstream, endpoint, err);
+  if (code === H2ErrorCodes.HEADERS_TOO_LARGE) return new HeadersTooLargeError(upstream, endpoint, err);
   return new UpstreamResetError(upstream, endpoint, err);
 }
