@@ -269,3 +269,87 @@ describe('lean engine: upstream errors', () => {
     }
   });
 });
+
+// The lean engine reads every client connection into one shared buffer (see
+// lib/lean/socket-reader.ts): bytes a connection keeps past a read (a partial
+// head, a pipelined request waiting for the one before) must be copies, or the
+// next read of any connection overwrites them.
+describe('lean engine: bytes kept across reads survive other connections', () => {
+  let upstream: Awaited<ReturnType<typeof startScriptedUpstream>>;
+  let proxy: TestProxy;
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream((head, socket) => {
+      const path = head.split(' ')[1];
+      const reply = (): void => void socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`);
+      if (path.startsWith('/slow')) setTimeout(reply, 150);
+      else reply();
+    });
+    proxy = await startLeanProxy({ endpoints: [upstream.key] });
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await upstream.close();
+  });
+
+  /** A kept-alive client connection: write, and wait until the bodies seen so far end with `until`. */
+  async function connect(): Promise<{ write(s: string): void; until(text: string): Promise<string>; close(): void }> {
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    let data = '';
+    const waiters: (() => void)[] = [];
+    socket.on('data', (d) => {
+      data += d.toString('latin1');
+      for (const w of waiters.splice(0)) w();
+    });
+    return {
+      write: (s) => void socket.write(s),
+      until: (text) =>
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`timed out waiting for ${text}; got ${JSON.stringify(data)}`)), 3000);
+          const check = (): void => {
+            if (data.endsWith(text)) {
+              clearTimeout(timer);
+              resolve(data);
+            } else waiters.push(check);
+          };
+          check();
+        }),
+      close: () => socket.destroy(),
+    };
+  }
+  const noise = '/' + 'z'.repeat(300);
+
+  it('a pipelined request waiting behind a slow one', async () => {
+    const a = await connect();
+    const b = await connect();
+    // A first request, so that the next ones come through the shared buffer (the first chunk is read by the listener).
+    a.write('GET /warm HTTP/1.1\r\nHost: a\r\n\r\n');
+    await a.until('/warm');
+    a.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\nPOST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello');
+    b.write(`GET ${noise} HTTP/1.1\r\nHost: b\r\n\r\n`);
+    await b.until(noise);
+    b.write(`GET ${noise}2 HTTP/1.1\r\nHost: b\r\n\r\n`);
+    await b.until(noise + '2');
+    const data = await a.until('/second');
+    expect(data).toMatch(/\/warm[^]*200 OK[^]*\/slow[^]*200 OK[^]*\/second$/);
+    expect(upstream.received.filter((h) => h.startsWith('POST /second'))).toHaveLength(1);
+    a.close();
+    b.close();
+  });
+
+  it('a head that arrives in two reads, with another connection read in between', async () => {
+    const a = await connect();
+    const b = await connect();
+    a.write('GET /warm HTTP/1.1\r\nHost: a\r\n\r\n');
+    await a.until('/warm');
+    a.write('GET /split-head HTTP/1.1\r\nHost: a\r\nX-Half: ');
+    await new Promise((r) => setTimeout(r, 30));
+    b.write(`GET ${noise} HTTP/1.1\r\nHost: b\r\n\r\n`);
+    await b.until(noise);
+    a.write('second-half\r\n\r\n');
+    await a.until('/split-head');
+    expect(upstream.received.find((h) => h.startsWith('GET /split-head'))).toMatch(/\r\nX-Half: second-half\r\n/i);
+    a.close();
+    b.close();
+  });
+});

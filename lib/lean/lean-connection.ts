@@ -169,6 +169,14 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     this.#next();
   }
 
+  onRead(shared: Buffer, n: number): void {
+    if (this.#closed) return;
+    // Mid-exchange or after a partial head: the bytes join #pending or the body, which keep them.
+    if (this.#active || this.#pending !== null) this.onData(Buffer.copyBytesFrom(shared, 0, n));
+    // The common case, a new request: its head is parsed straight from the shared bytes.
+    else if (this.#parseHead(shared, n, true)) this.#next();
+  }
+
   /** Parse and start the next request when the previous exchange is over. */
   #next(): void {
     while (!this.#closed && this.#pending !== null) {
@@ -179,18 +187,22 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
         }
         return;
       }
-      if (!this.#parseHead()) return;
+      const pending = this.#pending;
+      if (!this.#parseHead(pending, pending.length, false)) return;
     }
   }
 
-  /** Try to parse a head from #pending; false when more bytes are needed or the connection ended. */
-  #parseHead(): boolean {
-    const buf = this.#pending!;
+  /**
+   * Try to parse a head from buf[0, end): #pending, or the reader's shared
+   * bytes (`shared`: what is left of them is copied into #pending). False when
+   * more bytes are needed or the connection ended.
+   */
+  #parseHead(buf: Buffer, end: number, shared: boolean): boolean {
     const options = this.engine.options;
     // A server should ignore at least one empty line before the request-line (RFC 9112 section 2.2).
     let start = 0;
-    while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a && start < 64) start += 2;
-    const scanEnd = Math.min(buf.length, start + options.maxHeaderSize + 4);
+    while (start + 1 < end && buf[start] === 0x0d && buf[start + 1] === 0x0a && start < 64) start += 2;
+    const scanEnd = Math.min(end, start + options.maxHeaderSize + 4);
     const text = buf.toString('latin1', start, scanEnd);
     const found = text.indexOf('\r\n\r\n');
     if (found < 0) {
@@ -199,6 +211,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       const lf = text.indexOf('\n');
       if (lf === 0 || (lf > 0 && text.charCodeAt(lf - 1) !== 0x0d)) return this.#reject(400, 'bare LF');
       if (this.#deadlineKind !== D_HEADERS) this.#arm(D_HEADERS, options.headersTimeoutMs);
+      if (shared) this.#pending = Buffer.copyBytesFrom(buf, 0, end);
       return false;
     }
     const headLen = found + 4;
@@ -210,7 +223,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       return this.#refuse(result);
     }
     const rest = start + headLen;
-    this.#pending = rest < buf.length ? buf.subarray(rest) : null;
+    this.#pending = rest >= end ? null : shared ? Buffer.copyBytesFrom(buf, rest, end - rest) : buf.subarray(rest, end);
     this.#disarm();
     this.#startExchange(head);
     return true;

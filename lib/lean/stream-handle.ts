@@ -29,6 +29,8 @@ export interface StreamHandle {
   writeLatin1String(req: WriteReq, data: string): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
   readStart(): number;
+  /** Read into `buffer` from now on (the C++ side then passes no ArrayBuffer to onread). */
+  useUserBuffer(buffer: Uint8Array): void;
   readStop(): number;
   /** node:net's flag: whether it believes the handle is reading. */
   reading: boolean;
@@ -40,7 +42,6 @@ export interface StreamWrapBinding {
   readonly WriteWrap: new () => WriteReq;
   readonly streamBaseState: Int32Array;
   readonly kReadBytesOrError: number;
-  readonly kArrayBufferOffset: number;
   readonly kLastWriteWasAsync: number;
 }
 
@@ -52,7 +53,6 @@ function load(): StreamWrapBinding | null {
       typeof b.WriteWrap !== 'function' ||
       !(b.streamBaseState instanceof Int32Array) ||
       typeof b.kReadBytesOrError !== 'number' ||
-      typeof b.kArrayBufferOffset !== 'number' ||
       typeof b.kLastWriteWasAsync !== 'number'
     ) {
       return null;
