@@ -353,3 +353,78 @@ describe('lean engine: bytes kept across reads survive other connections', () =>
     b.close();
   });
 });
+
+describe('lean engine: a client that pipelines but does not read', () => {
+  let upstream: Awaited<ReturnType<typeof startScriptedUpstream>>;
+  let proxy: TestProxy;
+  beforeAll(async () => {
+    // GET /big/SIZE/N: SIZE bytes that name the request, so a response built from the wrong bytes shows.
+    upstream = await startScriptedUpstream((head, socket) => {
+      const [, size, n] = head.split(' ')[1].slice(1).split('/');
+      const body = `<${n}>`.repeat(Math.ceil(Number(size) / (n.length + 2))).slice(0, Number(size));
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    });
+    proxy = await startLeanProxy({ endpoints: [upstream.key] });
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await upstream.close();
+  });
+
+  /** Pipeline `count` requests for `size`-byte responses, read nothing for `pauseMs`, then read all; the requests forwarded meanwhile, and the responses. */
+  async function pipelineWithoutReading(size: number, count: number, pauseMs: number): Promise<{ forwardedWhilePaused: number; bodies: string[] }> {
+    upstream.received.length = 0;
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.pause();
+    const reqs: string[] = [];
+    for (let i = 0; i < count; i++) reqs.push(`GET /big/${size}/${String(i).padStart(5, '0')} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    socket.write(reqs.join(''));
+    await new Promise((r) => setTimeout(r, pauseMs));
+    const forwardedWhilePaused = upstream.received.length;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const expected = count * (size + `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`.length);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${total} of at least ${expected} bytes`)), 20_000);
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        total += d.length;
+        if (total >= expected) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      socket.resume();
+    });
+    socket.destroy();
+    const text = Buffer.concat(chunks).toString('latin1');
+    const bodies = text.split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).slice(1);
+    return { forwardedWhilePaused, bodies };
+  }
+
+  it('large responses: the upstream is paused per response, and all arrive in order once the client reads', async () => {
+    const count = 400;
+    const { forwardedWhilePaused, bodies } = await pipelineWithoutReading(64 * 1024, count, 1000);
+    // 400 x 64 KiB = 25 MiB of responses; loopback socket buffers hold a few MiB.
+    expect(forwardedWhilePaused).toBeGreaterThan(0);
+    expect(forwardedWhilePaused).toBeLessThan(count / 2);
+    expect(bodies).toHaveLength(count);
+    bodies.forEach((b, i) => expect(b.slice(0, 7), `response ${i}`).toBe(`<${String(i).padStart(5, '0')}>`));
+  });
+
+  it('small responses: no more requests are forwarded than the socket buffers hold, and all arrive intact in order', async () => {
+    // Each response fits in one read, so nothing pauses the upstream: only holding
+    // back the next pipelined request bounds what waits for the client.
+    const count = 4000;
+    const { forwardedWhilePaused, bodies } = await pipelineWithoutReading(4000, count, 300);
+    // 4000 x 4 KB = 16 MB of responses; loopback socket buffers held about 4 MB (2026-12-05).
+    expect(forwardedWhilePaused).toBeGreaterThan(0);
+    expect(forwardedWhilePaused).toBeLessThan(count * 0.75);
+    expect(bodies).toHaveLength(count);
+    for (let i = 0; i < count; i++) {
+      const tag = `<${String(i).padStart(5, '0')}>`;
+      if (bodies[i] !== tag.repeat(Math.ceil(4000 / 7)).slice(0, 4000)) expect.fail(`response ${i} is not the answer to request ${i}: ${bodies[i].slice(0, 40)}`);
+    }
+  });
+});

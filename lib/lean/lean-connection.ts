@@ -123,6 +123,13 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   #headOut: Buffer = EMPTY;
   #rechunk = false;
   #responseDone = false;
+  /**
+   * The last small response (head and body in one buffer), once its write has
+   * completed: the next one of the same size is built in it instead of in a
+   * new buffer (responses of one size are common: a sidecar's callers ask the
+   * same kind of question over and over). Null while a write may still read it.
+   */
+  #coalesced: Buffer | null = null;
   // What a retry needs to send the request again (see #retry).
   #method = '';
   #forward = '';
@@ -171,17 +178,21 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
 
   onRead(shared: Buffer, n: number): void {
     if (this.#closed) return;
-    // Mid-exchange or after a partial head: the bytes join #pending or the body, which keep them.
-    if (this.#active || this.#pending !== null) this.onData(Buffer.copyBytesFrom(shared, 0, n));
+    // Mid-exchange, after a partial head, or while the client is not reading: the bytes join #pending or the body, which keep them.
+    if (this.#active || this.#pending !== null || this.#clientBacklogged()) this.onData(Buffer.copyBytesFrom(shared, 0, n));
     // The common case, a new request: its head is parsed straight from the shared bytes.
     else if (this.#parseHead(shared, n, true)) this.#next();
   }
 
-  /** Parse and start the next request when the previous exchange is over. */
+  /**
+   * Parse and start the next request when the previous exchange is over and
+   * the client has taken its response: a client that pipelines requests but
+   * does not read the answers must not make us hold them all in memory.
+   */
   #next(): void {
     while (!this.#closed && this.#pending !== null) {
-      if (this.#active) {
-        if (this.#pending.length > MAX_PIPELINED && !this.#pausedForPipeline) {
+      if (this.#active || this.#clientBacklogged()) {
+        if ((!this.#active || this.#pending.length > MAX_PIPELINED) && !this.#pausedForPipeline) {
           this.#pausedForPipeline = true;
           this.#reader.pause();
         }
@@ -503,10 +514,14 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       ok = writer.write(out);
     } else if (this.#headState === H_HELD && n <= COALESCE_LIMIT) {
       const head = this.#takeHead();
-      const out = Buffer.allocUnsafe(head.length + n);
+      const len = head.length + n;
+      // The previous response's buffer, when it had this size and no write holds it any more.
+      let out = this.#coalesced;
+      if (out === null || out.length !== len) out = Buffer.allocUnsafe(len);
       out.set(head, 0);
       buf.copy(out, head.length, start, end);
       ok = writer.write(out);
+      this.#coalesced = ok && writer.queued === 0 && this.socket.writableLength === 0 ? out : null;
     } else {
       if (this.#headState === H_HELD) writer.write(this.#takeHead());
       ok = writer.write(buf.subarray(start, end));
@@ -680,6 +695,17 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.#upstreamPaused = false;
       this.#conn.resume();
     }
+    // Pipelined requests held back while the client was not reading its responses.
+    if (this.#pausedForPipeline && !this.#active && !this.#clientBacklogged()) {
+      this.#pausedForPipeline = false;
+      if (!this.#pausedForUpstream) this.#reader.resume();
+      this.#next();
+    }
+  }
+
+  /** Response bytes wait for the client (a write returned false and no drain has come since). */
+  #clientBacklogged(): boolean {
+    return this.#writer.queued > 0 || this.socket.writableNeedDrain;
   }
 
   #onClientClose(): void {

@@ -87,6 +87,7 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
   #decode = false;
   #requestSent = false;
   #headSeen = false;
+  #paused = false;
   readonly #scanner = new ChunkedScanner();
   readonly #writer: SocketWriter;
 
@@ -153,11 +154,16 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
     this.#readBuf = Buffer.allocUnsafe(this.#readBuf.length);
   }
 
+  /** Stop reading (the user's client is not keeping up). */
   pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
     this.socket.pause();
   }
 
   resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
     this.socket.resume();
   }
 
@@ -293,6 +299,8 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
     this.user = null;
     if (this.#keepAlive && this.#requestSent && !this.pool.closed) {
       this.#state = P_IDLE;
+      // Paused by a slow client during the last bytes: an idle connection reads (its close, or stray bytes).
+      this.resume();
       this.pool.release(this);
     } else this.#destroy();
     user.onUpstreamEnd();
