@@ -85,7 +85,7 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
   const minorChar = text.charCodeAt(sp2 + 8);
   if (minorChar !== 0x31 && minorChar !== 0x30) return fail(out, 'unsupported HTTP version');
   const minor = minorChar - 0x30;
-  const method = text.slice(0, sp1);
+  const method = knownMethod(text, sp1) ?? text.slice(0, sp1);
   const target = text.slice(sp1 + 1, sp2);
   const first = target.charCodeAt(0);
   // origin-form, or asterisk-form for OPTIONS (RFC 9112 section 3.2). absolute-form
@@ -259,6 +259,20 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
     out.forward = chunked ? head + 'transfer-encoding: chunked\r\n\r\n' : head + '\r\n';
   }
   return HeadResult.OK;
+}
+
+/** The common methods as constants, so the request path does not allocate a string for them. */
+function knownMethod(text: string, len: number): string | null {
+  switch (len) {
+    case 3:
+      return text.startsWith('GET') ? 'GET' : text.startsWith('PUT') ? 'PUT' : null;
+    case 4:
+      return text.startsWith('POST') ? 'POST' : text.startsWith('HEAD') ? 'HEAD' : null;
+    case 6:
+      return text.startsWith('DELETE') ? 'DELETE' : null;
+    default:
+      return null;
+  }
 }
 
 function fail(out: RequestHead, why: string): number {
