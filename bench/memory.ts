@@ -8,8 +8,9 @@
 //     before=/tmp/before/cmd/ringside.js
 //     arena1=dist/cmd/ringside.js,env:MALLOC_ARENA_MAX=1   (env:NAME=VALUE sets an environment variable)
 // Settings: MEM_ROUNDS (2), MEM_LOADS (5) x MEM_SECONDS (8) of load after a
-// 3 s warm-up: the same amount of load one ringside process gets in a full
-// `npm run bench` HTTP/1.1 pass. Variants alternate within each round.
+// 3 s warm-up, MEM_GAP_SECONDS (0) idle between loads: the same amount of load
+// one ringside process gets in a full `npm run bench` HTTP/1.1 pass. Variants
+// alternate within each round.
 // Build dist/ first (npm run build); this script does not.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,6 +28,10 @@ import { PROXY_CORE, startUpstreams } from './upstreams.ts';
 const ROUNDS = Number(process.env.MEM_ROUNDS ?? 2);
 const LOADS = Number(process.env.MEM_LOADS ?? 5);
 const SECONDS = Number(process.env.MEM_SECONDS ?? 8);
+// Idle seconds between loads: in a full run ringside waits minutes between its
+// rounds while the other contenders run, and its pooled upstream connections
+// time out (4 s) and are opened again by the next round.
+const GAP_SECONDS = Number(process.env.MEM_GAP_SECONDS ?? 0);
 const WARMUP_SECONDS = 3;
 const log = (message: string): void => void process.stderr.write(`[memory] ${message}\n`);
 
@@ -76,6 +81,7 @@ async function measure(v: Variant): Promise<Record<string, number>> {
     let requests = 0;
     const p99s: number[] = [];
     for (let i = 0; i < LOADS; i++) {
+      if (i > 0 && GAP_SECONDS > 0) await sleep(GAP_SECONDS * 1000);
       const load = await runWrk(target, SECONDS);
       requests += load.requests;
       p99s.push(load.p99Ms);
