@@ -117,7 +117,7 @@ describe('DNS scaling through ringside, one gRPC channel', () => {
         if (newNames.has(reply.replica) && !firstNewAt.has(reply.replica)) firstNewAt.set(reply.replica, performance.now());
         return reply.replica;
       },
-      { concurrency: 4, maxCalls: 5000, maxMs: 4000 },
+      { concurrency: 4, maxCalls: 50_000, maxMs: 4000 },
     );
     const reloadAt = performance.now();
     await dnsmasq.reload({ [NAME]: HOSTS });
