@@ -416,15 +416,17 @@ describe('lean engine: a client that pipelines but does not read', () => {
   it('small responses: no more requests are forwarded than the socket buffers hold, and all arrive intact in order', async () => {
     // Each response fits in one read, so nothing pauses the upstream: only holding
     // back the next pipelined request bounds what waits for the client.
-    const count = 4000;
-    const { forwardedWhilePaused, bodies } = await pipelineWithoutReading(4000, count, 300);
-    // 4000 x 4 KB = 16 MB of responses; loopback socket buffers held about 4 MB (2026-12-05).
+    // 1500-byte bodies: small enough that each response is built in the buffer the connection reuses.
+    const count = 8000;
+    const size = 1500;
+    const { forwardedWhilePaused, bodies } = await pipelineWithoutReading(size, count, 1500);
+    // 8000 x 1.5 KB = 12 MB of responses; loopback socket buffers held about 4 MB (2026-12-05).
     expect(forwardedWhilePaused).toBeGreaterThan(0);
     expect(forwardedWhilePaused).toBeLessThan(count * 0.75);
     expect(bodies).toHaveLength(count);
     for (let i = 0; i < count; i++) {
       const tag = `<${String(i).padStart(5, '0')}>`;
-      if (bodies[i] !== tag.repeat(Math.ceil(4000 / 7)).slice(0, 4000)) expect.fail(`response ${i} is not the answer to request ${i}: ${bodies[i].slice(0, 40)}`);
+      if (bodies[i] !== tag.repeat(Math.ceil(size / 7)).slice(0, size)) expect.fail(`response ${i} is not the answer to request ${i}: ${bodies[i].slice(0, 40)}`);
     }
   });
 });

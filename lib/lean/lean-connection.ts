@@ -81,6 +81,13 @@ const D_REQUEST = 3;
 const MAX_PIPELINED = 64 * 1024;
 /** Up to this many body bytes are copied to go out in the same write as the head. */
 const COALESCE_LIMIT = 16 * 1024;
+/**
+ * The largest coalesced response whose buffer a connection keeps for the next
+ * one: an idle keep-alive connection (60 s by default) holds it, so it stays
+ * small (a few hundred bytes is the common answer; the slice shares one of
+ * Buffer's 8 KiB pool slabs with others).
+ */
+const REUSE_LIMIT = 2 * 1024;
 
 const requestHead = new RequestHead();
 const EMPTY = Buffer.alloc(0);
@@ -521,7 +528,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       out.set(head, 0);
       buf.copy(out, head.length, start, end);
       ok = writer.write(out);
-      this.#coalesced = ok && writer.queued === 0 && this.socket.writableLength === 0 ? out : null;
+      this.#coalesced = len <= REUSE_LIMIT && ok && writer.queued === 0 && this.socket.writableLength === 0 ? out : null;
     } else {
       if (this.#headState === H_HELD) writer.write(this.#takeHead());
       ok = writer.write(buf.subarray(start, end));
