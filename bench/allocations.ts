@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { findFreePort, RINGSIDE_IMAGE, ringsideArgs } from './contenders.ts';
 import { Protocol, runLoad } from './load.ts';
 import { spawnPinned, stopProcess } from './proc.ts';
+import { shortLocation } from './profile-summary.ts';
 import { createGrpcProbe, createH2cProbe, createHttp1Probe, waitReady } from './probe.ts';
 import { PROXY_CORE, startUpstreams } from './upstreams.ts';
 
@@ -44,12 +45,6 @@ interface GcCounts {
   maxPauseMs: number;
 }
 
-function location(url: string, line: number): string {
-  if (!url) return '';
-  const file = url.startsWith('file://') ? fileURLToPath(url) : url;
-  return `${file.startsWith(ROOT) ? relative(ROOT, file) : file}:${line + 1}`;
-}
-
 /** Estimated bytes allocated per function (the sampling profile scales its samples to totals). */
 function bytesByFunction(root: HeapNode): { total: number; rows: [string, number][] } {
   const by = new Map<string, number>();
@@ -58,7 +53,7 @@ function bytesByFunction(root: HeapNode): { total: number; rows: [string, number
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     if (node.selfSize > 0) {
       const f = node.callFrame;
-      const key = `\`${f.functionName || '(anonymous)'}\` ${location(f.url, f.lineNumber)}`.trim();
+      const key = `\`${f.functionName || '(anonymous)'}\` ${shortLocation(f.url, f.lineNumber)}`.trim();
       by.set(key, (by.get(key) ?? 0) + node.selfSize);
       total += node.selfSize;
     }

@@ -26,7 +26,8 @@ export interface SelfTimeRow {
 
 const ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 
-function shortLocation(url: string, line: number): string {
+/** `file:line` of a profile's call frame (0-based line), relative to the repository when inside it. */
+export function shortLocation(url: string, line: number): string {
   if (!url) return '';
   let file = url.startsWith('file://') ? fileURLToPath(url) : url;
   if (file.startsWith(ROOT + path.sep)) file = path.relative(ROOT, file);

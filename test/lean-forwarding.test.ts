@@ -319,12 +319,17 @@ describe('lean engine: bytes kept across reads survive other connections', () =>
   }
   const noise = '/' + 'z'.repeat(300);
 
-  it('a pipelined request waiting behind a slow one', async () => {
+  /** Two connections, the first past its first request, so that its next bytes come through the shared buffer (the listener reads each connection's first chunk). */
+  async function warmPair(): Promise<[Awaited<ReturnType<typeof connect>>, Awaited<ReturnType<typeof connect>>]> {
     const a = await connect();
     const b = await connect();
-    // A first request, so that the next ones come through the shared buffer (the first chunk is read by the listener).
     a.write('GET /warm HTTP/1.1\r\nHost: a\r\n\r\n');
     await a.until('/warm');
+    return [a, b];
+  }
+
+  it('a pipelined request waiting behind a slow one', async () => {
+    const [a, b] = await warmPair();
     a.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\nPOST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello');
     b.write(`GET ${noise} HTTP/1.1\r\nHost: b\r\n\r\n`);
     await b.until(noise);
@@ -338,10 +343,7 @@ describe('lean engine: bytes kept across reads survive other connections', () =>
   });
 
   it('a head that arrives in two reads, with another connection read in between', async () => {
-    const a = await connect();
-    const b = await connect();
-    a.write('GET /warm HTTP/1.1\r\nHost: a\r\n\r\n');
-    await a.until('/warm');
+    const [a, b] = await warmPair();
     a.write('GET /split-head HTTP/1.1\r\nHost: a\r\nX-Half: ');
     await new Promise((r) => setTimeout(r, 30));
     b.write(`GET ${noise} HTTP/1.1\r\nHost: b\r\n\r\n`);

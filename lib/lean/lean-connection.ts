@@ -198,16 +198,30 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
    */
   #next(): void {
     while (!this.#closed && this.#pending !== null) {
-      if (this.#active || this.#clientBacklogged()) {
-        if ((!this.#active || this.#pending.length > MAX_PIPELINED) && !this.#pausedForPipeline) {
-          this.#pausedForPipeline = true;
-          this.#reader.pause();
-        }
+      if (this.#active) {
+        if (this.#pending.length > MAX_PIPELINED) this.#holdPipeline();
+        return;
+      }
+      if (this.#clientBacklogged()) {
+        this.#holdPipeline();
         return;
       }
       const pending = this.#pending;
       if (!this.#parseHead(pending, pending.length, false)) return;
     }
+  }
+
+  /** Stop reading the client until the pipelined requests it sent can go on (#releasePipeline). */
+  #holdPipeline(): void {
+    if (this.#pausedForPipeline) return;
+    this.#pausedForPipeline = true;
+    this.#reader.pause();
+  }
+
+  #releasePipeline(): void {
+    if (!this.#pausedForPipeline) return;
+    this.#pausedForPipeline = false;
+    if (!this.#pausedForUpstream) this.#reader.resume();
   }
 
   /**
@@ -528,12 +542,12 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       out.set(head, 0);
       buf.copy(out, head.length, start, end);
       ok = writer.write(out);
-      this.#coalesced = len <= REUSE_LIMIT && ok && writer.queued === 0 && this.socket.writableLength === 0 ? out : null;
+      this.#coalesced = len <= REUSE_LIMIT && !this.#clientWritesPending() ? out : null;
     } else {
       if (this.#headState === H_HELD) writer.write(this.#takeHead());
       ok = writer.write(buf.subarray(start, end));
       // The socket kept a reference to our slice of the upstream's read buffer: let it have it.
-      if (this.socket.writableLength > 0 || writer.queued > 0) this.#conn?.lendReadBuffer();
+      if (this.#clientWritesPending()) this.#conn?.lendReadBuffer();
     }
     if (!ok && this.#conn !== null && !this.#upstreamPaused) {
       this.#upstreamPaused = true;
@@ -627,10 +641,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.socket.end();
       return;
     }
-    if (this.#pausedForPipeline) {
-      this.#pausedForPipeline = false;
-      if (!this.#pausedForUpstream) this.#reader.resume();
-    }
+    this.#releasePipeline();
     if (this.#pending === null) this.#arm(D_IDLE, this.engine.options.keepAliveTimeoutMs);
     else this.#next();
   }
@@ -704,10 +715,14 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     }
     // Pipelined requests held back while the client was not reading its responses.
     if (this.#pausedForPipeline && !this.#active && !this.#clientBacklogged()) {
-      this.#pausedForPipeline = false;
-      if (!this.#pausedForUpstream) this.#reader.resume();
+      this.#releasePipeline();
       this.#next();
     }
+  }
+
+  /** Bytes handed to the client socket that have not left yet (a write still holds its buffer). */
+  #clientWritesPending(): boolean {
+    return this.#writer.queued > 0 || this.socket.writableLength > 0;
   }
 
   /** Response bytes wait for the client (a write returned false and no drain has come since). */
