@@ -21,6 +21,13 @@ export class RequestBodyTap {
   #recorded: Buffer[] | null = [];
   #recordedBytes = 0;
   #ended = false;
+  /**
+   * The client's request trailers (an HTTP/2 trailing HEADERS frame, or the
+   * trailer section of an HTTP/1.1 chunked body), set before the body ends;
+   * null when it had none. Upstream clients read them from the body stream
+   * (`RequestBodyStream.trailers`) once it has ended.
+   */
+  trailers: Record<string, string> | null = null;
   current: RequestBodyStream;
 
   constructor(source: Readable, replayLimit: number) {
@@ -28,7 +35,12 @@ export class RequestBodyTap {
     this.#limit = replayLimit;
     this.current = new RequestBodyStream(this);
     source.on('data', (chunk: Buffer) => this.#onData(chunk));
+    // node:http2 emits 'trailers' when the trailing HEADERS frame arrives,
+    // before 'end'; node:http fills IncomingMessage.trailers before 'end'.
+    source.on('trailers', (trailers: Record<string, string | string[] | undefined>) => this.#setTrailers(trailers));
     source.on('end', () => {
+      const http1Trailers = (source as { trailers?: Record<string, string | string[] | undefined> }).trailers;
+      if (this.trailers === null && http1Trailers !== undefined) this.#setTrailers(http1Trailers);
       this.#ended = true;
       this.current.push(null);
     });
@@ -48,6 +60,16 @@ export class RequestBodyTap {
       else this.#recorded = null;
     }
     if (!this.current.push(chunk)) this.source.pause();
+  }
+
+  #setTrailers(fields: Record<string, string | string[] | undefined>): void {
+    let out: Record<string, string> | null = null;
+    for (const name in fields) {
+      const value = fields[name];
+      if (value === undefined || name.charCodeAt(0) === 58 /* ':' */) continue;
+      (out ??= {})[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    this.trailers = out;
   }
 
   /** A new stream carrying the whole body again, or null when more was forwarded than the replay buffer holds. */
@@ -71,6 +93,11 @@ export class RequestBodyStream extends Readable {
     // listening before we destroy the stream (client gone, shutdown): an
     // unheard 'error' here must not become an uncaught exception.
     this.on('error', noop);
+  }
+
+  /** The request's trailers once this body has ended (null when none). */
+  get trailers(): Record<string, string> | null {
+    return this.#tap.trailers;
   }
 
   override _read(): void {
