@@ -177,7 +177,8 @@ const R_PAYLOAD = 1; // collecting a whole frame payload split across reads
 const R_DATA = 2; // streaming an unpadded DATA payload to its stream
 
 const kStream = Symbol('h2Stream');
-type BodyWithStream = Readable & { [kStream]?: H2Stream };
+/** A request body; the listener's body stream also carries the client's request trailers once it has ended (../listener/request-body.ts). */
+type BodyWithStream = Readable & { [kStream]?: H2Stream; readonly trailers?: Record<string, string> | null };
 
 /**
  * One request/response on a session; it is also the dispatch controller the
@@ -524,6 +525,14 @@ export class H2Session implements TimedItem {
   #sendEnd(stream: H2Stream): void {
     stream.endSent = true;
     this.#detachBody(stream);
+    const trailers = stream.body?.trailers;
+    if (trailers != null) {
+      // Request trailers: a trailing HEADERS frame with END_STREAM (RFC 9113
+      // section 8.1) instead of END_STREAM on the last DATA. This runs only
+      // once every pending DATA frame of the stream was queued, so they go after the whole body.
+      this.#sendTrailers(stream, trailers);
+      return;
+    }
     if (this.#lastDataStream === stream && this.#lastData !== null) {
       // The last DATA frame is still in this turn's output: end the stream on it.
       this.#lastData[this.#lastDataOffset + 4] |= Flag.END_STREAM;
@@ -532,6 +541,30 @@ export class H2Session implements TimedItem {
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
     writeFrameHeader(frame, 0, 0, FrameType.DATA, Flag.END_STREAM, stream.id);
     this.#enqueue(frame);
+  }
+
+  /**
+   * HPACK-encode the trailer fields as the request head is (no dynamic table)
+   * and queue them as HEADERS (+ CONTINUATION) with END_STREAM. Names are
+   * lower-cased; pseudo-header and connection-specific fields, which HTTP/2
+   * forbids (section 8.2.2), are left out.
+   */
+  #sendTrailers(stream: H2Stream, trailers: Record<string, string>): void {
+    const fields: string[] = [];
+    for (const name in trailers) {
+      const lower = name.toLowerCase();
+      if (lower.charCodeAt(0) === 58 /* ':' */ || CONNECTION_SPECIFIC.has(lower) || lower === 'te') continue;
+      fields.push(lower, trailers[name]);
+    }
+    const max = HpackEncoder.maxEncodedLength(fields);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + max);
+    const length = encoder.encode(fields, frame, FRAME_HEADER_SIZE) - FRAME_HEADER_SIZE;
+    if (length <= this.#peerMaxFrame) {
+      writeFrameHeader(frame, 0, length, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id);
+      this.#enqueue(frame.subarray(0, FRAME_HEADER_SIZE + length));
+    } else {
+      this.#enqueueHeaderBlock(frame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + length), stream.id, Flag.END_STREAM);
+    }
   }
 
   /**
