@@ -54,7 +54,11 @@ export class Listener {
   readonly http1: http.Server;
   readonly http2: http2.Http2Server;
   readonly #sockets = new Set<net.Socket>();
+  /** Connections that have not sent enough bytes yet to tell HTTP/1.1 from HTTP/2: idle by definition. */
+  readonly #sniffing = new Set<net.Socket>();
   readonly #http1Sockets = new Set<TrackedSocket>();
+  /** node:http responses not finished yet: a drain tells them to close their connection. */
+  readonly #http1Responses = new Set<http.ServerResponse>();
   #closing = false;
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   /**
@@ -89,6 +93,7 @@ export class Listener {
         // While draining, every response closes its connection after it is sent.
         if (this.#closing) res.shouldKeepAlive = false;
         (res as TrackedResponse)[kSocket] = socket;
+        this.#http1Responses.add(res);
         res.once('close', onHttp1ResponseClose);
         handleHttp1Request(route, req, res);
       },
@@ -159,6 +164,12 @@ export class Listener {
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', () => {});
     socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    if (this.#closing) {
+      // Accepted just before the listening socket closed: nothing was asked yet.
+      socket.destroy();
+      return;
+    }
+    this.#sniffing.add(socket);
     let head: Buffer | null = null;
     const onData = (chunk: Buffer): void => {
       head = head === null ? chunk : Buffer.concat([head, chunk]);
@@ -167,6 +178,7 @@ export class Listener {
       if (isPrefaceSoFar && head.length < PREFACE.length) return; // need more bytes to decide
       socket.off('data', onData);
       socket.setTimeout(0);
+      this.#sniffing.delete(socket);
       if (!isPrefaceSoFar && this.engine === 'lean' && this.route.protocol !== 'h2c') {
         this.#leanEngine().handleConnection(socket, head);
         return;
@@ -185,6 +197,7 @@ export class Listener {
       }
     };
     socket.on('data', onData);
+    socket.once('close', () => this.#sniffing.delete(socket));
   }
 
   #leanEngine(): LeanEngine {
@@ -200,9 +213,15 @@ export class Listener {
     this.http1.close(); // stops the connection tracker started in the constructor
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     // HTTP/2: GOAWAY; open streams may finish. HTTP/1.1: idle connections close
-    // now, busy ones after their current response (Connection: close).
+    // now, busy ones after their current response (Connection: close), on
+    // either engine. An app's keep-alive pool is mostly idle connections: left
+    // open, they would hold the process for the whole drain timeout.
+    for (const socket of this.#sniffing) socket.destroy();
+    this.#sniffing.clear();
     for (const session of this.#sessions) session.close();
     for (const socket of this.#http1Sockets) if (socket[kBusy] === 0) socket.destroy();
+    for (const res of this.#http1Responses) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.#lean?.closeIdleConnections();
     const deadline = Date.now() + graceMs;
     while (this.#sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const socket of this.#sockets) socket.destroy();
@@ -210,7 +229,8 @@ export class Listener {
   }
 
   /** An HTTP/1.1 response ended: during shutdown, an idle connection is closed. */
-  static responseDone(socket: TrackedSocket): void {
+  static responseDone(socket: TrackedSocket, res: http.ServerResponse): void {
+    socket[kListener]?.#http1Responses.delete(res);
     const busy = (socket[kBusy] = (socket[kBusy] ?? 1) - 1);
     const listener = socket[kListener];
     if (busy === 0 && listener !== undefined && listener.#closing) socket.destroySoon();
@@ -219,5 +239,5 @@ export class Listener {
 
 function onHttp1ResponseClose(this: TrackedResponse): void {
   const socket = this[kSocket];
-  if (socket !== undefined) Listener.responseDone(socket);
+  if (socket !== undefined) Listener.responseDone(socket, this);
 }
