@@ -36,6 +36,33 @@ describe('ChunkedScanner', () => {
     );
   });
 
+  it('hands out the trailer section (through the blank line), whatever the split points', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(300)), fc.constantFrom('', 'x-sum: 1\r\n', 'a: 1\r\nB-c:  two words \r\n'), (cuts, trailers) => {
+        const text = encode(['hello', 'world'], trailers);
+        const buf = Buffer.from(text + 'next', 'latin1');
+        const scanner = new ChunkedScanner();
+        let data = '';
+        let seen = '';
+        const sink = {
+          onChunkData: (b: Buffer, s: number, e: number) => void (data += b.toString('latin1', s, e)),
+          onChunkTrailers: (b: Buffer, s: number, e: number) => void (seen += b.toString('latin1', s, e)),
+        };
+        let from = 0;
+        let r = NEED_MORE;
+        for (const p of [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b).concat(buf.length)) {
+          if (p < from) continue;
+          r = scanner.scan(buf, from, p, sink);
+          if (r !== NEED_MORE) break;
+          from = p;
+        }
+        expect(r).toBe(text.length);
+        expect(data).toBe('helloworld');
+        expect(seen).toBe(trailers + '\r\n');
+      }),
+    );
+  });
+
   it('accepts chunk extensions and upper-case hex', () => {
     const text = 'A;name=value\r\n0123456789\r\n0;last\r\n\r\n';
     expect(scanSplit(text + 'next', []).end).toBe(text.length);

@@ -14,6 +14,12 @@
 /** Receives decoded chunk data when decoding is asked for. */
 export interface ChunkDataSink {
   onChunkData(buf: Buffer, start: number, end: number): void;
+  /**
+   * The trailer section's bytes as they are scanned (already validated), in
+   * one piece per scan call; the last piece ends with the blank line that
+   * ends the body. Absent: the trailers are validated and skipped.
+   */
+  onChunkTrailers?(buf: Buffer, start: number, end: number): void;
 }
 
 const S_SIZE = 0; // hex digits of chunk-size
@@ -88,6 +94,8 @@ export class ChunkedScanner {
   scan(buf: Buffer, start: number, end: number, sink: ChunkDataSink | null): number {
     let i = start;
     let state = this.#state;
+    // Where this call's part of the trailer section starts (-1: not in it yet).
+    let trailersFrom = state >= S_TRAILER_START && state <= S_END_LF ? start : -1;
     while (i < end) {
       if (state === S_DATA) {
         const n = Math.min(this.#size, end - i);
@@ -130,6 +138,7 @@ export class ChunkedScanner {
           if (this.#size === 0) {
             this.#last = true;
             state = S_TRAILER_START;
+            trailersFrom = i;
           } else state = S_DATA;
           break;
         case S_DATA_CR:
@@ -164,12 +173,14 @@ export class ChunkedScanner {
         case S_END_LF:
           if (c !== 0x0a || !this.#last) return this.#fail();
           this.#state = S_DONE;
+          if (trailersFrom >= 0 && sink !== null && sink.onChunkTrailers !== undefined) sink.onChunkTrailers(buf, trailersFrom, i);
           return i;
         default:
           return this.#fail();
       }
     }
     this.#state = state;
+    if (trailersFrom >= 0 && sink !== null && sink.onChunkTrailers !== undefined) sink.onChunkTrailers(buf, trailersFrom, end);
     return NEED_MORE;
   }
 
