@@ -38,7 +38,7 @@ if (result.kind !== 'config') {
     process.stderr.write(`ringside: ${message}\n`);
     process.exit(1);
   }
-  logger.info('started', { version, pid: process.pid, admin: app.adminPort });
+  logger.info('started', { version, pid: process.pid, admin: app.adminPort, engine: result.config.engine, socketIo: app.socketIo });
   const drainTimeoutMs = result.config.drainTimeoutMs;
   let signalled = false;
   const onSignal = (signal: string): void => {

@@ -14,6 +14,7 @@ import { createDiscovery } from './discovery/create-discovery.ts';
 import { createHashPolicy } from './hash/hash-policy.ts';
 import { createHash64 } from './hash/hash64.ts';
 import { initXxhash64 } from './hash/xxhash64.ts';
+import { leanSocketIo } from './lean/stream-handle.ts';
 import { Listener } from './listener/listener.ts';
 import { createMetricsObserver } from './listener/metrics-observer.ts';
 import type { Logger } from './log/logger.ts';
@@ -37,6 +38,8 @@ export interface RunningApp {
   readonly metrics: RingsideMetrics;
   /** The admin server's bound port, or 0 when it is off. */
   readonly adminPort: number;
+  /** The lean engine's socket I/O path (lib/lean/stream-handle.ts). */
+  readonly socketIo: 'direct' | 'plain';
   readiness(): Readiness;
   status(): StatusSnapshot;
   /** Begin shutdown: /readyz turns 503, listeners stop accepting, in-flight requests get up to `graceMs`, then everything closes. */
@@ -115,6 +118,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         endpoints: [...u.endpoints.values(), ...u.draining].map((e) => ({
           key: e.key,
           state: e.state,
+          protocol: e.protocolName,
           inFlight: e.inFlight,
           requestRate: e.metrics.reduce((sum, m) => sum + m.requestRate(), 0),
           errorRate: e.metrics.length === 0 ? 0 : Math.max(...e.metrics.map((m) => m.errorRate())),
@@ -153,6 +157,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
     listeners,
     metrics,
     adminPort: admin?.port ?? 0,
+    socketIo: leanSocketIo,
     readiness,
     status,
     stop(graceMs = 0) {

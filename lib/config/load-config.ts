@@ -224,12 +224,17 @@ function parseHashFlag(spec: OptionSpec, raw: string, key: string, problems: Pro
 // so a Service named `ringside` would otherwise make every pod fail on "unknown variable".
 const KUBERNETES_SERVICE_LINK = /^RINGSIDE_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/;
 
+// Variables read by the process itself, not configuration: RINGSIDE_LEAN_PLAIN_IO=1
+// forces the lean engine's plain socket I/O (lib/lean/stream-handle.ts), a
+// diagnostic switch the tests use and the start-up log reports.
+const PROCESS_VARIABLES = new Set(['RINGSIDE_LEAN_PLAIN_IO']);
+
 function readEnv(env: Readonly<Record<string, string | undefined>>, problems: Problems): Layer {
   const layer = createLayer();
   const byEnv = new Map(OPTIONS.filter((o) => o.env !== null).map((o) => [o.env as string, o]));
   const hashLists = new Map<string, { raw: string; key: string }>();
   for (const [key, raw] of Object.entries(env)) {
-    if (!key.startsWith('RINGSIDE_') || raw === undefined || KUBERNETES_SERVICE_LINK.test(key)) continue;
+    if (!key.startsWith('RINGSIDE_') || raw === undefined || KUBERNETES_SERVICE_LINK.test(key) || PROCESS_VARIABLES.has(key)) continue;
     const spec = byEnv.get(key);
     if (spec === undefined) {
       const suggestion = suggestClosest(key, ENV_VARS);

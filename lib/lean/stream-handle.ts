@@ -65,6 +65,14 @@ function load(): StreamWrapBinding | null {
 
 export const streamWrap: StreamWrapBinding | null = load();
 
+/**
+ * The lean engine's socket I/O, as the start-up log names it: `direct` (reads
+ * and writes on the stream handle) or `plain` (socket.write() and 'data'
+ * events, forced by RINGSIDE_LEAN_PLAIN_IO=1 or because this Node.js lacks
+ * the internals). Operators comparing CPU figures across hosts need to know which.
+ */
+export const leanSocketIo: 'direct' | 'plain' = streamWrap === null ? 'plain' : 'direct';
+
 /** The socket's stream handle when the fast paths can use it, else null. */
 export function streamHandleOf(socket: net.Socket): StreamHandle | null {
   if (streamWrap === null) return null;

@@ -27,7 +27,8 @@ export interface RingsideProcess {
 
 export async function startRingsideProcess(args: readonly string[], env: Record<string, string> = {}): Promise<RingsideProcess> {
   const child = spawn(process.execPath, [CMD, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // The plain-io test project (vitest.config.ts) reaches child processes too.
+    env: { PATH: process.env.PATH ?? '', ...(process.env.RINGSIDE_LEAN_PLAIN_IO === undefined ? {} : { RINGSIDE_LEAN_PLAIN_IO: process.env.RINGSIDE_LEAN_PLAIN_IO }), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
