@@ -122,7 +122,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     const useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
     this.upstreamH2 = useH2;
     try {
-      (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : endpoint.http1()).dispatch(
+      (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : route.engine === 'compat' ? endpoint.http1() : endpoint.leanHttp1()).dispatch(
         { path: this.path, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
         this,
       );
@@ -152,6 +152,20 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   /** Resume the upstream after the client drained (backpressure released). */
   resume(): void {
     if (this.controller !== null && this.controller.paused) this.controller.resume();
+  }
+
+  /**
+   * Called by the HTTP/1.1 clients (../lean/http1-dispatcher.ts): the request
+   * went upstream with the Content-Length the client declared, so the trailers
+   * it sent after the body could not follow (in HTTP/1.1 only a chunked body
+   * carries trailers, RFC 9112 section 7.1.2). Counted and logged at debug.
+   */
+  onRequestTrailersDropped(names: readonly string[]): void {
+    const route = this.route;
+    route.observer.requestTrailersDropped(route);
+    if (route.logger.debugEnabled) {
+      route.logger.debug('request trailers dropped', { upstream: route.upstream.name, endpoint: this.endpoint?.key, trailers: names.join(', '), why: 'the request declared content-length to an HTTP/1.1 upstream' });
+    }
   }
 
   // --- undici DispatchHandler ----------------------------------------------

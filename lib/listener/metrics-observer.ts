@@ -26,5 +26,8 @@ export function createMetricsObserver(upstream: UpstreamMetrics): RequestObserve
     retried() {
       upstream.retry();
     },
+    requestTrailersDropped() {
+      upstream.requestTrailersDropped();
+    },
   };
 }

@@ -24,6 +24,8 @@ export interface RequestObserver {
   retried(route: Route, err: RingsideError): void;
   /** A ring-hash request carried none of the configured hash keys (it went to the fallback policy). */
   hashKeyMissing(route: Route): void;
+  /** The request's trailers could not be forwarded (content-length declared, HTTP/1.1 upstream) and were dropped. */
+  requestTrailersDropped(route: Route): void;
 }
 
 export interface Route {

@@ -127,6 +127,8 @@ export interface UpstreamMetrics {
   hashKeyMissing(): void;
   /** A request was retried on another endpoint. */
   retry(): void;
+  /** Request trailers could not be forwarded (the request declared content-length to an HTTP/1.1 upstream) and were dropped. */
+  requestTrailersDropped(): void;
   /** An endpoint was ejected by outlier detection. */
   ejection(): void;
   /** The connection gauges of one endpoint; created once per endpoint and cached. */
@@ -298,6 +300,14 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
     },
   });
 
+  registerCollectedMetric(registry, {
+    name: 'ringside_request_trailers_dropped_total',
+    help: 'Requests whose trailers were dropped: they declared content-length and went to an HTTP/1.1 upstream, where only a chunked body carries trailers.',
+    type: 'counter',
+    collect(out) {
+      for (const u of upstreams.values()) out.push({ labels: u.upstreamLabels, value: u.trailersDroppedCount });
+    },
+  });
   registerCollectedMetric(registry, {
     name: 'ringside_retries_total',
     help: 'Requests retried on another endpoint because the previous attempt never reached an upstream (or was idempotent and replayable).',
@@ -474,6 +484,7 @@ class UpstreamHandle implements UpstreamMetrics {
   ringRebuilds = 0;
   hashKeyMissingCount = 0;
   retryCount = 0;
+  trailersDroppedCount = 0;
   ejectionCount = 0;
   readonly connectionsByEndpoint = new Map<string, ConnectionHandle>();
   readonly upstreamLabels: Readonly<Record<string, string>>;
@@ -529,6 +540,10 @@ class UpstreamHandle implements UpstreamMetrics {
 
   retry(): void {
     this.retryCount++;
+  }
+
+  requestTrailersDropped(): void {
+    this.trailersDroppedCount++;
   }
 
   ejection(): void {

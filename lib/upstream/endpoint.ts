@@ -11,6 +11,7 @@ import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
 import { Protocol } from '../metrics/metrics.ts';
 import { UpstreamPool } from '../lean/upstream-pool.ts';
 import { H2Client } from '../h2/h2-client.ts';
+import { Http1Dispatcher } from '../lean/http1-dispatcher.ts';
 
 // undici is loaded on first use: --engine compat needs it, and with either
 // engine so do HTTP/2 clients sent to an HTTP/1.1 upstream (exchange.ts).
@@ -71,6 +72,7 @@ export class Endpoint implements BalancerEndpoint {
   #h2c: H2CClient | null = null;
   #lean: UpstreamPool | null = null;
   #leanH2: H2Client | null = null;
+  #leanHttp1: Http1Dispatcher | null = null;
 
   constructor(address: EndpointAddress, options: EndpointOptions) {
     this.key = address.key;
@@ -142,6 +144,17 @@ export class Endpoint implements BalancerEndpoint {
       onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http1),
     });
     return this.#lean;
+  }
+
+  /**
+   * HTTP/1.1 requests of HTTP/2 clients on --engine lean: undici's dispatch
+   * contract over leanPool() (../lean/http1-dispatcher.ts), which carries
+   * request trailers and costs less than undici's Pool.
+   */
+  leanHttp1(): UpstreamDispatcher {
+    const pool = this.leanPool();
+    if (this.#leanHttp1 === null || this.#leanHttp1.pool !== pool) this.#leanHttp1 = new Http1Dispatcher(pool, this.key);
+    return this.#leanHttp1;
   }
 
   #countConnections(dispatcher: Dispatcher, protocol: Protocol): void {
