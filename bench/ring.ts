@@ -17,7 +17,7 @@ const MODES: RingMode[] = ['stable', 'envoy'];
 const options = (mode: RingMode): RingOptions => ({ mode, entriesPerEndpoint: 160, minRingSize: 1024, maxRingSize: 8388608 });
 
 function endpoints(n: number): BalancerEndpoint[] {
-  return Array.from({ length: n }, (_, i) => ({ key: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`, weight: 1, inFlight: 0, available: true }));
+  return Array.from({ length: n }, (_, i) => ({ key: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`, weight: 1, effectiveWeight: 1, inFlight: 0, available: true }));
 }
 
 const median = (xs: number[]): number => {

@@ -9,6 +9,7 @@ import type { Balancer, BalancerEndpoint } from './balancer.ts';
 export interface MutableEndpoint extends BalancerEndpoint {
   key: string;
   weight: number;
+  effectiveWeight: number;
   inFlight: number;
   available: boolean;
 }
@@ -21,7 +22,7 @@ export interface ConformanceOptions {
 }
 
 function endpoints(n: number): MutableEndpoint[] {
-  return Array.from({ length: n }, (_, i) => ({ key: `127.0.0.${i + 1}:8080`, weight: 1, inFlight: 0, available: true }));
+  return Array.from({ length: n }, (_, i) => ({ key: `127.0.0.${i + 1}:8080`, weight: 1, effectiveWeight: 1, inFlight: 0, available: true }));
 }
 
 /** Spread request hashes over the 64-bit space deterministically (splitmix-like, 32-bit). */

@@ -8,8 +8,15 @@ import type { Hash64 } from '../hash/hash64.ts';
 export interface BalancerEndpoint {
   /** `HOST:PORT`, IPv6 as `[ADDR]:PORT`. The ring hashes exactly this text. */
   readonly key: string;
-  /** Relative weight, an integer >= 1 (SRV weights; 1 otherwise). */
+  /** Relative weight, an integer >= 1 (SRV weights; 1 otherwise). The ring is built from it. */
   readonly weight: number;
+  /**
+   * The weight picks use now: `weight`, scaled down while the endpoint is in
+   * slow start (lib/upstream/slow-start.ts), > 0. Round robin, random and
+   * least request follow it; the ring does not (moving keys as a weight ramps
+   * would break the affinity ring hash exists for).
+   */
+  readonly effectiveWeight: number;
   /** Requests currently in flight on this endpoint (least_request, bounded load). */
   readonly inFlight: number;
   /** False while the endpoint is ejected or draining: balancers walk past it. */
@@ -35,6 +42,12 @@ export interface Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
    * Returns null when no available endpoint is left.
    */
   pick(hash: Hash64 | null, exclude: readonly E[] | null): E | null;
+  /**
+   * Effective weights changed (a slow-start step) but not the set: recompute
+   * whatever the policy derived from them. Off the request path; never
+   * rebuilds a ring.
+   */
+  reweight?(): void;
   /** Ring quality, for policies that keep a ring (off the request path; may allocate). */
   stats?(): RingStats;
 }

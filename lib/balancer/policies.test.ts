@@ -6,7 +6,7 @@ import { RingHashBalancer } from './ring-hash/ring-hash-balancer.ts';
 import { RoundRobinBalancer } from './round-robin/round-robin-balancer.ts';
 
 function eps(n: number): MutableEndpoint[] {
-  return Array.from({ length: n }, (_, i) => ({ key: `10.0.0.${i}:80`, weight: 1, inFlight: 0, available: true }));
+  return Array.from({ length: n }, (_, i) => ({ key: `10.0.0.${i}:80`, weight: 1, effectiveWeight: 1, inFlight: 0, available: true }));
 }
 
 describe('round_robin', () => {
@@ -40,7 +40,7 @@ describe('least_request', () => {
 
   it('accounts for weight: in flight per unit of weight', () => {
     const e = eps(2);
-    e[0].weight = 4;
+    e[0].weight = e[0].effectiveWeight = 4;
     e[0].inFlight = 3; // 0.75 per unit
     e[1].inFlight = 1; // 1 per unit
     const lb = new LeastRequestBalancer<MutableEndpoint>();

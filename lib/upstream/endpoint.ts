@@ -1,10 +1,10 @@
 // One upstream endpoint (a pod: HOST:PORT) with its live state and its lazily
 // created clients: a keep-alive undici Pool for HTTP/1.1, the lean engine's
 // pool (../lean/), and for cleartext HTTP/2 either the lean client (../h2/,
-// --engine lean) or undici's H2CClient (--engine compat, the reference).
+// --engine lean) or node:http2's client session (./node-h2c-client.ts, --engine compat, the reference).
 
 import { createRequire } from 'node:module';
-import type { Dispatcher, H2CClient, Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { BalancerEndpoint } from '../balancer/balancer.ts';
 import type { EndpointAddress } from '../discovery/discovery.ts';
 import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
@@ -12,6 +12,7 @@ import { Protocol } from '../metrics/metrics.ts';
 import { UpstreamPool } from '../lean/upstream-pool.ts';
 import { H2Client } from '../h2/h2-client.ts';
 import { Http1Dispatcher } from '../lean/http1-dispatcher.ts';
+import { NodeH2cClient } from './node-h2c-client.ts';
 
 // undici is loaded on first use: --engine compat needs it, and with either
 // engine so do HTTP/2 clients sent to an HTTP/1.1 upstream (exchange.ts).
@@ -29,6 +30,26 @@ export type UpstreamDispatcher = Pick<Dispatcher, 'dispatch'>;
 
 export type EndpointState = 'active' | 'draining' | 'ejected';
 
+/**
+ * What `--upstream-protocol auto` learned an endpoint speaks (Endpoint.protocol):
+ * UNKNOWN until it answered one protocol in the other. HTTP1: it answered our
+ * HTTP/2 connection preface with an HTTP/1.x status line. H2C: it answered an
+ * HTTP/1.1 request with HTTP/2 frames (SETTINGS or GOAWAY).
+ */
+export const LearnedProtocol = { UNKNOWN: 0, HTTP1: 1, H2C: 2 } as const;
+export type LearnedProtocol = (typeof LearnedProtocol)[keyof typeof LearnedProtocol];
+const LEARNED_NAMES = ['unknown', 'http1', 'h2c'] as const;
+
+/**
+ * How long a learned protocol is trusted before the next request tries the
+ * client's protocol again on a new connection. A replica's protocol changes
+ * only with a redeploy, which usually brings new addresses (a new endpoint,
+ * learned afresh); 5 minutes lets an in-place upgrade (same pod IP, a new
+ * image that now speaks h2c) be noticed soon, at the cost of one re-sent
+ * request per endpoint per 5 minutes.
+ */
+export const PROTOCOL_RECHECK_MS = 5 * 60_000;
+
 export interface EndpointOptions {
   readonly connectTimeoutMs: number;
   /** Idle upstream connections close after this long. */
@@ -45,6 +66,8 @@ export class Endpoint implements BalancerEndpoint {
   readonly host: string;
   readonly port: number;
   weight: number;
+  /** The weight picks use now: `weight`, scaled down during slow start (./slow-start.ts). */
+  effectiveWeight: number;
   inFlight = 0;
   /** Mirrors `state === 'active'`; a plain field so balancers read it without a getter call. */
   available = true;
@@ -65,11 +88,17 @@ export class Endpoint implements BalancerEndpoint {
   onFailureStreak: ((endpoint: Endpoint) => void) | null = null;
   /** Called once when a draining endpoint's last in-flight request finishes. */
   onDrained: ((endpoint: Endpoint) => void) | null = null;
+  /** What `auto` learned this endpoint speaks (kept while it stays in the set; see PROTOCOL_RECHECK_MS). */
+  protocol: LearnedProtocol = LearnedProtocol.UNKNOWN;
+  /** performance.now() after which `protocol` is checked again (0 while UNKNOWN). */
+  protocolRecheckAt = 0;
+  /** performance.now() before which no new protocol probe is made (../upstream/protocol-probe.ts). */
+  probeAfter = 0;
 
   readonly #origin: string;
   readonly #options: EndpointOptions;
   #http1: Pool | null = null;
-  #h2c: H2CClient | null = null;
+  #h2c: NodeH2cClient | null = null;
   #lean: UpstreamPool | null = null;
   #leanH2: H2Client | null = null;
   #leanHttp1: Http1Dispatcher | null = null;
@@ -79,6 +108,7 @@ export class Endpoint implements BalancerEndpoint {
     this.host = address.host;
     this.port = address.port;
     this.weight = address.weight;
+    this.effectiveWeight = address.weight;
     this.#options = options;
     this.#origin = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   }
@@ -100,21 +130,21 @@ export class Endpoint implements BalancerEndpoint {
     return this.#http1;
   }
 
-  /** undici's H2CClient (--engine compat): one multiplexed h2c connection to this endpoint, created on first use. */
-  h2c(): Dispatcher {
+  /**
+   * The compat h2c client (--engine compat): node:http2's client session, one
+   * per endpoint, created on first use. Not undici's H2CClient, which drops
+   * response DATA still buffered when trailers arrive and re-enters node:http2
+   * when a stream is reset from the client's side (issue 18; ./node-h2c-client.ts).
+   */
+  h2c(): UpstreamDispatcher {
     if (this.#h2c !== null) return this.#h2c;
-    this.#h2c = new (undici().H2CClient)(this.#origin, {
-      connectTimeout: this.#options.connectTimeoutMs,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      // One HTTP/2 connection carries many concurrent gRPC streams; the
-      // server's SETTINGS_MAX_CONCURRENT_STREAMS can still lower this.
-      maxConcurrentStreams: 1000,
-      pipelining: 1000,
-      keepAliveTimeout: this.#options.idleTimeoutMs,
-      keepAliveMaxTimeout: this.#options.idleTimeoutMs,
+    const gauge = this.#options.connections;
+    this.#h2c = new NodeH2cClient(this.host, this.port, {
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http2),
+      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http2),
     });
-    this.#countConnections(this.#h2c, Protocol.http2);
     return this.#h2c;
   }
 
@@ -164,6 +194,39 @@ export class Endpoint implements BalancerEndpoint {
     dispatcher.on('disconnect', () => gauge.closed(protocol));
   }
 
+  /**
+   * The learned protocol, for `auto`: UNKNOWN once the mark is older than
+   * PROTOCOL_RECHECK_MS (the next request then tries the client's protocol on
+   * a new connection, and learns again if it still fails the same way).
+   */
+  learnedProtocol(): LearnedProtocol {
+    const p = this.protocol;
+    if (p !== LearnedProtocol.UNKNOWN && performance.now() >= this.protocolRecheckAt) {
+      this.protocol = LearnedProtocol.UNKNOWN;
+      this.protocolRecheckAt = 0;
+      return LearnedProtocol.UNKNOWN;
+    }
+    return p;
+  }
+
+  /** Record what the endpoint answered in; true when this changed what was known (log it once). */
+  learnProtocol(protocol: LearnedProtocol): boolean {
+    const changed = this.protocol !== protocol;
+    this.protocol = protocol;
+    this.protocolRecheckAt = performance.now() + PROTOCOL_RECHECK_MS;
+    return changed;
+  }
+
+  /** `protocol` as shown on /status: 'unknown', 'http1' or 'h2c'. */
+  get protocolName(): (typeof LEARNED_NAMES)[number] {
+    return LEARNED_NAMES[this.protocol];
+  }
+
+  /** A request started with requestStarted() that is sent again on this endpoint in the other protocol: not a finish, not a failure. */
+  requestResent(): void {
+    if (--this.inFlight === 0 && this.state === 'draining') this.onDrained?.(this);
+  }
+
   setState(state: EndpointState): void {
     this.state = state;
     this.available = state === 'active';
@@ -188,7 +251,7 @@ export class Endpoint implements BalancerEndpoint {
     return {
       http1: (this.#http1 ? this.#http1.stats.connected : 0) + (this.#lean !== null ? this.#lean.size : 0),
       h2c:
-        (this.#h2c !== null && (this.#h2c as unknown as { stats: { connected: boolean } }).stats.connected ? 1 : 0) +
+        (this.#h2c !== null ? this.#h2c.connected : 0) +
         (this.#leanH2 !== null ? this.#leanH2.size : 0),
     };
   }
@@ -197,7 +260,8 @@ export class Endpoint implements BalancerEndpoint {
   async close(force = false): Promise<void> {
     if (this.ejectionTimer !== null) clearTimeout(this.ejectionTimer);
     this.ejectionTimer = null;
-    const clients = [this.#http1, this.#h2c].filter((c): c is Pool | H2CClient => c !== null);
+    const http1 = this.#http1;
+    const h2c = this.#h2c;
     const lean = this.#lean;
     const leanH2 = this.#leanH2;
     this.#http1 = null;
@@ -205,7 +269,8 @@ export class Endpoint implements BalancerEndpoint {
     this.#lean = null;
     this.#leanH2 = null;
     await Promise.all([
-      ...clients.map((c) => (force ? c.destroy() : c.close()).catch(() => {})),
+      http1 === null ? undefined : (force ? http1.destroy() : http1.close()).catch(() => {}),
+      h2c === null ? undefined : force ? h2c.destroy() : h2c.close(),
       lean?.close(force),
       leanH2 === null ? undefined : force ? leanH2.destroy() : leanH2.close(),
     ]);

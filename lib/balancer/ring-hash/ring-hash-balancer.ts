@@ -95,6 +95,15 @@ export class RingHashBalancer<E extends BalancerEndpoint = BalancerEndpoint> imp
     this.#options.fallback.update(endpoints);
   }
 
+  /**
+   * Slow start steps reach only the fallback policy (requests without a key):
+   * the ring keeps each endpoint's full weight, as Envoy's ring hash does, so
+   * no key moves while a new endpoint ramps up.
+   */
+  reweight(): void {
+    this.#options.fallback.reweight?.();
+  }
+
   pick(hash: Hash64 | null, exclude: readonly E[] | null): E | null {
     if (hash === null) {
       this.#hashMissing++;

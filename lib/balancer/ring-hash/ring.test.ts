@@ -203,12 +203,13 @@ describe('ring: Envoy golden vectors (test/fixtures/envoy-ring-vectors.json)', (
 interface TestEndpoint extends BalancerEndpoint {
   key: string;
   weight: number;
+  effectiveWeight: number;
   inFlight: number;
   available: boolean;
 }
 
 function testEndpoints(n: number): TestEndpoint[] {
-  return endpointsOf(n).map((e) => ({ ...e, inFlight: 0, available: true }));
+  return endpointsOf(n).map((e) => ({ ...e, effectiveWeight: e.weight, inFlight: 0, available: true }));
 }
 
 function ringBalancer(hashBalanceFactor: number | null = null): RingHashBalancer<TestEndpoint> {
