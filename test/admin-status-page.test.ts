@@ -17,10 +17,10 @@ import { launchChromium } from './support/chromium.ts';
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
 const RING_ENDPOINTS: EndpointStatus[] = [
-  { key: '10.42.0.11:8080', state: 'active', inFlight: 7, requestRate: 412.3, errorRate: 0.002, ringShare: 0.4 },
-  { key: '10.42.0.12:8080', state: 'active', inFlight: 3, requestRate: 301.9, errorRate: 0, ringShare: 0.3 },
-  { key: '10.42.1.7:8080', state: 'draining', inFlight: 1, requestRate: 12.04, errorRate: 0.083, ringShare: 0.2 },
-  { key: '[fd00:10:42::9]:8080', state: 'active', inFlight: 0, requestRate: 98.5, errorRate: 0.01, ringShare: 0.1 },
+  { key: '10.42.0.11:8080', state: 'active', protocol: 'unknown', inFlight: 7, requestRate: 412.3, errorRate: 0.002, ringShare: 0.4 },
+  { key: '10.42.0.12:8080', state: 'active', protocol: 'unknown', inFlight: 3, requestRate: 301.9, errorRate: 0, ringShare: 0.3 },
+  { key: '10.42.1.7:8080', state: 'draining', protocol: 'unknown', inFlight: 1, requestRate: 12.04, errorRate: 0.083, ringShare: 0.2 },
+  { key: '[fd00:10:42::9]:8080', state: 'active', protocol: 'unknown', inFlight: 0, requestRate: 98.5, errorRate: 0.01, ringShare: 0.1 },
 ];
 
 let snapshot: StatusSnapshot = {
@@ -43,8 +43,8 @@ let snapshot: StatusSnapshot = {
       lb: 'least_request',
       listeners: ['egress-billing'],
       endpoints: [
-        { key: '10.0.5.1:9000', state: 'active', inFlight: 2, requestRate: 3.5, errorRate: 0, ringShare: null },
-        { key: '10.0.5.2:9000', state: 'ejected', inFlight: 0, requestRate: 0, errorRate: 1, ringShare: null },
+        { key: '10.0.5.1:9000', state: 'active', protocol: 'unknown', inFlight: 2, requestRate: 3.5, errorRate: 0, ringShare: null },
+        { key: '10.0.5.2:9000', state: 'ejected', protocol: 'unknown', inFlight: 0, requestRate: 0, errorRate: 1, ringShare: null },
       ],
       ring: null,
       dns: { lastSuccess: Date.now() - 60_000, lastResult: 'success' },
@@ -142,7 +142,7 @@ describe('/status in Chromium', () => {
           ...snapshot.upstreams[0],
           endpoints: [
             { ...RING_ENDPOINTS[0], ringShare: 0.25 },
-            { key: '10.42.2.3:8080', state: 'active', inFlight: 0, requestRate: 0, errorRate: 0, ringShare: 0.75 },
+            { key: '10.42.2.3:8080', state: 'active', protocol: 'unknown', inFlight: 0, requestRate: 0, errorRate: 0, ringShare: 0.75 },
           ],
         },
       ],

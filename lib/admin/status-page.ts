@@ -81,6 +81,7 @@ const SCRIPT = `
     var state = el('td');
     state.appendChild(el('span', 'state state-' + e.state, e.state));
     tr.appendChild(state);
+    tr.appendChild(el('td', 'protocol', e.protocol));
     tr.appendChild(el('td', 'num inflight', String(e.inFlight)));
     tr.appendChild(el('td', 'num rate', rate(e.requestRate)));
     tr.appendChild(el('td', 'num error' + (e.errorRate > 0.05 ? ' bad' : ''), percent(e.errorRate)));
@@ -110,14 +111,14 @@ const SCRIPT = `
     section.appendChild(el('p', 'meta', upstreamDetail(u)));
     var table = el('table');
     var head = el('tr');
-    [['Endpoint', ''], ['State', ''], ['In flight', 'num'], ['Req/s', 'num'], ['Errors', 'num'], ['Ring share', '']].forEach(function (h) {
+    [['Endpoint', ''], ['State', ''], ['Protocol', ''], ['In flight', 'num'], ['Req/s', 'num'], ['Errors', 'num'], ['Ring share', '']].forEach(function (h) {
       head.appendChild(el('th', h[1], h[0]));
     });
     table.appendChild(el('thead')).appendChild(head);
     var body = table.appendChild(el('tbody'));
     if (u.endpoints.length === 0) {
       var td = el('td', 'empty', 'no endpoints');
-      td.colSpan = 6;
+      td.colSpan = 7;
       body.appendChild(el('tr')).appendChild(td);
     }
     u.endpoints.forEach(function (e) { body.appendChild(endpointRow(e)); });
@@ -199,6 +200,7 @@ function renderEndpointRow(e: EndpointStatus): string {
     `<tr data-endpoint="${escapeHtml(e.key)}">` +
     `<td class="key">${escapeHtml(e.key)}</td>` +
     `<td><span class="state state-${escapeHtml(e.state)}">${escapeHtml(e.state)}</span></td>` +
+    `<td class="protocol">${escapeHtml(e.protocol)}</td>` +
     `<td class="num inflight">${escapeHtml(e.inFlight)}</td>` +
     `<td class="num rate">${formatRate(e.requestRate)}</td>` +
     `<td class="num error${e.errorRate > 0.05 ? ' bad' : ''}">${formatPercent(e.errorRate)}</td>` +
@@ -215,12 +217,12 @@ function renderUpstream(u: UpstreamStatus, now: number): string {
     `discovery: ${u.dns.lastResult ?? 'pending'}${u.dns.lastSuccess !== null ? `, last success ${formatAgo(u.dns.lastSuccess, now)} ago` : ''}`,
   );
   const rows =
-    u.endpoints.length === 0 ? '<tr><td class="empty" colspan="6">no endpoints</td></tr>' : u.endpoints.map(renderEndpointRow).join('');
+    u.endpoints.length === 0 ? '<tr><td class="empty" colspan="7">no endpoints</td></tr>' : u.endpoints.map(renderEndpointRow).join('');
   return (
     `<section class="upstream" data-upstream="${escapeHtml(u.name)}">` +
     `<h2>${escapeHtml(u.name)} <span class="meta">${escapeHtml(meta)}</span></h2>` +
     `<p class="meta">${escapeHtml(detail.join(' \u00b7 '))}</p>` +
-    '<table><thead><tr><th>Endpoint</th><th>State</th><th class="num">In flight</th><th class="num">Req/s</th><th class="num">Errors</th><th>Ring share</th></tr></thead>' +
+    '<table><thead><tr><th>Endpoint</th><th>State</th><th title="learned by --upstream-protocol auto">Protocol</th><th class="num">In flight</th><th class="num">Req/s</th><th class="num">Errors</th><th>Ring share</th></tr></thead>' +
     `<tbody>${rows}</tbody></table></section>`
   );
 }

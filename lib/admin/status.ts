@@ -11,10 +11,15 @@ export interface Readiness {
 
 export type EndpointState = 'active' | 'draining' | 'ejected';
 
+/** What `--upstream-protocol auto` learned the endpoint speaks: `unknown` until it answered one protocol in the other. */
+export type EndpointProtocol = 'unknown' | 'http1' | 'h2c';
+
 export interface EndpointStatus {
   /** `HOST:PORT` (IPv6 as `[ADDR]:PORT`), as in EndpointAddress.key. */
   readonly key: string;
   readonly state: EndpointState;
+  /** Learned by `auto` (lib/upstream/endpoint.ts LearnedProtocol); always `unknown` with an explicit --upstream-protocol. */
+  readonly protocol: EndpointProtocol;
   /** Requests / gRPC streams dispatched to it and not finished. */
   readonly inFlight: number;
   /** Requests per second over the last minute (EndpointMetrics.requestRate()). */

@@ -13,6 +13,8 @@ export const ErrorCodes = {
   /** The request head is larger than the upstream accepts (its HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE); it was not sent. */
   HEADERS_TOO_LARGE: 'RS_ERR_HEADERS_TOO_LARGE',
   DNS: 'RS_ERR_DNS',
+  /** The upstream's response ended short: its stream or connection closed after the head without the end of the body. */
+  UPSTREAM_TRUNCATED: 'RS_ERR_UPSTREAM_TRUNCATED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -92,6 +94,20 @@ export class HeadersTooLargeError extends RingsideError {
     const why = cause instanceof Error ? `: ${cause.message}` : '';
     super(ErrorCodes.HEADERS_TOO_LARGE, `request head too large for upstream ${endpoint} of "${upstream}"${why}`, { cause, upstream, endpoint });
     this.name = 'HeadersTooLargeError';
+  }
+}
+
+/**
+ * The response was cut short after its head: the upstream's stream or
+ * connection closed before the end of the body (fewer bytes than its
+ * content-length, or no END_STREAM). Never passed on as a complete response:
+ * the client's stream is reset, or a gRPC call ends with INTERNAL.
+ */
+export class UpstreamTruncatedError extends RingsideError {
+  constructor(upstream: string, endpoint: string, cause?: unknown) {
+    const why = cause instanceof Error ? `: ${cause.message}` : '';
+    super(ErrorCodes.UPSTREAM_TRUNCATED, `response from upstream ${endpoint} of "${upstream}" ended before its body was complete${why}`, { cause, upstream, endpoint });
+    this.name = 'UpstreamTruncatedError';
   }
 }
 

@@ -20,7 +20,7 @@ export interface ErrorStatus {
   readonly httpStatus: number;
   readonly grpcStatus: number;
   /** Label value for ringside_proxy_errors_total{reason}. */
-  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'internal';
+  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'upstream_truncated' | 'internal';
 }
 
 const NO_ENDPOINTS: ErrorStatus = { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'no_endpoints' };
@@ -31,6 +31,11 @@ const CANCELLED: ErrorStatus = { httpStatus: 499, grpcStatus: GrpcStatus.CANCELL
 const BAD_REQUEST: ErrorStatus = { httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT, reason: 'bad_request' };
 /** gRPC reports metadata over a peer's limit as RESOURCE_EXHAUSTED. */
 const HEADERS_TOO_LARGE: ErrorStatus = { httpStatus: 431, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'bad_request' };
+/**
+ * A response cut short after its head: gRPC clients report a body that ends
+ * mid-message as INTERNAL, and the call is not safely retryable (part of it was delivered).
+ */
+const UPSTREAM_TRUNCATED: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'upstream_truncated' };
 const INTERNAL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'internal' };
 
 export function statusOf(err: unknown): ErrorStatus {
@@ -49,6 +54,8 @@ export function statusOf(err: unknown): ErrorStatus {
       return BAD_REQUEST;
     case ErrorCodes.HEADERS_TOO_LARGE:
       return HEADERS_TOO_LARGE;
+    case ErrorCodes.UPSTREAM_TRUNCATED:
+      return UPSTREAM_TRUNCATED;
     default:
       return INTERNAL;
   }

@@ -18,6 +18,11 @@ export const H2ErrorCodes = {
   CLIENT_CLOSED: 'RS_H2_CLIENT_CLOSED',
   /** The request head exceeds the upstream's SETTINGS_MAX_HEADER_LIST_SIZE: it was not sent. */
   HEADERS_TOO_LARGE: 'RS_H2_REQUEST_HEADERS_TOO_LARGE',
+  /**
+   * The upstream answered our connection preface with an HTTP/1.x status line:
+   * it speaks only HTTP/1.1. Always `unprocessed` (it never read a request).
+   */
+  HTTP1_ONLY: 'RS_H2_HTTP1_ONLY',
   /** The response body was longer or shorter than its content-length. */
   CONTENT_LENGTH: 'RS_H2_CONTENT_LENGTH_MISMATCH',
 } as const;

@@ -821,6 +821,18 @@ export class H2Session implements TimedItem {
     }
   }
 
+  /**
+   * The peer answered our connection preface with `HTTP/1.x ...`: it speaks
+   * only HTTP/1.1 (node:http answers "400 Bad Request" to the preface's
+   * `PRI * HTTP/2.0` request line). It never saw our requests as requests, so
+   * every stream fails unprocessed and marked HTTP1_ONLY, for the caller to
+   * send them again over HTTP/1.1 (`--upstream-protocol auto`).
+   */
+  #http1Answer(): void {
+    const where = `${this.options.host}:${this.options.port}`;
+    this.#fail(new H2Error(H2ErrorCodes.HTTP1_ONLY, `upstream ${where} answered the HTTP/2 connection preface with an HTTP/1.x status line: it speaks only HTTP/1.1`, -1, true), 0, false);
+  }
+
   /** A connection error (section 5.4.1): GOAWAY with `code`, close, fail every stream. */
   #connectionError(code: number, message: string): void {
     if (this.closed) return;
@@ -961,6 +973,8 @@ export class H2Session implements TimedItem {
         const type = h[o + 3];
         const flags = h[o + 4];
         const streamId = h.readUInt32BE(o + 5) & 0x7fffffff;
+        // An HTTP/1.x server answers our preface with a status line where the server's SETTINGS should be.
+        if (!this.#settingsReceived && isHttp1StatusStart(h, o)) return this.#http1Answer();
         if (length > DEFAULT_MAX_FRAME_SIZE) return this.#connectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes exceeds our SETTINGS_MAX_FRAME_SIZE`);
         if (!this.#settingsReceived && type !== FrameType.SETTINGS) return this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'the server preface must start with SETTINGS');
         if (this.#contStreamId !== 0 && (type !== FrameType.CONTINUATION || streamId !== this.#contStreamId)) {
@@ -1494,4 +1508,9 @@ function onBodyEnd(this: BodyWithStream): void {
 function onBodyError(this: BodyWithStream, err: Error): void {
   const stream = this[kStream];
   if (stream !== undefined && stream.state === S_OPEN) stream.abort(err);
+}
+
+/** `HTTP/1.` at buf[o]: the start of an HTTP/1.x status line (RFC 9112 section 4), read from the 9 bytes of a frame header. */
+function isHttp1StatusStart(buf: Buffer, o: number): boolean {
+  return buf[o] === 0x48 && buf[o + 1] === 0x54 && buf[o + 2] === 0x54 && buf[o + 3] === 0x50 && buf[o + 4] === 0x2f && buf[o + 5] === 0x31 && buf[o + 6] === 0x2e;
 }

@@ -29,6 +29,9 @@ export interface UpstreamUser {
   onUpstreamDrain(): void;
 }
 
+/** The `code` of the error a connection fails with when its endpoint answered in HTTP/2 frames (see #http2Answer). */
+export const H2C_ONLY = 'RS_H1_H2C_ONLY';
+
 export const UpstreamFailure = { CONNECT: 0, RESET: 1 } as const;
 export type UpstreamFailure = (typeof UpstreamFailure)[keyof typeof UpstreamFailure];
 
@@ -211,6 +214,8 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
           end = data.length;
           this.#pendingHead = null;
         }
+        // A status line never starts with a NUL byte; an HTTP/2 frame header does (its 24-bit length is small).
+        if (data[from] === 0 && this.#http2Answer(data, from, end)) return;
         const cache = this.pool.lastHead;
         const head = cache.head;
         const known = cache.bytes;
@@ -304,6 +309,30 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
       this.pool.release(this);
     } else this.#destroy();
     user.onUpstreamEnd();
+  }
+
+  /**
+   * The bytes where a status line should start are an HTTP/2 frame header
+   * (RFC 9113 section 4.1): the endpoint speaks only h2c (node:http2's server
+   * without allowHTTP1 and grpc-go send their SETTINGS, then a GOAWAY, to
+   * anything that is not the HTTP/2 preface). It never read our request as
+   * one: fail it marked H2C_ONLY and unprocessed, for `--upstream-protocol
+   * auto` to send it over h2c. False (and nothing done) when more bytes are
+   * needed to tell, or they are not a SETTINGS or GOAWAY frame on stream 0.
+   */
+  #http2Answer(data: Buffer, from: number, end: number): boolean {
+    if (end - from < 9) return false;
+    const type = data[from + 3];
+    if ((type !== 0x04 && type !== 0x07) || (data.readUInt32BE(from + 5) & 0x7fffffff) !== 0) return false;
+    const user = this.user;
+    this.user = null;
+    this.#destroy();
+    const err = Object.assign(new Error(`upstream ${this.pool.host}:${this.pool.port} answered an HTTP/1.1 request with HTTP/2 frames: it speaks only h2c`), {
+      code: H2C_ONLY,
+      unprocessed: true,
+    });
+    user?.onUpstreamError(UpstreamFailure.RESET, err, false);
+    return true;
   }
 
   #protocolError(why: string): void {

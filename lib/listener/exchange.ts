@@ -15,10 +15,11 @@
 // and from the client side: clientGone() -> controller.abort(ClientCancelledError).
 
 import type { Dispatcher } from 'undici';
-import { blamesEndpoint, ClientCancelledError, ErrorCodes, NoEndpointsError, type RingsideError, TimeoutError } from '../errors/errors.ts';
+import { blamesEndpoint, ClientCancelledError, ErrorCodes, NoEndpointsError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { Hash64 } from '../hash/hash64.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
+import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
+import { mayHideProtocolMismatch, PROBE_INTERVAL_MS, probeProtocol, protocolMark } from '../upstream/protocol-probe.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
 import { forwardResponseHeaders as forwardResponse } from './hop-by-hop.ts';
 import type { RequestBodyTap } from './request-body.ts';
@@ -69,6 +70,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
    * malformed, RFC 9113 section 8.2.2), so they need no hop-by-hop filtering.
    */
   upstreamH2 = false;
+  /** The request was sent again in the other protocol after the endpoint answered in it (`auto`; at most once). */
+  protocolSwitched = false;
 
   constructor(route: Route, clientProtocol: ClientProtocol, isGrpc: boolean) {
     this.route = route;
@@ -112,14 +115,28 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     this.#dispatch(endpoint, body === null ? null : body.current);
   }
 
-  #dispatch(endpoint: Endpoint, body: NodeJS.ReadableStream | null): void {
+  /** Send the request to `endpoint`; `resend`: the same attempt again in the other protocol (already accounted). */
+  #dispatch(endpoint: Endpoint, body: NodeJS.ReadableStream | null, resend = false): void {
     const route = this.route;
     this.endpoint = endpoint;
     this.controller = null;
-    this.attempt++;
-    endpoint.requestStarted();
-    route.observer.requestStarted(route, endpoint);
-    const useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
+    if (!resend) {
+      this.attempt++;
+      endpoint.requestStarted();
+      route.observer.requestStarted(route, endpoint);
+    }
+    let useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
+    // `auto` and an endpoint known to speak the other protocol only: speak that (a plain field read while nothing was learned).
+    if (route.protocol === 'auto' && endpoint.protocol !== LearnedProtocol.UNKNOWN) {
+      const learned = endpoint.learnedProtocol();
+      if (learned !== LearnedProtocol.UNKNOWN) {
+        useH2 = learned === LearnedProtocol.H2C;
+        if (!useH2 && this.#needsH2EndToEnd()) {
+          this.fail(this.#http1OnlyError(null));
+          return;
+        }
+      }
+    }
     this.upstreamH2 = useH2;
     try {
       (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : route.engine === 'compat' ? endpoint.http1() : endpoint.leanHttp1()).dispatch(
@@ -216,9 +233,98 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     if (this.done) return;
     const route = this.route;
     const endpoint = this.endpoint!;
-    const err = toUpstreamError(error, route.upstream.name, endpoint.key);
+    if (route.protocol === 'auto' && this.status === 0 && !this.cancelled && !this.protocolSwitched) {
+      const mark = protocolMark(error);
+      if (mark !== LearnedProtocol.UNKNOWN) {
+        this.#learned(endpoint, mark, error);
+        return;
+      }
+      if (endpoint.protocol === LearnedProtocol.UNKNOWN && mayHideProtocolMismatch(error)) {
+        const err = toUpstreamError(error, route.upstream.name, endpoint.key);
+        if (err.code === ErrorCodes.UPSTREAM_RESET && performance.now() >= endpoint.probeAfter) {
+          this.#probe(endpoint, error);
+          return;
+        }
+      }
+    }
+    this.#failed(error, endpoint);
+  }
+
+  /** The attempt on `endpoint` failed with `error`: retry elsewhere when that is safe, else answer with the error. */
+  #failed(error: Error, endpoint: Endpoint): void {
+    const err = toUpstreamError(error, this.route.upstream.name, endpoint.key);
     if (this.status === 0 && !this.cancelled && this.#retry(err, error, endpoint)) return;
     this.fail(err);
+  }
+
+  // --- `--upstream-protocol auto`: learning what an endpoint speaks --------
+  /** gRPC from an HTTP/2 client: HTTP/2 end to end (trailers, full-duplex streams), never downgraded to HTTP/1.1. */
+  #needsH2EndToEnd(): boolean {
+    return this.isGrpc && this.clientProtocol === ClientProtocol.HTTP2;
+  }
+
+  #http1OnlyError(cause: Error | null): UpstreamProtocolError {
+    return new UpstreamProtocolError(
+      this.route.upstream.name,
+      this.endpoint!.key,
+      'speaks only HTTP/1.1 (it answered the HTTP/2 connection preface in HTTP/1.x): a gRPC call needs HTTP/2',
+      cause ?? undefined,
+    );
+  }
+
+  /**
+   * The endpoint answered the request's protocol in the other one, so it never
+   * processed the request: remember what it speaks and send the request again
+   * to it in that protocol. Not a retry (no retry budget, no failure on the
+   * endpoint, the same attempt); a gRPC call fails fast instead (UNAVAILABLE,
+   * not moved to another replica: its peers almost certainly speak the same).
+   */
+  #learned(endpoint: Endpoint, learned: LearnedProtocol, cause: Error): void {
+    const route = this.route;
+    const wasH2 = this.upstreamH2;
+    if ((learned === LearnedProtocol.H2C) === wasH2) {
+      // It speaks what we just used: the failure was something else.
+      this.#failed(cause, endpoint);
+      return;
+    }
+    if (endpoint.learnProtocol(learned)) {
+      route.logger.info('upstream endpoint speaks only one protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
+    }
+    this.protocolSwitched = true;
+    if (learned === LearnedProtocol.HTTP1 && this.#needsH2EndToEnd()) {
+      this.fail(this.#http1OnlyError(cause));
+      return;
+    }
+    const body = this.body === null ? null : this.body.replay();
+    if (this.body !== null && body === null) {
+      const what = learned === LearnedProtocol.HTTP1 ? 'HTTP/1.1' : 'h2c';
+      this.fail(new UpstreamProtocolError(route.upstream.name, endpoint.key, `speaks only ${what}, and the request body already sent exceeds --retry-buffer`, cause));
+      return;
+    }
+    if (route.logger.debugEnabled) route.logger.debug('resend in the other protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
+    this.#dispatch(endpoint, body, true);
+  }
+
+  /**
+   * A reference client (--engine compat) failed in a way that may be a
+   * protocol mismatch it cannot name: ask the endpoint (../upstream/protocol-probe.ts),
+   * then learn, or carry on with the failure as it is.
+   */
+  #probe(endpoint: Endpoint, cause: Error): void {
+    endpoint.probeAfter = performance.now() + PROBE_INTERVAL_MS;
+    // No controller while waiting: a timeout now fails the exchange directly (onTimeout).
+    this.controller = null;
+    probeProtocol(endpoint.host, endpoint.port, this.upstreamH2).then((learned) => {
+      if (this.done) return;
+      if (this.cancelled) {
+        this.finish(new ClientCancelledError(this.route.upstream.name, endpoint.key));
+        return;
+      }
+      if (learned !== LearnedProtocol.UNKNOWN && (learned === LearnedProtocol.H2C) !== this.upstreamH2) {
+        endpoint.probeAfter = 0;
+        this.#learned(endpoint, learned, cause);
+      } else this.#failed(cause, endpoint);
+    }, noop);
   }
 
   /**
@@ -309,6 +415,8 @@ function wasRefused(cause: Error): boolean {
     cause.message?.startsWith('HTTP/2: "GOAWAY" frame received') === true
   );
 }
+
+function noop(): void {}
 
 function abortUpstream(controller: Controller, err: Error): void {
   if (!controller.aborted) controller.abort(err);

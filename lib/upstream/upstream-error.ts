@@ -7,6 +7,8 @@ import {
   RingsideError,
   TimeoutError,
   UpstreamResetError,
+  UpstreamTruncatedError,
+  ErrorCodes,
   errorCode,
 } from '../errors/errors.ts';
 import { H2ErrorCodes } from '../h2/h2-error.ts';
@@ -33,5 +35,7 @@ export function toUpstreamError(err: unknown, upstream: string, endpoint: string
   if (code !== undefined && CONNECT_CODES.has(code)) return new ConnectFailedError(upstream, endpoint, err);
   if (code !== undefined && TIMEOUT_CODES.has(code)) return new TimeoutError(upstream, endpoint, 'upstream response', err);
   if (code === H2ErrorCodes.HEADERS_TOO_LARGE) return new HeadersTooLargeError(upstream, endpoint, err);
+  // A body that ended short of its end (node-h2c-client.ts; undici's HTTP/1.1 client on a content-length it did not get).
+  if (code === ErrorCodes.UPSTREAM_TRUNCATED || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return new UpstreamTruncatedError(upstream, endpoint, err);
   return new UpstreamResetError(upstream, endpoint, err);
 }
