@@ -15,6 +15,8 @@ export const ErrorCodes = {
   DNS: 'RS_ERR_DNS',
   /** The upstream's response ended short: its stream or connection closed after the head without the end of the body. */
   UPSTREAM_TRUNCATED: 'RS_ERR_UPSTREAM_TRUNCATED',
+  /** The endpoint does not speak the protocol the request needs end to end (a gRPC call to an HTTP/1.1-only replica). */
+  UPSTREAM_PROTOCOL: 'RS_ERR_UPSTREAM_PROTOCOL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -98,6 +100,19 @@ export class HeadersTooLargeError extends RingsideError {
 }
 
 /**
+ * The endpoint speaks only another protocol than the request needs: a gRPC
+ * call (HTTP/2 end to end) to a replica that answered our HTTP/2 connection
+ * preface with an HTTP/1.x status line. The replica is healthy; it is simply
+ * the wrong kind of server for this call, and its peers almost certainly too.
+ */
+export class UpstreamProtocolError extends RingsideError {
+  constructor(upstream: string, endpoint: string, message: string, cause?: unknown) {
+    super(ErrorCodes.UPSTREAM_PROTOCOL, `upstream ${endpoint} of "${upstream}" ${message}`, { cause, upstream, endpoint });
+    this.name = 'UpstreamProtocolError';
+  }
+}
+
+/**
  * The response was cut short after its head: the upstream's stream or
  * connection closed before the end of the body (fewer bytes than its
  * content-length, or no END_STREAM). Never passed on as a complete response:
@@ -113,11 +128,11 @@ export class UpstreamTruncatedError extends RingsideError {
 
 /**
  * Whether a failed request counts against its endpoint (outlier detection):
- * the endpoint's own failures do; the client's cancellation and a request the
- * client made too large for it do not.
+ * the endpoint's own failures do; the client's cancellation, a request the
+ * client made too large for it and a call in a protocol it does not speak do not.
  */
 export function blamesEndpoint(err: RingsideError): boolean {
-  return err.code !== ErrorCodes.CLIENT_CANCELLED && err.code !== ErrorCodes.HEADERS_TOO_LARGE;
+  return err.code !== ErrorCodes.CLIENT_CANCELLED && err.code !== ErrorCodes.HEADERS_TOO_LARGE && err.code !== ErrorCodes.UPSTREAM_PROTOCOL;
 }
 
 export class BadRequestError extends RingsideError {

@@ -20,7 +20,7 @@ export interface ErrorStatus {
   readonly httpStatus: number;
   readonly grpcStatus: number;
   /** Label value for ringside_proxy_errors_total{reason}. */
-  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'upstream_truncated' | 'internal';
+  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'upstream_protocol' | 'upstream_truncated' | 'internal';
 }
 
 const NO_ENDPOINTS: ErrorStatus = { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'no_endpoints' };
@@ -31,6 +31,8 @@ const CANCELLED: ErrorStatus = { httpStatus: 499, grpcStatus: GrpcStatus.CANCELL
 const BAD_REQUEST: ErrorStatus = { httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT, reason: 'bad_request' };
 /** gRPC reports metadata over a peer's limit as RESOURCE_EXHAUSTED. */
 const HEADERS_TOO_LARGE: ErrorStatus = { httpStatus: 431, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'bad_request' };
+/** A gRPC call to an HTTP/1.1-only replica: UNAVAILABLE, as gRPC reports a server it cannot reach over HTTP/2. */
+const UPSTREAM_PROTOCOL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'upstream_protocol' };
 /**
  * A response cut short after its head: gRPC clients report a body that ends
  * mid-message as INTERNAL, and the call is not safely retryable (part of it was delivered).
@@ -54,6 +56,8 @@ export function statusOf(err: unknown): ErrorStatus {
       return BAD_REQUEST;
     case ErrorCodes.HEADERS_TOO_LARGE:
       return HEADERS_TOO_LARGE;
+    case ErrorCodes.UPSTREAM_PROTOCOL:
+      return UPSTREAM_PROTOCOL;
     case ErrorCodes.UPSTREAM_TRUNCATED:
       return UPSTREAM_TRUNCATED;
     default:
