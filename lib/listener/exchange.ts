@@ -139,7 +139,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     }
     this.upstreamH2 = useH2;
     try {
-      (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : route.engine === 'compat' ? endpoint.http1() : endpoint.leanHttp1()).dispatch(
+      (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : this.#http1Client(endpoint, body)).dispatch(
         { path: this.path, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
         this,
       );
@@ -183,6 +183,18 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     if (route.logger.debugEnabled) {
       route.logger.debug('request trailers dropped', { upstream: route.upstream.name, endpoint: this.endpoint?.key, trailers: names.join(', '), why: 'the request declared content-length to an HTTP/1.1 upstream' });
     }
+  }
+
+  /**
+   * The HTTP/1.1 client for this attempt: the lean pool (../lean/http1-dispatcher.ts);
+   * on --engine compat undici's Pool, or node:http's client for a body that may
+   * end in trailers (any HTTP/2 body, an HTTP/1.1 body without a declared
+   * length), which undici could neither send nor report as dropped.
+   */
+  #http1Client(endpoint: Endpoint, body: NodeJS.ReadableStream | null): Pick<Dispatcher, 'dispatch'> {
+    if (this.route.engine !== 'compat') return endpoint.leanHttp1();
+    const mayHaveTrailers = body !== null && (this.clientProtocol === ClientProtocol.HTTP2 || !declaresLength(this.headers));
+    return mayHaveTrailers ? endpoint.nodeHttp1() : endpoint.http1();
   }
 
   // --- undici DispatchHandler ----------------------------------------------
@@ -417,6 +429,12 @@ function wasRefused(cause: Error): boolean {
 }
 
 function noop(): void {}
+
+/** Whether the flat [name, value, ...] list carries content-length. */
+function declaresLength(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 14 && headers[i].toLowerCase() === 'content-length') return true;
+  return false;
+}
 
 function abortUpstream(controller: Controller, err: Error): void {
   if (!controller.aborted) controller.abort(err);

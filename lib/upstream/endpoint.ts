@@ -12,6 +12,7 @@ import { Protocol } from '../metrics/metrics.ts';
 import { UpstreamPool } from '../lean/upstream-pool.ts';
 import { H2Client } from '../h2/h2-client.ts';
 import { Http1Dispatcher } from '../lean/http1-dispatcher.ts';
+import { NodeHttp1Client } from './node-http1-client.ts';
 import { NodeH2cClient } from './node-h2c-client.ts';
 
 // undici is loaded on first use: --engine compat needs it, and with either
@@ -102,6 +103,7 @@ export class Endpoint implements BalancerEndpoint {
   #lean: UpstreamPool | null = null;
   #leanH2: H2Client | null = null;
   #leanHttp1: Http1Dispatcher | null = null;
+  #nodeHttp1: NodeHttp1Client | null = null;
 
   constructor(address: EndpointAddress, options: EndpointOptions) {
     this.key = address.key;
@@ -187,6 +189,23 @@ export class Endpoint implements BalancerEndpoint {
     return this.#leanHttp1;
   }
 
+  /**
+   * node:http's keep-alive client (./node-http1-client.ts), created on first
+   * use: --engine compat sends it the requests whose body has no declared
+   * length, because their trailers can follow and undici's Pool cannot send trailers.
+   */
+  nodeHttp1(): UpstreamDispatcher {
+    if (this.#nodeHttp1 !== null) return this.#nodeHttp1;
+    const gauge = this.#options.connections;
+    this.#nodeHttp1 = new NodeHttp1Client(this.host, this.port, this.key, {
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http1),
+      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http1),
+    });
+    return this.#nodeHttp1;
+  }
+
   #countConnections(dispatcher: Dispatcher, protocol: Protocol): void {
     const gauge = this.#options.connections;
     if (gauge === undefined) return;
@@ -249,7 +268,7 @@ export class Endpoint implements BalancerEndpoint {
   /** Number of open upstream connections per protocol (for metrics and status). */
   connections(): { http1: number; h2c: number } {
     return {
-      http1: (this.#http1 ? this.#http1.stats.connected : 0) + (this.#lean !== null ? this.#lean.size : 0),
+      http1: (this.#http1 ? this.#http1.stats.connected : 0) + (this.#lean !== null ? this.#lean.size : 0) + (this.#nodeHttp1 !== null ? this.#nodeHttp1.size : 0),
       h2c:
         (this.#h2c !== null ? this.#h2c.connected : 0) +
         (this.#leanH2 !== null ? this.#leanH2.size : 0),
@@ -264,14 +283,17 @@ export class Endpoint implements BalancerEndpoint {
     const h2c = this.#h2c;
     const lean = this.#lean;
     const leanH2 = this.#leanH2;
+    const nodeHttp1 = this.#nodeHttp1;
     this.#http1 = null;
     this.#h2c = null;
     this.#lean = null;
     this.#leanH2 = null;
+    this.#nodeHttp1 = null;
     await Promise.all([
       http1 === null ? undefined : (force ? http1.destroy() : http1.close()).catch(() => {}),
       h2c === null ? undefined : force ? h2c.destroy() : h2c.close(),
       lean?.close(force),
+      nodeHttp1 === null ? undefined : force ? nodeHttp1.destroy() : nodeHttp1.close(),
       leanH2 === null ? undefined : force ? leanH2.destroy() : leanH2.close(),
     ]);
   }
