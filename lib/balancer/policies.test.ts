@@ -3,6 +3,7 @@ import type { MutableEndpoint } from './balancer-conformance.ts';
 import { createBalancer } from './create-balancer.ts';
 import { LeastRequestBalancer } from './least-request/least-request-balancer.ts';
 import { RingHashBalancer } from './ring-hash/ring-hash-balancer.ts';
+import { RandomBalancer } from './random/random-balancer.ts';
 import { RoundRobinBalancer } from './round-robin/round-robin-balancer.ts';
 
 function eps(n: number): MutableEndpoint[] {
@@ -38,14 +39,71 @@ describe('least_request', () => {
     for (let i = 0; i < 300; i++) expect(lb.pick(null, null)).not.toBe(e[2]);
   });
 
-  it('accounts for weight: in flight per unit of weight', () => {
+  it('with unequal weights, picks in proportion to weight / (in flight + 1), as Envoy does', () => {
     const e = eps(2);
     e[0].weight = e[0].effectiveWeight = 4;
-    e[0].inFlight = 3; // 0.75 per unit
-    e[1].inFlight = 1; // 1 per unit
+    e[0].inFlight = 3; // 4 / 4 = 1
+    e[1].inFlight = 1; // 1 / 2 = 0.5
     const lb = new LeastRequestBalancer<MutableEndpoint>();
     lb.update(e);
-    for (let i = 0; i < 50; i++) expect(lb.pick(null, null)).toBe(e[0]);
+    let first = 0;
+    for (let i = 0; i < 3000; i++) if (lb.pick(null, null) === e[0]) first++;
+    expect(first / 3000).toBeGreaterThan(0.62);
+    expect(first / 3000).toBeLessThan(0.71);
+  });
+
+  it('with nothing in flight, shares follow the effective weights (a ramping endpoint gets its fraction, not a tie)', () => {
+    const e = eps(4);
+    e[3].effectiveWeight = 0.1; // slow start at 10%
+    const lb = new LeastRequestBalancer<MutableEndpoint>();
+    lb.update(e);
+    let ramping = 0;
+    for (let i = 0; i < 6000; i++) if (lb.pick(null, null) === e[3]) ramping++;
+    // 0.1 / 3.1 = 3.2%; a two-way comparison on in-flight counts alone would give it 25%.
+    expect(ramping / 6000).toBeGreaterThan(0.015);
+    expect(ramping / 6000).toBeLessThan(0.05);
+    // Back to equal weights: the plain power of two choices again.
+    e[3].effectiveWeight = 1;
+    lb.reweight();
+    ramping = 0;
+    for (let i = 0; i < 6000; i++) if (lb.pick(null, null) === e[3]) ramping++;
+    expect(ramping / 6000).toBeGreaterThan(0.2);
+  });
+});
+
+describe('weighted round_robin and random', () => {
+  it('round robin interleaves by weight (smooth weighted round robin) and goes back to plain cycling when weights are equal', () => {
+    const e = eps(3);
+    e[0].effectiveWeight = 5;
+    const lb = new RoundRobinBalancer<MutableEndpoint>(() => 0);
+    lb.update(e);
+    const seq = Array.from({ length: 7 }, () => e.indexOf(lb.pick(null, null)!));
+    expect(seq).toEqual([0, 0, 1, 0, 2, 0, 0]);
+    e[0].effectiveWeight = 1;
+    lb.reweight();
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 30; i++) counts[e.indexOf(lb.pick(null, null)!)]++;
+    expect(counts).toEqual([10, 10, 10]);
+  });
+
+  it('weighted round robin skips unavailable and excluded endpoints', () => {
+    const e = eps(3);
+    e[0].effectiveWeight = 3;
+    const lb = new RoundRobinBalancer<MutableEndpoint>(() => 0);
+    lb.update(e);
+    e[0].available = false;
+    for (let i = 0; i < 10; i++) expect(lb.pick(null, [e[1]])).toBe(e[2]);
+  });
+
+  it('random draws in proportion to effective weights', () => {
+    const e = eps(2);
+    e[1].effectiveWeight = 3;
+    const lb = new RandomBalancer<MutableEndpoint>();
+    lb.update(e);
+    let heavy = 0;
+    for (let i = 0; i < 4000; i++) if (lb.pick(null, null) === e[1]) heavy++;
+    expect(heavy / 4000).toBeGreaterThan(0.7);
+    expect(heavy / 4000).toBeLessThan(0.8);
   });
 });
 

@@ -74,6 +74,22 @@ export interface UpstreamConfig {
   readonly retryBufferBytes: number;
   readonly ejection: EjectionConfig;
   readonly dns: DnsConfig;
+  /** Absent in configs built in code: off. The loader always sets it. */
+  readonly slowStart?: SlowStartConfig;
+}
+
+/**
+ * Slow start (Envoy's slow_start_config, HAProxy's slowstart): an endpoint
+ * that joins after the first answer, or returns from ejection, starts at
+ * minWeightPercent of its weight and ramps up over windowMs.
+ */
+export interface SlowStartConfig {
+  /** 0 = off. */
+  readonly windowMs: number;
+  /** The share of its weight a new endpoint starts with, 1..100. */
+  readonly minWeightPercent: number;
+  /** The ramp's shape: weight x (elapsed / window)^(1 / aggression); 1 is linear, larger rises faster at first (Envoy). */
+  readonly aggression: number;
 }
 
 /** Passive outlier detection (Envoy's consecutive_5xx with base_ejection_time). */

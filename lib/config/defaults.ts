@@ -31,6 +31,7 @@ export function createUpstreamConfig(name: string, target: UpstreamTarget, overr
       maxPercent: DEFAULTS.maxEjectionPercent,
     },
     dns: { refreshMs: DEFAULTS.dnsRefreshMs, respectTtl: DEFAULTS.dnsRespectTtl, family: DEFAULTS.dnsFamily, server: DEFAULTS.dnsServer },
+    slowStart: { windowMs: DEFAULTS.slowStartMs, minWeightPercent: DEFAULTS.slowStartMinWeightPercent, aggression: DEFAULTS.slowStartAggression },
     ...overrides,
   };
 }

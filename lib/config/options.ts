@@ -69,6 +69,9 @@ export const DEFAULTS = {
   maxEjectionPercent: 50,
   drainTimeoutMs: 20_000,
   engine: 'lean' as Engine,
+  slowStartMs: 0,
+  slowStartMinWeightPercent: 10,
+  slowStartAggression: 1,
 } as const;
 
 /** Envoy bounds ring sizes to 8M entries (RingHashLbConfig.maximum_ring_size). */

@@ -12,6 +12,9 @@ import type { Logger } from '../log/logger.ts';
 import type { ConnectionMetrics } from '../metrics/metrics.ts';
 import { Endpoint } from './endpoint.ts';
 import { RetryBudget } from './retry-budget.ts';
+import { SlowStart } from './slow-start.ts';
+
+const SLOW_START_OFF = { windowMs: 0, minWeightPercent: 100, aggression: 1 } as const;
 
 /** Hooks for metrics; every one is optional and called off the request path. */
 export interface UpstreamObserver {
@@ -56,10 +59,18 @@ export class Upstream {
   lastSuccessAt: number | null = null;
   /** Shared by every request of this upstream: retries add at most ~20% load. */
   readonly retryBudget = new RetryBudget();
+  /** Endpoints ramping up to their weight (./slow-start.ts). */
+  readonly slowStart: SlowStart;
 
   readonly #logger: Logger;
   readonly #observer: UpstreamObserver;
   #closed = false;
+  /**
+   * Discovery has answered before: endpoints added from now on are new pods
+   * and start slow. The first answer's endpoints start at full weight, as in
+   * Envoy: at start-up there is nobody to protect them from.
+   */
+  #answered = false;
   /** Endpoints added / removed by the update being applied. */
   #added = 0;
   #removed = 0;
@@ -71,6 +82,7 @@ export class Upstream {
     this.discovery = options.discovery;
     this.#logger = options.logger;
     this.#observer = options.observer ?? {};
+    this.slowStart = new SlowStart(options.config.slowStart ?? SLOW_START_OFF, () => this.balancer.reweight?.());
   }
 
   start(): void {
@@ -127,6 +139,7 @@ export class Upstream {
         this.emptyReason = update.reason;
         break;
     }
+    this.#answered = true;
     if (!changed) return;
     // Rebuild the balancer's view once per update, off the request path.
     this.balancer.update([...this.endpoints.values()]);
@@ -139,6 +152,7 @@ export class Upstream {
     if (existing) {
       if (existing.weight === address.weight) return false;
       existing.weight = address.weight;
+      this.slowStart.weightChanged(existing);
       return true;
     }
     // An endpoint that comes back while still draining is revived rather than duplicated.
@@ -147,7 +161,9 @@ export class Upstream {
         this.draining.delete(old);
         old.onDrained = null;
         old.weight = address.weight;
+        old.effectiveWeight = address.weight;
         old.setState('active');
+        if (this.#answered) this.slowStart.begin(old);
         this.endpoints.set(old.key, old);
         this.#added++;
         return true;
@@ -162,6 +178,7 @@ export class Upstream {
     });
     endpoint.ejectAfter = this.config.ejection.consecutiveFailures;
     endpoint.onFailureStreak = this.#onFailureStreak;
+    if (this.#answered) this.slowStart.begin(endpoint);
     this.endpoints.set(address.key, endpoint);
     this.#added++;
     this.#observer.endpointAdded?.(this, endpoint);
@@ -172,6 +189,7 @@ export class Upstream {
     const endpoint = this.endpoints.get(key);
     if (!endpoint) return false;
     this.endpoints.delete(key);
+    this.slowStart.end(endpoint);
     if (endpoint.ejectionTimer !== null) clearTimeout(endpoint.ejectionTimer);
     endpoint.ejectionTimer = null;
     this.draining.add(endpoint);
@@ -209,6 +227,11 @@ export class Upstream {
     endpoint.ejectionTimer = null;
     if (endpoint.state !== 'ejected' || this.endpoints.get(endpoint.key) !== endpoint) return;
     endpoint.setState('active');
+    // Back from ejection: it may have restarted cold, so it ramps up like a new endpoint.
+    if (this.slowStart.enabled) {
+      this.slowStart.begin(endpoint);
+      this.balancer.reweight?.();
+    }
     this.#logger.info('endpoint returned from ejection', { upstream: this.name, endpoint: endpoint.key });
     this.#observer.endpointEjected?.(this, endpoint, false);
   }
@@ -233,6 +256,7 @@ export class Upstream {
   async close(force = false): Promise<void> {
     this.#closed = true;
     this.discovery.stop();
+    this.slowStart.stop();
     const all = [...this.endpoints.values(), ...this.draining];
     this.endpoints.clear();
     this.draining.clear();

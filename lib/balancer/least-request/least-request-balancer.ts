@@ -2,23 +2,22 @@
 // endpoints at random and take the one with fewer requests in flight (ties go
 // to the first draw).
 //
-// With weights (SRV weights, slow start) the draws are in proportion to the
-// effective weights and the comparison is (in flight + 1) per unit of weight,
-// so a weight-2 endpoint is allowed twice the load, and an endpoint ramping
-// up at 10% of its weight loses to an idle full-weight one even at low load,
-// where both have nothing in flight (Envoy weighs by weight / (active + 1) for
-// the same reason). With equal weights this is the plain comparison.
+// With unequal weights (SRV weights, slow start) a pick is one random draw in
+// proportion to effectiveWeight / (in flight + 1), as Envoy's weighted least
+// request does it: a weight-2 endpoint is allowed twice the load, and an
+// endpoint ramping up at 10% of its weight gets about 10% of a share even at
+// low load, where nothing is in flight and a two-way comparison would tie.
 // See Envoy's least_request LB: https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/upstream/load_balancing/load_balancers#weighted-least-request
 
 import type { Hash64 } from '../../hash/hash64.ts';
 import type { Balancer, BalancerEndpoint } from '../balancer.ts';
 import { isEligible } from '../endpoint-eligibility.ts';
-import { cumulativeWeights, drawWeighted } from '../weights.ts';
+import { weightsDiffer } from '../weights.ts';
 
 export class LeastRequestBalancer<E extends BalancerEndpoint = BalancerEndpoint> implements Balancer<E> {
   #endpoints: readonly E[] = [];
-  /** Running sums of the effective weights; null while they are all the same (uniform draws). */
-  #cumulative: Float64Array | null = null;
+  /** Effective weights differ (SRV weights, slow start): picks follow them. */
+  #weighted = false;
   readonly #random: () => number;
 
   /** `random` returns [0, 1); injectable for tests. */
@@ -32,15 +31,14 @@ export class LeastRequestBalancer<E extends BalancerEndpoint = BalancerEndpoint>
   }
 
   reweight(): void {
-    this.#cumulative = cumulativeWeights(this.#endpoints);
+    this.#weighted = weightsDiffer(this.#endpoints);
   }
 
   pick(_hash: Hash64 | null, exclude: readonly E[] | null): E | null {
     const list = this.#endpoints;
     const n = list.length;
     if (n === 0) return null;
-    const cumulative = this.#cumulative;
-    if (cumulative !== null) return this.#pickWeighted(list, cumulative, exclude);
+    if (this.#weighted) return this.#pickWeighted(list, exclude);
     const first = this.#eligibleFrom(Math.floor(this.#random() * n), -1, exclude);
     if (first < 0) return null;
     if (n === 1) return list[first];
@@ -53,18 +51,30 @@ export class LeastRequestBalancer<E extends BalancerEndpoint = BalancerEndpoint>
     return b.inFlight < a.inFlight ? b : a;
   }
 
-  #pickWeighted(list: readonly E[], cumulative: Float64Array, exclude: readonly E[] | null): E | null {
-    const first = this.#eligibleFrom(drawWeighted(cumulative, this.#random()), -1, exclude);
-    if (first < 0) return null;
-    // A second weighted draw that lands on the first is moved to the next position.
-    let second = drawWeighted(cumulative, this.#random());
-    if (second === first) second = (first + 1) % list.length;
-    second = this.#eligibleFrom(second, first, exclude);
-    if (second < 0) return list[first];
-    const a = list[first];
-    const b = list[second];
-    // (a.inFlight + 1) / a.w <= (b.inFlight + 1) / b.w, without division.
-    return (b.inFlight + 1) * a.effectiveWeight < (a.inFlight + 1) * b.effectiveWeight ? b : a;
+  /**
+   * Unequal weights: one draw over the eligible endpoints in proportion to
+   * effectiveWeight / (in flight + 1), Envoy's weighted least request (there
+   * an EDF schedule over the same dynamic weights). At low load, where little
+   * is in flight, shares follow the weights; busy endpoints lose share as
+   * their requests pile up. A pass over the endpoints, only while weights differ.
+   */
+  #pickWeighted(list: readonly E[], exclude: readonly E[] | null): E | null {
+    let total = 0;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      if (isEligible(e, exclude)) total += e.effectiveWeight / (e.inFlight + 1);
+    }
+    if (total === 0) return null;
+    let r = this.#random() * total;
+    let last: E | null = null;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      if (!isEligible(e, exclude)) continue;
+      last = e;
+      r -= e.effectiveWeight / (e.inFlight + 1);
+      if (r < 0) return e;
+    }
+    return last; // rounding left r at 0
   }
 
   /** Index of the first eligible endpoint at or after `start` (wrapping), other than `skip`; -1 if none. */
