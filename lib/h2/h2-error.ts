@@ -25,6 +25,8 @@ export const H2ErrorCodes = {
   HTTP1_ONLY: 'RS_H2_HTTP1_ONLY',
   /** The response body was longer or shorter than its content-length. */
   CONTENT_LENGTH: 'RS_H2_CONTENT_LENGTH_MISMATCH',
+  /** The connection closed after the response head and before its end: the body was cut short. */
+  TRUNCATED: 'RS_H2_RESPONSE_TRUNCATED',
 } as const;
 
 export type H2ErrorCode = (typeof H2ErrorCodes)[keyof typeof H2ErrorCodes];

@@ -817,7 +817,9 @@ export class H2Session implements TimedItem {
       stream.markDone();
       this.#detachBody(stream);
       if (stream.body !== null && !stream.bodyEnded && !stream.body.destroyed) stream.body.destroy();
-      stream.handler.onResponseError?.(stream, err);
+      // A lost connection under a response whose head went out cut its body short (issue 18).
+      const cut = stream.headSeen && (err as { code?: unknown }).code === H2ErrorCodes.CONNECTION_CLOSED;
+      stream.handler.onResponseError?.(stream, cut ? new H2Error(H2ErrorCodes.TRUNCATED, err.message, -1, false, err) : err);
     }
   }
 

@@ -450,7 +450,7 @@ function streamFailure(request: NodeH2cRequest, stream: RequestStream): Error {
   const connectionLost = session !== null && (session.destroyed || session.closed);
   if (request.headSeen && (connectionLost || code === NGHTTP2_NO_ERROR || (request.contentLength >= 0 && request.received < request.contentLength))) {
     const err = new Error(
-      `response from ${request.client.authority} ended after ${request.received} body bytes${request.contentLength >= 0 ? ` of ${request.contentLength}` : ''}, without its end`,
+      `${connectionLost ? 'the connection closed' : `the stream closed (code ${code})`} after ${request.received} body bytes${request.contentLength >= 0 ? ` of ${request.contentLength}` : ''}`,
       { cause },
     ) as Error & { code: string };
     err.code = ErrorCodes.UPSTREAM_TRUNCATED;

@@ -35,7 +35,9 @@ export function toUpstreamError(err: unknown, upstream: string, endpoint: string
   if (code !== undefined && CONNECT_CODES.has(code)) return new ConnectFailedError(upstream, endpoint, err);
   if (code !== undefined && TIMEOUT_CODES.has(code)) return new TimeoutError(upstream, endpoint, 'upstream response', err);
   if (code === H2ErrorCodes.HEADERS_TOO_LARGE) return new HeadersTooLargeError(upstream, endpoint, err);
-  // A body that ended short of its end (node-h2c-client.ts; undici's HTTP/1.1 client on a content-length it did not get).
-  if (code === ErrorCodes.UPSTREAM_TRUNCATED || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return new UpstreamTruncatedError(upstream, endpoint, err);
+  // A body cut short after its head, or not the length its content-length said (node-h2c-client.ts, the lean h2c client, undici's HTTP/1.1 client).
+  if (code === ErrorCodes.UPSTREAM_TRUNCATED || code === H2ErrorCodes.TRUNCATED || code === H2ErrorCodes.CONTENT_LENGTH || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    return new UpstreamTruncatedError(upstream, endpoint, err);
+  }
   return new UpstreamResetError(upstream, endpoint, err);
 }
