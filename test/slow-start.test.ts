@@ -80,6 +80,13 @@ function shares(samples: readonly Sample[], from: number, to: number): Map<strin
   return out;
 }
 
+/** One sample's value from the admin port's /metrics. */
+async function metric(proxy: TestProxy, series: string): Promise<number> {
+  const text = await request(`${proxy.adminUrl}/metrics`).then((r) => r.body.text());
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+}
+
 const fmt = (m: Map<string, number>): string => [...m].sort().map(([k, v]) => `${k.slice(-1)}:${(v * 100).toFixed(1)}%`).join(' ');
 
 describe.each<FallbackPolicy>(['round_robin', 'least_request'])('slow start (--lb %s)', (lb) => {
@@ -107,6 +114,7 @@ describe.each<FallbackPolicy>(['round_robin', 'least_request'])('slow start (--l
     dns.setA(NAME, HOSTS, 1);
     await waitFor(() => upstream.endpoints.size === 5, 5000, 'the two new replicas');
     const joinedAt = performance.now() - load.t0;
+    const ramping = await metric(proxy, 'ringside_endpoints_slow_start{upstream="default"}');
     await load.done;
 
     const first = shares(load.samples, 0, 1000);
@@ -125,6 +133,8 @@ describe.each<FallbackPolicy>(['round_robin', 'least_request'])('slow start (--l
       expect(late.get(host) ?? 0).toBeLessThan(0.26);
     }
     expect(upstream.slowStart.size).toBe(0);
+    expect(ramping).toBe(2);
+    expect(await metric(proxy, 'ringside_endpoints_slow_start{upstream="default"}')).toBe(0);
   });
 });
 

@@ -119,6 +119,8 @@ export interface UpstreamMetrics {
   /** Counts the attempt; a success also stamps ringside_dns_last_success_timestamp_seconds. */
   dnsResolution(result: ResolutionResult): void;
   endpointsByState(active: number, draining: number, ejected: number): void;
+  /** Endpoints ramping up to their weight (slow start) now. */
+  endpointsInSlowStart(count: number): void;
   endpointChange(change: EndpointChange, count: number): void;
   /** Ring size and min/max entries per endpoint (Envoy's ring gauges); ring series appear after the first call. */
   ring(entries: number, minEntriesPerEndpoint: number, maxEntriesPerEndpoint: number): void;
@@ -222,6 +224,14 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
       for (const u of upstreams.values()) {
         for (let i = 0; i < ENDPOINT_STATES.length; i++) out.push({ labels: u.stateLabels[i], value: u.endpointStates[i] });
       }
+    },
+  });
+  registerCollectedMetric(registry, {
+    name: 'ringside_endpoints_slow_start',
+    help: 'Endpoints of an upstream still ramping up to their weight (slow start); they count as active in ringside_endpoints.',
+    type: 'gauge',
+    collect(out) {
+      for (const u of upstreams.values()) out.push({ labels: u.upstreamLabels, value: u.slowStartCount });
     },
   });
   registerCollectedMetric(registry, {
@@ -477,6 +487,7 @@ class UpstreamHandle implements UpstreamMetrics {
   readonly dnsResults = new Float64Array(DNS_RESULTS.length);
   readonly endpointStates = new Float64Array(ENDPOINT_STATES.length);
   readonly endpointChanges = new Float64Array(ENDPOINT_CHANGES.length);
+  slowStartCount = 0;
   hasRing = false;
   ringEntries = 0;
   ringMin = 0;
@@ -521,6 +532,10 @@ class UpstreamHandle implements UpstreamMetrics {
     this.endpointStates[0] = active;
     this.endpointStates[1] = draining;
     this.endpointStates[2] = ejected;
+  }
+
+  endpointsInSlowStart(count: number): void {
+    this.slowStartCount = count;
   }
 
   endpointChange(change: EndpointChange, count: number): void {

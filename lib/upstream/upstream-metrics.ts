@@ -37,6 +37,9 @@ export function createUpstreamMetricsObserver(metrics: RingsideMetrics, upstream
     resolution(result) {
       um.dnsResolution(result);
     },
+    slowStartChanged(upstream: Upstream) {
+      um.endpointsInSlowStart(upstream.slowStart.size);
+    },
   };
 
   function countStates(upstream: Upstream): void {

@@ -28,6 +28,8 @@ export interface UpstreamObserver {
   /** The endpoint set changed: `added` new endpoints, `removed` started draining. */
   endpointsChanged?(upstream: Upstream, added: number, removed: number): void;
   resolution?(result: ResolutionResult, error?: Error): void;
+  /** Endpoints began, stepped through or ended slow start (weights changed). */
+  slowStartChanged?(upstream: Upstream): void;
 }
 
 export interface UpstreamOptions {
@@ -82,7 +84,10 @@ export class Upstream {
     this.discovery = options.discovery;
     this.#logger = options.logger;
     this.#observer = options.observer ?? {};
-    this.slowStart = new SlowStart(options.config.slowStart ?? SLOW_START_OFF, () => this.balancer.reweight?.());
+    this.slowStart = new SlowStart(options.config.slowStart ?? SLOW_START_OFF, () => {
+      this.balancer.reweight?.();
+      this.#observer.slowStartChanged?.(this);
+    });
   }
 
   start(): void {
@@ -145,6 +150,7 @@ export class Upstream {
     this.balancer.update([...this.endpoints.values()]);
     this.#logger.info('endpoints changed', { upstream: this.name, endpoints: [...this.endpoints.keys()] });
     this.#observer.endpointsChanged?.(this, this.#added, this.#removed);
+    if (this.slowStart.enabled) this.#observer.slowStartChanged?.(this);
   }
 
   #add(address: EndpointAddress): boolean {
@@ -231,6 +237,7 @@ export class Upstream {
     if (this.slowStart.enabled) {
       this.slowStart.begin(endpoint);
       this.balancer.reweight?.();
+      this.#observer.slowStartChanged?.(this);
     }
     this.#logger.info('endpoint returned from ejection', { upstream: this.name, endpoint: endpoint.key });
     this.#observer.endpointEjected?.(this, endpoint, false);
