@@ -30,13 +30,13 @@ import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { ClientProtocol } from '../listener/exchange.ts';
 import type { Route } from '../listener/route.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import { ChunkedScanner, MALFORMED, NEED_MORE } from './chunked-scanner.ts';
+import { ChunkedScanner, MALFORMED, NEED_MORE, type ChunkDataSink } from './chunked-scanner.ts';
 import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
 import { SocketReader, type ReadTarget } from './socket-reader.ts';
 import { SocketWriter, type WriteDrainListener } from './socket-writer.ts';
 import { timerWheel, type TimedItem } from './timer-wheel.ts';
-import { UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
+import { H2C_ONLY, UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
 
 export interface LeanEngineOptions {
   /** Largest request head accepted (bytes); larger gets 431 (node:http's default is 16 KiB too). */
@@ -55,7 +55,45 @@ export interface LeanEngineState {
   readonly hashNames: readonly string[];
   readonly connections: Set<LeanConnection>;
   closing: boolean;
+  /**
+   * Forwards a request this engine cannot (an h2c-only endpoint under
+   * `--upstream-protocol auto`) through the listener's Exchange core; null
+   * when the listener gave none (requests then fail as the pool reports them).
+   */
+  readonly handOff: HandOff | null;
 }
+
+/** A request handed to the Exchange core (../listener/lean-exchange.ts), as the lean engine read it. */
+export interface HandOffRequest {
+  readonly method: string;
+  /** The head as it would go upstream over HTTP/1.1 (request line, end-to-end fields, blank line). */
+  readonly forward: string;
+  readonly hasHost: boolean;
+  readonly isGrpc: boolean;
+  readonly minor: number;
+  readonly keepAlive: boolean;
+  readonly hasBody: boolean;
+  /** The hash of the request, when the route hashes and one was computed. */
+  readonly hash: { hi: number; lo: number } | null;
+  /** The lean engine already counted the request as started on `endpoint` (the endpoint just said it speaks only h2c). */
+  readonly accounted: boolean;
+  /** `endpoint` just showed it speaks only h2c (learn it). */
+  readonly learnedNow: boolean;
+}
+
+/** The handed-off exchange, as the lean connection drives it. */
+export interface HandedOffExchange {
+  /** Request body bytes (decoded: no chunked framing), or null at its end; false: stop reading the client until LeanConnection.bodyWanted(). */
+  pushBody(chunk: Buffer | null): boolean;
+  /** The client connection closed. */
+  clientGone(): void;
+  /** The client socket drained after a write returned false. */
+  clientDrained(): void;
+  /** Send the request upstream (called once the connection holds the exchange: it may end at once, calling handOffEnded). */
+  begin(): void;
+}
+
+export type HandOff = (conn: LeanConnection, endpoint: Endpoint, request: HandOffRequest) => HandedOffExchange;
 
 /** The HTTP/1.1 client protocol value of ../listener/exchange.ts (a type-only import keeps lean free of listener code). */
 const HTTP1 = 0 as ClientProtocol;
@@ -97,7 +135,7 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 /** Methods that may be sent twice (RFC 9110 section 9.2.2), as ../listener/exchange.ts retries them. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListener, ReadTarget {
+export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListener, ReadTarget, ChunkDataSink {
   readonly engine: LeanEngineState;
   readonly socket: net.Socket;
   readonly #writer: SocketWriter;
@@ -149,6 +187,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   /** Body bytes forwarded so far, kept for a replay while they fit --retry-buffer; null when they did not. */
   #kept: Buffer[] | null = null;
   #keptBytes = 0;
+  /** The exchange in flight was handed to the Exchange core (an h2c-only endpoint), which answers the client. */
+  #handedOff: HandedOffExchange | null = null;
 
   constructor(engine: LeanEngineState, socket: net.Socket) {
     this.engine = engine;
@@ -319,6 +359,11 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.#drainBodyAfterResponse();
       return;
     }
+    // `auto` and an endpoint learned to speak only h2c: the Exchange core forwards it (a plain field read while nothing was learned).
+    if (endpoint.protocol !== 0 && engine.handOff !== null && route.protocol === 'auto' && endpoint.learnedProtocol() === 2 /* LearnedProtocol.H2C */) {
+      this.#handOff(endpoint, false);
+      return;
+    }
     if (route.requestTimeoutMs > 0) this.#arm(D_REQUEST, route.requestTimeoutMs);
     const conn = this.#dispatch(endpoint);
     const forward = this.#headFor(endpoint);
@@ -432,12 +477,15 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
    */
   #feedBody(buf: Buffer, start: number, end: number): number {
     let stop: number;
+    const handedOff = this.#handedOff;
     if (this.#bodyFraming === B_LENGTH) {
       const n = Math.min(this.#bodyRemaining, end - start);
       this.#bodyRemaining -= n;
       stop = start + n;
+      if (handedOff !== null && n > 0 && !handedOff.pushBody(Buffer.from(buf.subarray(start, stop)))) this.#pauseForUpstream();
     } else {
-      const r = this.#scanner.scan(buf, start, end, null);
+      // Handed off: the chunk data goes to the exchange decoded (onChunkData), as an HTTP/2 upstream needs it.
+      const r = this.#scanner.scan(buf, start, end, handedOff === null ? null : this);
       if (r === MALFORMED) {
         this.#badBody();
         return -1;
@@ -458,6 +506,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
 
   #requestComplete(): void {
     this.#reqState = R_DONE;
+    if (this.#handedOff !== null) this.#handedOff.pushBody(null);
     if (this.#conn !== null) this.#conn.requestSent();
     if (this.#responseDone) this.#exchangeDone();
   }
@@ -584,6 +633,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     this.#upstreamPaused = false;
     this.onUpstreamDrain();
     if (this.#closed) return;
+    if ((cause as { code?: unknown }).code === H2C_ONLY && this.#endpoint !== null && this.#headState === H_NONE && this.#handOffAfterH2Answer(this.#endpoint)) return;
     if (!headSeen && this.#headState === H_NONE && this.#endpoint !== null && this.#retry(err, failure, this.#endpoint)) return;
     if (headSeen || this.#headState !== H_NONE) {
       // Part of the response may have gone out: only a closed connection tells the client it is truncated.
@@ -600,6 +650,111 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.#pausedForUpstream = false;
       if (!this.#pausedForPipeline) this.#reader.resume();
     }
+  }
+
+  // --- hand-off to the Exchange core (h2c-only endpoints) -------------------
+  /**
+   * Forward the exchange in flight through the Exchange core
+   * (../listener/lean-exchange.ts): this engine speaks only HTTP/1.1 upstream.
+   * The body keeps arriving here (#feedBody), decoded and pushed to the
+   * exchange; the exchange writes the response to this connection and calls
+   * handOffEnded().
+   */
+  #handOff(endpoint: Endpoint, accounted: boolean): void {
+    const engine = this.engine;
+    this.#disarm();
+    if (accounted) this.#endpoint = null; // the exchange accounts from here on
+    const exchange = engine.handOff!(this, endpoint, {
+      method: this.#method,
+      forward: this.#forward,
+      hasHost: this.#hasHost,
+      isGrpc: this.#isGrpc,
+      minor: this.#minor,
+      keepAlive: this.#keepAlive,
+      hasBody: this.#bodyFraming !== B_NONE,
+      hash: this.#hasHash ? { hi: this.#hashHi, lo: this.#hashLo } : null,
+      accounted,
+      learnedNow: accounted,
+    });
+    this.#handedOff = exchange;
+    exchange.begin();
+    if (accounted || this.#handedOff === null) return; // #handOffAfterH2Answer replays the body read so far; or it ended at once
+    if (this.#reqState === R_DONE) {
+      if (this.#bodyFraming !== B_NONE) exchange.pushBody(null);
+      return;
+    }
+    const pending = this.#pending;
+    if (pending !== null) {
+      this.#pending = null;
+      const stop = this.#feedBody(pending, 0, pending.length);
+      if (stop >= 0 && stop < pending.length) this.#pending = pending.subarray(stop);
+    }
+  }
+
+  /**
+   * The endpoint answered our HTTP/1.1 request with HTTP/2 frames: it never
+   * processed it. Hand it off with the body bytes sent so far (kept for a
+   * retry), decoded again from the start. False when they were not kept
+   * (--retries 0, or more than --retry-buffer): the request fails as it is,
+   * and the next one goes straight to h2c.
+   */
+  #handOffAfterH2Answer(endpoint: Endpoint): boolean {
+    const route = this.engine.route;
+    if (this.engine.handOff === null || route.protocol !== 'auto') return false;
+    if (this.#bodyFraming !== B_NONE && this.#kept === null) {
+      endpoint.learnProtocol(2 /* LearnedProtocol.H2C */);
+      return false;
+    }
+    const kept = this.#kept;
+    this.#kept = null;
+    this.#handOff(endpoint, true);
+    const exchange = this.#handedOff;
+    if (exchange === null) return true; // it ended at once
+    // The body bytes read so far first (chunked ones decoded again from the start), then what follows (#feedBody).
+    if (kept !== null && kept.length > 0) {
+      if (this.#bodyFraming === B_CHUNKED) {
+        const replay = new ChunkedScanner();
+        replay.reset();
+        for (const b of kept) replay.scan(b, 0, b.length, this);
+      } else for (const b of kept) exchange.pushBody(b);
+    }
+    if (this.#reqState === R_DONE && this.#bodyFraming !== B_NONE) exchange.pushBody(null);
+    return true;
+  }
+
+  onChunkData(buf: Buffer, start: number, end: number): void {
+    if (this.#handedOff !== null && end > start && !this.#handedOff.pushBody(Buffer.from(buf.subarray(start, end)))) this.#pauseForUpstream();
+  }
+
+  /** The handed-off exchange wants more request body. */
+  bodyWanted(): void {
+    this.onUpstreamDrain();
+  }
+
+  /** Bytes of the handed-off exchange's response; false when the client is not draining. */
+  writeClient(bytes: Buffer): boolean {
+    if (this.#closed) return true;
+    this.#headState = H_SENT;
+    return this.#writer.write(bytes);
+  }
+
+  /** Whether the handed-off response may leave the connection open (the client's wish, HTTP/1.0, a drain). */
+  get responseKeepAlive(): boolean {
+    return this.#keepAlive && !this.engine.closing;
+  }
+
+  /** The handed-off exchange ended: its response is written (or it failed after the head, `broken`); `keepAlive`: the response allows reuse. */
+  handOffEnded(broken: boolean, keepAlive: boolean): void {
+    this.#handedOff = null;
+    if (this.#closed) return;
+    if (broken) {
+      this.#destroy();
+      return;
+    }
+    this.#responseDone = true;
+    if (!keepAlive || !this.responseKeepAlive) this.#keepAlive = false;
+    if (this.#reqState !== R_DONE) this.#keepAlive = false; // the rest of the body has nowhere to go
+    this.#exchangeDone();
   }
 
   // --- endings ---------------------------------------------------------------
@@ -709,6 +864,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   }
 
   #onClientDrain(): void {
+    if (this.#handedOff !== null) this.#handedOff.clientDrained();
     if (this.#upstreamPaused && this.#conn !== null) {
       this.#upstreamPaused = false;
       this.#conn.resume();
@@ -739,6 +895,9 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     this.#conn = null;
     // Client abort: the upstream connection is destroyed, never reused.
     conn?.abort();
+    const handedOff = this.#handedOff;
+    this.#handedOff = null;
+    handedOff?.clientGone();
     if (this.#active && !this.#responseDone && this.#endpoint !== null) {
       if (this.#headState === H_NONE) this.#status = statusOf(new ClientCancelledError()).httpStatus;
       this.#finish(new ClientCancelledError(this.engine.route.upstream.name, this.#endpoint.key));

@@ -5,7 +5,7 @@
 
 import type net from 'node:net';
 import type { Route } from '../listener/route.ts';
-import { LeanConnection, type LeanEngineOptions, type LeanEngineState } from './lean-connection.ts';
+import { type HandOff, LeanConnection, type LeanEngineOptions, type LeanEngineState } from './lean-connection.ts';
 
 export type { LeanEngineOptions };
 
@@ -26,7 +26,11 @@ export interface LeanEngine {
   readonly connectionCount: number;
 }
 
-export function createLeanEngine(route: Route, options: Partial<LeanEngineOptions> = {}): LeanEngine {
+/**
+ * `handOff`: how a request this engine cannot forward (HTTP/1.1 to an h2c-only
+ * endpoint) reaches the listener's Exchange core (../listener/lean-exchange.ts).
+ */
+export function createLeanEngine(route: Route, options: Partial<LeanEngineOptions> = {}, handOff: HandOff | null = null): LeanEngine {
   const state: LeanEngineState = {
     route,
     options: {
@@ -37,6 +41,7 @@ export function createLeanEngine(route: Route, options: Partial<LeanEngineOption
     hashNames: hashHeaderNames(route),
     connections: new Set(),
     closing: false,
+    handOff,
   };
   return {
     handleConnection(socket, initialChunk) {

@@ -92,6 +92,33 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   /** Pick an endpoint and send the request upstream. */
   start(method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number): void {
     const route = this.route;
+    this.#init(method, path, headers, body, hash, deadlineMs);
+    route.upstream.retryBudget.recordRequest(this.startedAt);
+    const endpoint = route.upstream.pick(hash, null);
+    if (endpoint === null) {
+      this.fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
+      return;
+    }
+    this.#dispatch(endpoint, body === null ? null : body.current);
+  }
+
+  /**
+   * Send a request another engine read, and already counted for the retry
+   * budget, to the endpoint it picked: the lean HTTP/1.1 engine hands over
+   * requests for endpoints that speak only h2c (./lean-exchange.ts).
+   * `accounted`: it already counted the request as started on `endpoint`.
+   */
+  startOn(endpoint: Endpoint, method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number, accounted: boolean): void {
+    this.#init(method, path, headers, body, hash, deadlineMs);
+    if (accounted) {
+      this.attempt = 1;
+      this.endpoint = endpoint;
+    }
+    this.#dispatch(endpoint, body === null ? null : body.current, accounted);
+  }
+
+  #init(method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number): void {
+    const route = this.route;
     this.startedAt = performance.now();
     this.method = method;
     this.path = path;
@@ -106,13 +133,6 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     this.deadlineMs = deadlineMs;
     const timeout = route.requestTimeoutMs > 0 && (deadlineMs === 0 || route.requestTimeoutMs < deadlineMs) ? route.requestTimeoutMs : deadlineMs;
     if (timeout > 0) this.timer = setTimeout(onTimeout, timeout, this);
-    route.upstream.retryBudget.recordRequest(this.startedAt);
-    const endpoint = route.upstream.pick(hash, null);
-    if (endpoint === null) {
-      this.fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
-      return;
-    }
-    this.#dispatch(endpoint, body === null ? null : body.current);
   }
 
   /** Send the request to `endpoint`; `resend`: the same attempt again in the other protocol (already accounted). */
@@ -299,9 +319,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       this.#failed(cause, endpoint);
       return;
     }
-    if (endpoint.learnProtocol(learned)) {
-      route.logger.info('upstream endpoint speaks only one protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
-    }
+    learnProtocol(route, endpoint, learned);
     this.protocolSwitched = true;
     if (learned === LearnedProtocol.HTTP1 && this.#needsH2EndToEnd()) {
       this.fail(this.#http1OnlyError(cause));
@@ -429,6 +447,13 @@ function wasRefused(cause: Error): boolean {
 }
 
 function noop(): void {}
+
+/** Remember what `endpoint` speaks; logged at info once per change (a new endpoint, or after a re-check found otherwise). */
+export function learnProtocol(route: Route, endpoint: Endpoint, learned: LearnedProtocol): void {
+  if (endpoint.learnProtocol(learned)) {
+    route.logger.info('upstream endpoint speaks only one protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
+  }
+}
 
 /** Whether the flat [name, value, ...] list carries content-length. */
 function declaresLength(headers: readonly string[]): boolean {

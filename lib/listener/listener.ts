@@ -10,6 +10,7 @@ import net from 'node:net';
 import type { Engine, HostPort } from '../config/config.ts';
 import { createLeanEngine, type LeanEngine } from '../lean/lean-engine.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
+import { handOffToExchange } from './lean-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
 import type { Route } from './route.ts';
 
@@ -201,10 +202,13 @@ export class Listener {
   }
 
   #leanEngine(): LeanEngine {
-    return (this.#lean ??= createLeanEngine(this.route, {
-      maxHeaderSize: this.options.maxHeaderSize,
-      headersTimeoutMs: this.options.headersTimeoutMs,
-    }));
+    const route = this.route;
+    return (this.#lean ??= createLeanEngine(
+      route,
+      { maxHeaderSize: this.options.maxHeaderSize, headersTimeoutMs: this.options.headersTimeoutMs },
+      // Requests for h2c-only endpoints (`--upstream-protocol auto`) go through the Exchange core.
+      (conn, endpoint, request) => handOffToExchange(route, conn, endpoint, request),
+    ));
   }
 
   /** Stop accepting; ask clients to go away (GOAWAY / Connection: close); resolve when all connections closed. */
