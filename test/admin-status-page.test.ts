@@ -17,10 +17,10 @@ import { launchChromium } from './support/chromium.ts';
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
 const RING_ENDPOINTS: EndpointStatus[] = [
-  { key: '10.42.0.11:8080', state: 'active', protocol: 'unknown', inFlight: 7, requestRate: 412.3, errorRate: 0.002, ringShare: 0.4 },
-  { key: '10.42.0.12:8080', state: 'active', protocol: 'unknown', inFlight: 3, requestRate: 301.9, errorRate: 0, ringShare: 0.3 },
-  { key: '10.42.1.7:8080', state: 'draining', protocol: 'unknown', inFlight: 1, requestRate: 12.04, errorRate: 0.083, ringShare: 0.2 },
-  { key: '[fd00:10:42::9]:8080', state: 'active', protocol: 'unknown', inFlight: 0, requestRate: 98.5, errorRate: 0.01, ringShare: 0.1 },
+  { key: '10.42.0.11:8080', state: 'active', protocol: 'unknown', weight: 1, slowStart: null, inFlight: 7, requestRate: 412.3, errorRate: 0.002, ringShare: 0.4 },
+  { key: '10.42.0.12:8080', state: 'active', protocol: 'unknown', weight: 1, slowStart: null, inFlight: 3, requestRate: 301.9, errorRate: 0, ringShare: 0.3 },
+  { key: '10.42.1.7:8080', state: 'draining', protocol: 'unknown', weight: 1, slowStart: null, inFlight: 1, requestRate: 12.04, errorRate: 0.083, ringShare: 0.2 },
+  { key: '[fd00:10:42::9]:8080', state: 'active', protocol: 'unknown', weight: 1, slowStart: null, inFlight: 0, requestRate: 98.5, errorRate: 0.01, ringShare: 0.1 },
 ];
 
 let snapshot: StatusSnapshot = {
@@ -35,6 +35,7 @@ let snapshot: StatusSnapshot = {
       listeners: ['egress-http', 'egress-grpc'],
       endpoints: RING_ENDPOINTS,
       ring: { entries: 4096, min: 409, max: 1638 },
+      slowStartMs: 0,
       dns: { lastSuccess: Date.now() - 4_000, lastResult: 'success' },
     },
     {
@@ -43,10 +44,11 @@ let snapshot: StatusSnapshot = {
       lb: 'least_request',
       listeners: ['egress-billing'],
       endpoints: [
-        { key: '10.0.5.1:9000', state: 'active', protocol: 'unknown', inFlight: 2, requestRate: 3.5, errorRate: 0, ringShare: null },
-        { key: '10.0.5.2:9000', state: 'ejected', protocol: 'unknown', inFlight: 0, requestRate: 0, errorRate: 1, ringShare: null },
+        { key: '10.0.5.1:9000', state: 'active', protocol: 'unknown', weight: 1, slowStart: 0.35, inFlight: 2, requestRate: 3.5, errorRate: 0, ringShare: null },
+        { key: '10.0.5.2:9000', state: 'ejected', protocol: 'unknown', weight: 1, slowStart: null, inFlight: 0, requestRate: 0, errorRate: 1, ringShare: null },
       ],
       ring: null,
+      slowStartMs: 30_000,
       dns: { lastSuccess: Date.now() - 60_000, lastResult: 'success' },
     },
   ],
@@ -127,6 +129,10 @@ describe('/status in Chromium', () => {
     expect(bars['10.42.0.11:8080'].fraction / bars['[fd00:10:42::9]:8080'].fraction).toBeCloseTo(4, 1);
     // Endpoints of a non-ring upstream get no bar.
     expect(await page.locator('tr[data-endpoint="10.0.5.1:9000"] .bar').count()).toBe(0);
+    // An endpoint in slow start says so, with the share of its weight it has now; the upstream shows its window.
+    expect(await page.locator('tr[data-endpoint="10.0.5.1:9000"] .slow-start').textContent()).toContain('slow start 35');
+    expect(await page.locator('tr[data-endpoint="10.0.5.2:9000"] .slow-start').count()).toBe(0);
+    expect(await page.getByText(/slow start: 30 s/).count()).toBe(1);
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}status.png`, fullPage: true });
@@ -142,7 +148,7 @@ describe('/status in Chromium', () => {
           ...snapshot.upstreams[0],
           endpoints: [
             { ...RING_ENDPOINTS[0], ringShare: 0.25 },
-            { key: '10.42.2.3:8080', state: 'active', protocol: 'unknown', inFlight: 0, requestRate: 0, errorRate: 0, ringShare: 0.75 },
+            { key: '10.42.2.3:8080', state: 'active', protocol: 'unknown', weight: 1, slowStart: null, inFlight: 0, requestRate: 0, errorRate: 0, ringShare: 0.75 },
           ],
         },
       ],

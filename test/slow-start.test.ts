@@ -115,6 +115,7 @@ describe.each<FallbackPolicy>(['round_robin', 'least_request'])('slow start (--l
     await waitFor(() => upstream.endpoints.size === 5, 5000, 'the two new replicas');
     const joinedAt = performance.now() - load.t0;
     const ramping = await metric(proxy, 'ringside_endpoints_slow_start{upstream="default"}');
+    const status = (await request(`${proxy.adminUrl}/status.json`).then((r) => r.body.json())) as { upstreams: { slowStartMs: number; endpoints: { key: string; slowStart: number | null }[] }[] };
     await load.done;
 
     const first = shares(load.samples, 0, 1000);
@@ -134,6 +135,11 @@ describe.each<FallbackPolicy>(['round_robin', 'least_request'])('slow start (--l
     }
     expect(upstream.slowStart.size).toBe(0);
     expect(ramping).toBe(2);
+    // /status.json names the ramping endpoints and the share of their weight they have.
+    expect(status.upstreams[0].slowStartMs).toBe(WINDOW_MS);
+    const inRamp = status.upstreams[0].endpoints.filter((e) => e.slowStart !== null);
+    expect(inRamp.map((e) => e.key.split(':')[0]).sort()).toEqual(HOSTS.slice(3));
+    for (const e of inRamp) expect(e.slowStart).toBeLessThan(0.5);
     expect(await metric(proxy, 'ringside_endpoints_slow_start{upstream="default"}')).toBe(0);
   });
 });

@@ -71,6 +71,7 @@ const SCRIPT = `
   function upstreamDetail(u) {
     var parts = [];
     if (u.ring) parts.push('ring: ' + u.ring.entries + ' entries, ' + u.ring.min + '\\u2013' + u.ring.max + ' per endpoint');
+    if (u.slowStartMs > 0) parts.push('slow start: ' + (u.slowStartMs / 1000) + ' s');
     parts.push('discovery: ' + (u.dns.lastResult || 'pending') + (u.dns.lastSuccess !== null ? ', last success ' + ago(u.dns.lastSuccess) + ' ago' : ''));
     return parts.join(' \\u00b7 ');
   }
@@ -80,6 +81,7 @@ const SCRIPT = `
     tr.appendChild(el('td', 'key', e.key));
     var state = el('td');
     state.appendChild(el('span', 'state state-' + e.state, e.state));
+    if (e.slowStart !== null) state.appendChild(el('span', 'slow-start meta', ' slow start ' + percent(e.slowStart)));
     tr.appendChild(state);
     tr.appendChild(el('td', 'protocol', e.protocol));
     tr.appendChild(el('td', 'num inflight', String(e.inFlight)));
@@ -184,6 +186,10 @@ function formatPercent(f: number): string {
   return `${(f * 100).toFixed(1)}%`;
 }
 
+function formatSeconds(ms: number): string {
+  return `${ms / 1000} s`;
+}
+
 function formatAgo(ms: number, now: number): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
   if (s < 120) return `${s} s`;
@@ -199,7 +205,7 @@ function renderEndpointRow(e: EndpointStatus): string {
   return (
     `<tr data-endpoint="${escapeHtml(e.key)}">` +
     `<td class="key">${escapeHtml(e.key)}</td>` +
-    `<td><span class="state state-${escapeHtml(e.state)}">${escapeHtml(e.state)}</span></td>` +
+    `<td><span class="state state-${escapeHtml(e.state)}">${escapeHtml(e.state)}</span>${e.slowStart === null ? '' : `<span class="slow-start meta"> slow start ${formatPercent(e.slowStart)}</span>`}</td>` +
     `<td class="protocol">${escapeHtml(e.protocol)}</td>` +
     `<td class="num inflight">${escapeHtml(e.inFlight)}</td>` +
     `<td class="num rate">${formatRate(e.requestRate)}</td>` +
@@ -213,6 +219,7 @@ function renderUpstream(u: UpstreamStatus, now: number): string {
   const meta = [u.lb, u.target, `listeners: ${u.listeners.length > 0 ? u.listeners.join(', ') : 'none'}`].join(' \u00b7 ');
   const detail: string[] = [];
   if (u.ring) detail.push(`ring: ${u.ring.entries} entries, ${u.ring.min}\u2013${u.ring.max} per endpoint`);
+  if (u.slowStartMs > 0) detail.push(`slow start: ${formatSeconds(u.slowStartMs)}`);
   detail.push(
     `discovery: ${u.dns.lastResult ?? 'pending'}${u.dns.lastSuccess !== null ? `, last success ${formatAgo(u.dns.lastSuccess, now)} ago` : ''}`,
   );

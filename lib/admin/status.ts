@@ -20,6 +20,10 @@ export interface EndpointStatus {
   readonly state: EndpointState;
   /** Learned by `auto` (lib/upstream/endpoint.ts LearnedProtocol); always `unknown` with an explicit --upstream-protocol. */
   readonly protocol: EndpointProtocol;
+  /** Its weight (SRV weight; 1 otherwise). */
+  readonly weight: number;
+  /** While it ramps up (slow start): the fraction 0..1 of its weight picks use now; null at full weight. */
+  readonly slowStart: number | null;
   /** Requests / gRPC streams dispatched to it and not finished. */
   readonly inFlight: number;
   /** Requests per second over the last minute (EndpointMetrics.requestRate()). */
@@ -54,6 +58,8 @@ export interface UpstreamStatus {
   readonly endpoints: readonly EndpointStatus[];
   /** Null unless lb is ring_hash and a ring has been built. */
   readonly ring: RingStatus | null;
+  /** The slow-start window in ms, 0 when slow start is off. */
+  readonly slowStartMs: number;
   readonly dns: DnsStatus;
 }
 
