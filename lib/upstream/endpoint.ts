@@ -15,8 +15,8 @@ import { Http1Dispatcher } from '../lean/http1-dispatcher.ts';
 import { NodeHttp1Client } from './node-http1-client.ts';
 import { NodeH2cClient } from './node-h2c-client.ts';
 
-// undici is loaded on first use: --engine compat needs it, and with either
-// engine so do HTTP/2 clients sent to an HTTP/1.1 upstream (exchange.ts).
+// undici is loaded on first use: --engine compat needs it (its Pool for
+// HTTP/1.1 upstreams; the lean engine has its own, ../lean/http1-dispatcher.ts).
 // Importing it at start-up costs 3-6 MiB of RSS in a process that, serving
 // HTTP/1.1 clients on the default engine, never calls it (deploy/README.md, "Sizing"). A CommonJS
 // require, because undici is a CommonJS package and it is loaded synchronously
