@@ -47,6 +47,14 @@ const COALESCE_MAX = 16 * 1024;
 const EMPTY_TRAILERS: Fields = Object.freeze({}) as Fields;
 const REQUEST_CONTEXT = Object.freeze({});
 const CRLF = Buffer.from('\r\n', 'latin1');
+/**
+ * What may not go into the request line: node:http2 does not check :method or
+ * :path for characters that would break an HTTP/1.1 request line (a space, CR,
+ * LF: request smuggling). undici refuses the same (RFC 9110 section 9.1 token;
+ * RFC 9112 section 3.2 request-target).
+ */
+const INVALID_METHOD = /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const INVALID_PATH = /[^\u0021-\u00ff]/;
 
 export class Http1Dispatcher {
   readonly pool: UpstreamPool;
@@ -138,6 +146,10 @@ class Http1Request implements UpstreamUser, ChunkDataSink, Dispatcher.DispatchCo
 
   /** Write the head on a pooled connection, then stream the body. */
   send(path: string, headers: readonly string[] | null | undefined): void {
+    if (INVALID_METHOD.test(this.method) || INVALID_PATH.test(path)) {
+      this.#fail(Object.assign(new Error('invalid request method or path for HTTP/1.1'), { code: 'UND_ERR_INVALID_ARG' }));
+      return;
+    }
     let head = `${this.method} ${path} HTTP/1.1\r\n`;
     let sawHost = false;
     if (headers != null) {
