@@ -1,7 +1,7 @@
 // Child process of test/lazy-dependencies.test.ts (a fresh module cache):
 // proxies one HTTP/1.1 request with the engine named in argv[2], reads a
 // configuration from flags and then from a YAML file, and prints which of
-// undici and yaml were loaded at each point (and which parts of prom-client), as JSON on stdout.
+// undici and yaml were loaded at each point (and how prom-client was), as JSON on stdout.
 
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -17,10 +17,10 @@ const server = http.createServer((_req, res) => res.end('ok'));
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const proxy = await startProxy({ endpoints: [`127.0.0.1:${(server.address() as AddressInfo).port}`], engine: process.argv[2] as Engine });
 const undiciAtStart = loaded('undici');
-// The app serves runtime metrics through prom-client's Registry alone (lib/metrics/registry.ts).
-const promClientRegistry = Object.keys(cache).some((k) => k.endsWith('/node_modules/prom-client/lib/registry.js'));
+// The app serves its metrics through prom-client's public entry (lib/metrics/registry.ts),
+// and never starts prom-client's default collectors on its global registry.
 const promClientIndex = Object.keys(cache).some((k) => k.endsWith('/node_modules/prom-client/index.js'));
-const openTelemetry = loaded('@opentelemetry/api');
+const promClientGlobalMetrics = promClientIndex ? (createRequire(import.meta.url)('prom-client') as typeof import('prom-client')).register.getMetricsAsArray().length : -1;
 const body = await new Promise<string>((resolve, reject) => {
   http
     .get(`${proxy.url}/`, { agent: false }, (res) => {
@@ -39,4 +39,4 @@ const yamlFlagsOnly = loaded('yaml');
 loadConfig({ argv: ['--upstream', 'static:127.0.0.1:1', '--config', 'ringside.yaml'], env: {}, readFile }, 'test');
 const yamlWithFile = loaded('yaml');
 
-process.stdout.write(JSON.stringify({ body, promClientRegistry, promClientIndex, openTelemetry, undiciAtStart, undiciAfterRequest, yamlFlagsOnly, yamlWithFile }) + '\n');
+process.stdout.write(JSON.stringify({ body, promClientIndex, promClientGlobalMetrics, undiciAtStart, undiciAfterRequest, yamlFlagsOnly, yamlWithFile }) + '\n');
