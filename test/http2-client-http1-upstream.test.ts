@@ -21,9 +21,19 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const BIG_SHA = sha(BIG);
 
 let connections = 0;
+/** When the upstream started reading the held upload (/hold), ms since the epoch. */
+let holdResumedAt = 0;
 
 function startUpstream(): Promise<http.Server> {
   const server = http.createServer((req, res) => {
+    if (req.url === '/hold') {
+      // Read nothing for 800 ms: the proxy must stop taking the client's body meanwhile.
+      req.pause();
+      setTimeout(() => {
+        holdResumedAt = Date.now();
+        req.resume();
+      }, 800);
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -44,6 +54,8 @@ function startUpstream(): Promise<http.Server> {
           res.writeHead(200, { 'content-length': 100_000 });
           res.write(Buffer.alloc(50_000, 'a'), () => res.socket?.destroy());
           return;
+        case '/hold':
+          break;
         case '/slow-reader':
           // Read the upload late, so the proxy has to hold the client back.
           req.pause();
@@ -163,6 +175,28 @@ describe('HTTP/2 clients of HTTP/1.1 upstreams', () => {
           const a = await request(session, 'POST', '/slow-reader', BIG);
           expect({ status: a.status, error: a.error }).toEqual({ status: 200, error: null });
           expect(JSON.parse(a.body.toString())).toEqual({ bytes: BIG.length, sha: BIG_SHA });
+        } finally {
+          session.close();
+        }
+      });
+
+      it('holds the client back while the upstream does not read (32 MiB upload)', async () => {
+        const body = Buffer.alloc(32 << 20, 7);
+        holdResumedAt = 0;
+        const session = http2.connect(proxies.get(engine)!.url);
+        try {
+          const req = session.request({ ':method': 'POST', ':path': '/hold' });
+          let finishedAt = 0;
+          // 'finish': node:http2 handed the last byte over, which it does only as the proxy grants flow-control window.
+          req.on('finish', () => (finishedAt = Date.now()));
+          const chunks: Buffer[] = [];
+          req.on('data', (c: Buffer) => chunks.push(c));
+          const closed = new Promise<void>((resolve) => req.on('close', resolve));
+          req.end(body);
+          await closed;
+          expect(JSON.parse(Buffer.concat(chunks).toString()).bytes).toBe(body.length);
+          expect(holdResumedAt).toBeGreaterThan(0);
+          expect(finishedAt).toBeGreaterThanOrEqual(holdResumedAt);
         } finally {
           session.close();
         }
