@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine, UpstreamProtocol } from '../lib/config/config.ts';
+import { PROTOCOL_RECHECK_MS } from '../lib/upstream/endpoint.ts';
 import { createEchoClient } from './support/grpc-replicas.ts';
 import { ENGINES, startProxy, type TestProxy } from './support/proxy.ts';
 
@@ -27,23 +28,29 @@ interface Seen {
   versions: string[];
   /** TCP connections accepted. */
   connections: number;
+  /** Connections that opened with something node:http could not parse (the HTTP/2 preface). */
+  prefaces: number;
 }
 
 /** A plain node:http server (HTTP/1.1 only: it answers the HTTP/2 preface with 400). */
 async function http1Only(): Promise<Seen> {
-  const seen: Seen = { key: '', port: 0, versions: [], connections: 0 };
+  const seen: Seen = { key: '', port: 0, versions: [], connections: 0, prefaces: 0 };
   const server = http.createServer((req, res) => {
     seen.versions.push(req.httpVersion);
     let bytes = 0;
     req.on('data', (d: Buffer) => (bytes += d.length));
     req.on('end', () => res.end(`http1 ${req.method} ${req.url} ${bytes}`));
   });
+  server.on('clientError', (_err, socket: net.Socket) => {
+    seen.prefaces++;
+    socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
   return listen(server, seen);
 }
 
 /** node:http2's server without allowHTTP1: h2c only (it answers an HTTP/1.1 request with SETTINGS and GOAWAY). */
 async function h2cOnly(): Promise<Seen> {
-  const seen: Seen = { key: '', port: 0, versions: [], connections: 0 };
+  const seen: Seen = { key: '', port: 0, versions: [], connections: 0, prefaces: 0 };
   const server = http2.createServer((req, res) => {
     seen.versions.push(req.httpVersion);
     if (req.url === '/echo') {
@@ -59,7 +66,7 @@ async function h2cOnly(): Promise<Seen> {
 
 /** Accepts and closes every connection as soon as bytes arrive, answering nothing (a crashing server). */
 async function closesAtOnce(): Promise<Seen> {
-  const seen: Seen = { key: '', port: 0, versions: [], connections: 0 };
+  const seen: Seen = { key: '', port: 0, versions: [], connections: 0, prefaces: 0 };
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
     socket.once('data', () => socket.destroy());
@@ -159,6 +166,27 @@ describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
     // Learning is not a retry and not a failure.
     expect(await metric(p, 'ringside_retries_total')).toBe(0);
     expect(await endpointStates(p)).toEqual({ [replica.key]: 'active' });
+  });
+
+  it('the learned protocol is re-checked on a new connection once PROTOCOL_RECHECK_MS has passed', async () => {
+    const replica = await http1Only();
+    const p = await proxy(engine, [replica.key]);
+    const session = h2Session(p);
+    expect((await h2Request(session, '/a')).status).toBe(200);
+    const asked = replica.prefaces;
+    expect(asked).toBeGreaterThan(0);
+    expect((await h2Request(session, '/b')).status).toBe(200);
+    expect(replica.prefaces).toBe(asked);
+    // Move the re-check time into the past, as 5 minutes would.
+    const endpoint = p.app.upstreams.get('default')!.endpoints.get(replica.key)!;
+    endpoint.protocolRecheckAt = performance.now() - 1;
+    const c = await h2Request(session, '/c');
+    expect(c.status).toBe(200);
+    expect(c.body).toBe('http1 GET /c 0');
+    // Asked again in HTTP/2 on a new connection, learned again.
+    expect(replica.prefaces).toBeGreaterThan(asked);
+    expect(await endpointProtocols(p)).toEqual({ [replica.key]: 'http1' });
+    expect(endpoint.protocolRecheckAt).toBeGreaterThan(performance.now() + PROTOCOL_RECHECK_MS - 60_000);
   });
 
   it('an HTTP/1.1 client of an h2c-only replica: requests succeed over h2c, and /status shows h2c', async () => {
