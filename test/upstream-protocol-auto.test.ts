@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine, UpstreamProtocol } from '../lib/config/config.ts';
 import { PROTOCOL_RECHECK_MS } from '../lib/upstream/endpoint.ts';
-import { createEchoClient } from './support/grpc-replicas.ts';
+import { createEchoClient, startGrpcReplica } from './support/grpc-replicas.ts';
 import { ENGINES, startProxy, type TestProxy } from './support/proxy.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -225,6 +225,30 @@ describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
       expect(got.equals(Buffer.concat(Array.from({ length: 64 }, () => block)))).toBe(true);
     }
     expect(replica.versions).toEqual(['2.0', '2.0', '2.0']);
+  });
+
+  it('an HTTP/1.1 client of a grpc-js server (h2c only): a unary call framed by hand gets its reply and grpc-status 0 in trailers', async () => {
+    const replica = await startGrpcReplica('g0');
+    cleanups.push(() => replica.close());
+    const p = await proxy(engine, [replica.key]);
+    // EchoRequest { message: "hi" } (field 1, length 2), in a gRPC length-prefixed message.
+    const message = Buffer.from([0x0a, 0x02, 0x68, 0x69]);
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+    for (let i = 0; i < 2; i++) {
+      const res = await request(`${p.url}/ringside.test.Echo/Unary`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/grpc', te: 'trailers' },
+        body: frame,
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^application\/grpc/);
+      const body = Buffer.from(await res.body.arrayBuffer());
+      expect(body.includes(Buffer.from('hi'))).toBe(true);
+      expect(body.includes(Buffer.from('g0'))).toBe(true);
+      expect(res.trailers['grpc-status']).toBe('0');
+    }
+    expect(replica.calls).toBe(2);
+    expect(await endpointProtocols(p)).toEqual({ [replica.key]: 'h2c' });
   });
 
   it('a gRPC call to HTTP/1.1-only replicas fails fast with UNAVAILABLE, is not moved to the other replica and ejects nothing', async () => {
