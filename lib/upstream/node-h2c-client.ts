@@ -471,31 +471,32 @@ function unprocessed(err: Error): Error {
 /** node:http2 request headers from undici's dispatch options (a flat [name, value, ...] list from the listener). */
 function requestHeaders(options: Dispatcher.DispatchOptions, authority: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':method': options.method, ':path': options.path, ':scheme': 'http' };
-  let host: string | undefined;
-  const add = (name: string, value: string): void => {
-    const lower = name.toLowerCase();
-    if (NOT_FORWARDED.has(lower)) {
-      if (lower === 'host') host ??= value;
-      return;
-    }
-    if (lower === 'te' && value !== 'trailers') return;
-    const prev = out[lower];
-    if (prev === undefined) out[lower] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[lower] = [String(prev), value];
-  };
   const headers = options.headers;
   if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) add(headers[i] as string, String(headers[i + 1]));
+    for (let i = 0; i < headers.length; i += 2) addHeader(out, headers[i] as string, String(headers[i + 1]));
   } else if (headers != null) {
     for (const [name, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
       if (value === undefined) continue;
-      if (Array.isArray(value)) for (const v of value) add(name, v);
-      else add(name, String(value));
+      if (Array.isArray(value)) for (const v of value) addHeader(out, name, v);
+      else addHeader(out, name, String(value));
     }
   }
-  out[':authority'] = host ?? authority;
+  out[':authority'] ??= authority;
   return out;
+}
+
+function addHeader(out: OutgoingHttpHeaders, name: string, value: string): void {
+  const lower = name.toLowerCase();
+  if (NOT_FORWARDED.has(lower)) {
+    // Host becomes :authority (RFC 9113 section 8.3.1); the first one wins.
+    if (lower === 'host') out[':authority'] ??= value;
+    return;
+  }
+  if (lower === 'te' && value !== 'trailers') return;
+  const prev = out[lower];
+  if (prev === undefined) out[lower] = value;
+  else if (Array.isArray(prev)) prev.push(value);
+  else out[lower] = [String(prev), value];
 }
 
 function toReadable(body: Dispatcher.DispatchOptions['body']): RequestBody | null {
