@@ -90,9 +90,12 @@ export class NodeH2cClient {
     try {
       stream = session.request(requestHeaders(options, this.authority), body === null ? END_STREAM : WAIT_FOR_TRAILERS);
     } catch (err) {
-      // The session was closing (GOAWAY) or broken: nothing was sent.
-      if (this.#session === session) this.#session = null;
-      request.fail(unprocessed(err as Error));
+      // Nothing was sent. A session that was closing (GOAWAY) or broken: the
+      // request may go elsewhere; a head node:http2 refuses (invalid fields) fails as it is.
+      const code = (err as { code?: unknown }).code;
+      const sessionGone = code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION';
+      if (sessionGone && this.#session === session) this.#session = null;
+      request.fail(sessionGone ? unprocessed(err as Error) : (err as Error));
       return true;
     }
     this.#streamOpened();
