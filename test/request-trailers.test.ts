@@ -14,6 +14,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../lib/config/config.ts';
+import { createLogger } from '../lib/log/logger.ts';
 import { startProxy, stopWhenIdle, type TestProxy } from './support/proxy.ts';
 
 const BODY = Buffer.alloc(1 << 20);
@@ -172,6 +173,9 @@ describe('request trailers', () => {
   let h1: http.Server;
   let h2: http2.Http2Server;
   const proxies = new Map<string, TestProxy>();
+  /** Debug log lines of every proxy (request logs included). */
+  const logLines: string[] = [];
+  const logger = createLogger('debug', (line) => void logLines.push(line));
 
   beforeAll(async () => {
     h1 = await startHttp1Upstream();
@@ -179,7 +183,7 @@ describe('request trailers', () => {
     for (const engine of ENGINES) {
       for (const protocol of PROTOCOLS) {
         const upstreamPort = ((protocol === 'http1' ? h1 : h2).address() as AddressInfo).port;
-        proxies.set(`${engine}/${protocol}`, await startProxy({ engine, endpoints: [`127.0.0.1:${upstreamPort}`], upstream: { protocol } }));
+        proxies.set(`${engine}/${protocol}`, await startProxy({ engine, endpoints: [`127.0.0.1:${upstreamPort}`], upstream: { protocol }, logger }));
       }
     }
   });
@@ -214,12 +218,16 @@ describe('request trailers', () => {
     it(`HTTP/2 client with content-length, http1 upstream, ${engine}: length kept, trailers dropped and counted`, async () => {
       const proxy = proxies.get(`${engine}/http1`)!;
       const before = await metric(proxy, 'ringside_request_trailers_dropped_total');
+      logLines.length = 0;
       const { status, seen } = await postHttp2(proxy.port, true);
       expect(status).toBe(200);
       expect({ bytes: seen.bytes, sha: seen.sha }).toEqual({ bytes: BODY.length, sha: BODY_SHA });
       expect({ te: seen.transferEncoding, cl: seen.contentLength }).toEqual({ te: null, cl: String(BODY.length) });
       expect(seen.trailers).toEqual({});
       expect(await metric(proxy, 'ringside_request_trailers_dropped_total')).toBe(before + 1);
+      const dropped = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request trailers dropped');
+      expect(dropped).toHaveLength(1);
+      expect(dropped[0]).toMatchObject({ level: 'debug', trailers: 'x-req-trailer, x-req-sum' });
     });
 
     it(`HTTP/2 client with content-length, h2c upstream, ${engine}: length and trailers both kept`, async () => {
