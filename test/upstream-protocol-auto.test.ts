@@ -9,6 +9,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine, UpstreamProtocol } from '../lib/config/config.ts';
@@ -218,7 +219,7 @@ describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
     await first.body.text();
     for (let round = 0; round < 2; round++) {
       // A generator body has no length: undici sends it chunked.
-      const res = await request(`${p.url}/echo`, { method: 'POST', body: upload() });
+      const res = await request(`${p.url}/echo`, { method: 'POST', body: Readable.from(upload()) });
       expect(res.statusCode).toBe(200);
       const got = Buffer.from(await res.body.arrayBuffer());
       expect(got.length).toBe(64 * block.length);

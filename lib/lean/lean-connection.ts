@@ -24,6 +24,7 @@ import {
   NoEndpointsError,
   type RingsideError,
   TimeoutError,
+  UpstreamProtocolError,
   UpstreamResetError,
 } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
@@ -482,7 +483,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       const n = Math.min(this.#bodyRemaining, end - start);
       this.#bodyRemaining -= n;
       stop = start + n;
-      if (handedOff !== null && n > 0 && !handedOff.pushBody(Buffer.from(buf.subarray(start, stop)))) this.#pauseForUpstream();
+      // The bytes are this connection's own (onRead copies what arrives mid-exchange): the exchange may keep them.
+      if (handedOff !== null && n > 0 && !handedOff.pushBody(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop))) this.#pauseForUpstream();
     } else {
       // Handed off: the chunk data goes to the exchange decoded (onChunkData), as an HTTP/2 upstream needs it.
       const r = this.#scanner.scan(buf, start, end, handedOff === null ? null : this);
@@ -702,8 +704,13 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     const route = this.engine.route;
     if (this.engine.handOff === null || route.protocol !== 'auto') return false;
     if (this.#bodyFraming !== B_NONE && this.#kept === null) {
-      endpoint.learnProtocol(2 /* LearnedProtocol.H2C */);
-      return false;
+      // Learned all the same: the next request goes to h2c at once.
+      if (endpoint.learnProtocol(2 /* LearnedProtocol.H2C */)) {
+        route.logger.info('upstream endpoint speaks only one protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
+      }
+      this.#fail(new UpstreamProtocolError(route.upstream.name, endpoint.key, 'speaks only h2c, and the part of the request body already sent was not kept to send again (over --retry-buffer, or --retries 0)'));
+      this.#drainBodyAfterResponse();
+      return true;
     }
     const kept = this.#kept;
     this.#kept = null;
@@ -723,7 +730,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   }
 
   onChunkData(buf: Buffer, start: number, end: number): void {
-    if (this.#handedOff !== null && end > start && !this.#handedOff.pushBody(Buffer.from(buf.subarray(start, end)))) this.#pauseForUpstream();
+    if (this.#handedOff !== null && end > start && !this.#handedOff.pushBody(buf.subarray(start, end))) this.#pauseForUpstream();
   }
 
   /** The handed-off exchange wants more request body. */

@@ -328,7 +328,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     const body = this.body === null ? null : this.body.replay();
     if (this.body !== null && body === null) {
       const what = learned === LearnedProtocol.HTTP1 ? 'HTTP/1.1' : 'h2c';
-      this.fail(new UpstreamProtocolError(route.upstream.name, endpoint.key, `speaks only ${what}, and the request body already sent exceeds --retry-buffer`, cause));
+      this.fail(new UpstreamProtocolError(route.upstream.name, endpoint.key, `speaks only ${what}, and the part of the request body already sent was not kept to send again (over --retry-buffer)`, cause));
       return;
     }
     if (route.logger.debugEnabled) route.logger.debug('resend in the other protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
