@@ -37,7 +37,11 @@ type FlagToken =
  * take the argument after a string option as its value whatever it looks
  * like, so `--lb --log-level info` would set lb to "--log-level". No value of
  * ours starts with `--`, so such a value means a forgotten one: the option is
- * given no value and the tokenising starts again at that argument.
+ * given no value and the tokenising starts again at that argument. For
+ * `--lb --log-level info`: the first pass yields lb = "--log-level" (from
+ * index 0, stopped there), the second, over `--log-level info`, yields
+ * log-level = "info"; the result is lb without a value (reported as missing),
+ * then log-level "info" at index 1. A value after `=` is always taken as is.
  */
 function tokenize(argv: readonly string[]): FlagToken[] {
   const out: FlagToken[] = [];
