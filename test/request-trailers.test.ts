@@ -88,8 +88,8 @@ function startH2cUpstream(): Promise<http2.Http2Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-/** POST the 1 MiB body over HTTP/2 and send `x-req-trailer: yes` after it. */
-async function postHttp2(port: number, withLength: boolean): Promise<{ status: number; seen: Seen }> {
+/** POST the 1 MiB body over HTTP/2 and send `x-req-trailer: yes` (and `extra`) after it. */
+async function postHttp2(port: number, withLength: boolean, extra: Record<string, string> = {}): Promise<{ status: number; seen: Seen }> {
   const client = http2.connect(`http://127.0.0.1:${port}`);
   client.on('error', () => {});
   try {
@@ -97,7 +97,7 @@ async function postHttp2(port: number, withLength: boolean): Promise<{ status: n
       const head: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': '/upload', 'content-type': 'application/octet-stream' };
       if (withLength) head['content-length'] = String(BODY.length);
       const req = client.request(head, { waitForTrailers: true });
-      req.on('wantTrailers', () => req.sendTrailers({ 'x-req-trailer': 'yes', 'x-req-sum': BODY_SHA.slice(0, 8) }));
+      req.on('wantTrailers', () => req.sendTrailers({ 'x-req-trailer': 'yes', 'x-req-sum': BODY_SHA.slice(0, 8), ...extra }));
       let status = 0;
       const chunks: Buffer[] = [];
       req.on('response', (h) => (status = Number(h[':status'])));
@@ -228,6 +228,14 @@ describe('request trailers', () => {
       const dropped = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request trailers dropped');
       expect(dropped).toHaveLength(1);
       expect(dropped[0]).toMatchObject({ level: 'debug', trailers: 'x-req-trailer, x-req-sum' });
+    });
+
+    it(`HTTP/2 client, h2c upstream, ${engine}: a trailer block larger than one frame (HEADERS + CONTINUATION) arrives whole`, async () => {
+      const big = 'v'.repeat(40_000); // past the 16 KiB default SETTINGS_MAX_FRAME_SIZE
+      const { status, seen } = await postHttp2(proxies.get(`${engine}/h2c`)!.port, false, { 'x-big': big });
+      expect(status).toBe(200);
+      expect({ bytes: seen.bytes, sha: seen.sha }).toEqual({ bytes: BODY.length, sha: BODY_SHA });
+      expect(seen.trailers).toEqual({ ...EXPECTED_TRAILERS, 'x-big': big });
     });
 
     it(`HTTP/2 client with content-length, h2c upstream, ${engine}: length and trailers both kept`, async () => {
