@@ -10,6 +10,7 @@ import type { FallbackPolicy } from '../lib/config/config.ts';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.ts';
 import { startHttpReplica, type Replica } from './support/http-replicas.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
+import { startRingsideProcess } from './support/ringside-process.ts';
 import { waitFor } from './support/wait.ts';
 
 const NAME = 'slow.svc.test';
@@ -187,4 +188,14 @@ it('a replica back from ejection ramps up again', async () => {
   // A full share would be a third.
   expect(early.get('c') ?? 0).toBeLessThan(0.17);
   expect(early.get('c') ?? 0).toBeGreaterThan(0);
+});
+
+it('the command takes --slow-start and its companions, and /status.json shows the window', async () => {
+  const p = await startRingsideProcess(['--upstream', 'static:127.0.0.1:9', '--slow-start', '30s', '--slow-start-min-weight', '20', '--slow-start-aggression', '2']);
+  cleanups.push(async () => {
+    p.kill('SIGKILL');
+    await p.exited;
+  });
+  const status = (await request(`http://127.0.0.1:${p.adminPort}/status.json`).then((r) => r.body.json())) as { upstreams: { slowStartMs: number }[] };
+  expect(status.upstreams[0].slowStartMs).toBe(30_000);
 });

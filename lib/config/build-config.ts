@@ -243,6 +243,11 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
       family: valueOr<DnsFamily>('dns-family', layers, DEFAULTS.dnsFamily),
       server: valueOr<HostPort | null>('dns-server', layers, DEFAULTS.dnsServer),
     },
+    slowStart: {
+      windowMs: valueOr('slow-start', layers, DEFAULTS.slowStartMs),
+      minWeightPercent: valueOr('slow-start-min-weight', layers, DEFAULTS.slowStartMinWeightPercent),
+      aggression: valueOr('slow-start-aggression', layers, DEFAULTS.slowStartAggression),
+    },
   };
 }
 

@@ -82,6 +82,7 @@ describe('defaults', () => {
           retryBufferBytes: 65_536,
           ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },
           dns: { refreshMs: 5000, respectTtl: false, family: 'any', server: null },
+          slowStart: { windowMs: 0, minWeightPercent: 10, aggression: 1 },
         },
       ],
     });
@@ -128,6 +129,9 @@ describe('flags', () => {
       ['--dns-refresh', '1m'],
       ['--dns-family', 'ipv6'],
       ['--dns-server', '127.0.0.1:5353'],
+      ['--slow-start', '45s'],
+      ['--slow-start-min-weight', '25'],
+      ['--slow-start-aggression', '1.5'],
     ];
     const expected: RingsideConfig = {
       logLevel: 'debug',
@@ -163,6 +167,7 @@ describe('flags', () => {
           retryBufferBytes: 65_536,
           ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },
           dns: { refreshMs: 60_000, respectTtl: true, family: 'ipv6', server: { host: '127.0.0.1', port: 5353 } },
+          slowStart: { windowMs: 45_000, minWeightPercent: 25, aggression: 1.5 },
         },
       ],
     };
@@ -314,6 +319,9 @@ describe('problems name their key and the expected form', () => {
     [['--upstream-protocol', 'h3'], '--upstream-protocol', 'expected one of auto|http1|h2c'],
     [['--log-level', 'trace'], '--log-level', 'expected one of debug|info|warn|error'],
     [['--hash-fallback', 'ring_hash'], '--hash-fallback', 'expected one of least_request|round_robin|random'],
+    [['--slow-start', '30'], '--slow-start', 'a duration like'],
+    [['--slow-start-min-weight', '0'], '--slow-start-min-weight', 'an integer from 1 to 100'],
+    [['--slow-start-aggression', '0'], '--slow-start-aggression', 'a number > 0'],
     [['--ring-mode', 'fast'], '--ring-mode', 'expected one of stable|envoy'],
     [['--ring-entries-per-endpoint', '65537'], '--ring-entries-per-endpoint', 'expected an integer from 1 to 65536'],
     [['--min-ring-size', '0'], '--min-ring-size', 'expected an integer from 1 to 8388608'],
@@ -437,6 +445,7 @@ upstreams:
     connectTimeout: 1s
     requestTimeout: 10s
     dns: {refresh: 30s, respectTtl: true, family: ipv4, server: 127.0.0.1:5353}
+    slowStart: {window: 20s, minWeight: 5, aggression: 2}
   catalog: {target: "static:127.0.0.1:9001,127.0.0.1:9002"}
 `;
 
@@ -474,6 +483,7 @@ upstreams:
       retryBufferBytes: 65_536,
       ejection: { consecutiveFailures: 5, baseTimeMs: 30_000, maxTimeMs: 300_000, maxPercent: 50 },
       dns: { refreshMs: 30_000, respectTtl: true, family: 'ipv4', server: { host: '127.0.0.1', port: 5353 } },
+      slowStart: { windowMs: 20_000, minWeightPercent: 5, aggression: 2 },
     });
     expect(c.upstreams[1]).toMatchObject({ lb: 'least_request', hashOn: [], target: { kind: 'static', endpoints: [{ key: '127.0.0.1:9001' }, { key: '127.0.0.1:9002' }] } });
   });
@@ -499,6 +509,7 @@ upstreams:
           connectTimeout: '1s',
           requestTimeout: '10s',
           dns: { refresh: '30s', respectTtl: true, family: 'ipv4', server: '127.0.0.1:5353' },
+          slowStart: { window: '20s', minWeight: 5, aggression: 2 },
         },
         catalog: { target: 'static:127.0.0.1:9001,127.0.0.1:9002' },
       },

@@ -130,6 +130,14 @@ function hostPortOption(minPort: 0 | 1, ipOnly = false): (raw: unknown) => Parse
   return (raw) => (typeof raw === 'string' ? parseHostPort(raw, { minPort, ipOnly }) : expected(`${HOST_PORT_FORM}, port ${minPort}..65535`));
 }
 
+function parseSlowStartAggression(raw: unknown): Parsed<number> {
+  const form = 'a number > 0, like 1 (linear) or 2';
+  const text = typeof raw === 'number' ? String(raw) : asText(raw);
+  if (text === undefined || !/^\d+(\.\d+)?$/.test(text)) return expected(form);
+  const n = Number(text);
+  return n > 0 && n <= 100 ? parsedValue(n) : expected(form);
+}
+
 function parseHashBalanceFactor(raw: unknown): Parsed<number> {
   const form = 'a number >= 1.0, like 1.25';
   const text = asText(raw);
@@ -212,6 +220,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ name: 'idle-timeout', scope: 'upstream', fileKey: 'idleTimeout', upstreamKey: 'idleTimeout', placeholder: 'DURATION', description: 'Close an upstream connection after it has been idle this long.', defaultText: formatDuration(DEFAULTS.idleTimeoutMs), parse: durationOption() }),
   option({ name: 'h2-keepalive-interval', scope: 'upstream', fileKey: 'h2KeepaliveInterval', upstreamKey: 'h2KeepaliveInterval', placeholder: 'DURATION', description: 'PING an h2c upstream connection that has open streams after this long without a frame from the upstream, to find dead peers (lean engine); 0 turns it off. gRPC servers refuse pings more often than every 5m by default.', defaultText: '0 (off)', parse: durationOption({ allowZero: true }) }),
   option({ name: 'h2-ping-timeout', scope: 'upstream', fileKey: 'h2PingTimeout', upstreamKey: 'h2PingTimeout', placeholder: 'DURATION', description: 'How long an h2c upstream may take to acknowledge a keepalive PING or our SETTINGS before its connection is closed and its streams fail (lean engine).', defaultText: formatDuration(DEFAULTS.h2PingTimeoutMs), parse: durationOption() }),
+  option({ name: 'slow-start', scope: 'upstream', fileKey: 'slowStart', upstreamKey: 'slowStart.window', placeholder: 'DURATION', description: 'Ramp an endpoint that joins after the first answer, or returns from ejection, from --slow-start-min-weight of its weight up to all of it over this window (round robin, random, least request, and ring hash\'s fallback; ring hash keys keep full weights); 0 turns it off.', defaultText: '0 (off)', parse: durationOption({ allowZero: true }) }),
+  option({ name: 'slow-start-min-weight', scope: 'upstream', fileKey: 'slowStartMinWeight', upstreamKey: 'slowStart.minWeight', placeholder: 'PERCENT', description: 'The share of its weight an endpoint starts slow start with (1..100).', defaultText: String(DEFAULTS.slowStartMinWeightPercent), parse: integerIn(1, 100) }),
+  option({ name: 'slow-start-aggression', scope: 'upstream', fileKey: 'slowStartAggression', upstreamKey: 'slowStart.aggression', placeholder: 'A', description: "The ramp's shape, as Envoy's: weight x (elapsed / window)^(1/A); 1 is linear, larger rises faster at first.", defaultText: String(DEFAULTS.slowStartAggression), parse: parseSlowStartAggression }),
   option({ name: 'eject-consecutive-failures', scope: 'upstream', fileKey: 'ejectConsecutiveFailures', upstreamKey: 'ejectConsecutiveFailures', placeholder: 'N', description: 'Eject an endpoint after N consecutive failures (connect errors, 5xx, gRPC UNAVAILABLE); 0 turns ejection off.', defaultText: String(DEFAULTS.ejectConsecutiveFailures), parse: integerIn(0, 10_000) }),
   option({ name: 'eject-base-time', scope: 'upstream', fileKey: 'ejectBaseTime', upstreamKey: 'ejectBaseTime', placeholder: 'DURATION', description: 'An ejection lasts this long times the number of times the endpoint was ejected, capped by --eject-max-time.', defaultText: formatDuration(DEFAULTS.ejectBaseTimeMs), parse: durationOption() }),
   option({ name: 'eject-max-time', scope: 'upstream', fileKey: 'ejectMaxTime', upstreamKey: 'ejectMaxTime', placeholder: 'DURATION', description: 'Longest ejection.', defaultText: formatDuration(DEFAULTS.ejectMaxTimeMs), parse: durationOption() }),
