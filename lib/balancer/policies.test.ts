@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initXxhash64 } from '../hash/xxhash64.ts';
 import type { MutableEndpoint } from './balancer-conformance.ts';
 import { createBalancer } from './create-balancer.ts';
 import { LeastRequestBalancer } from './least-request/least-request-balancer.ts';
@@ -104,6 +105,39 @@ describe('weighted round_robin and random', () => {
     for (let i = 0; i < 4000; i++) if (lb.pick(null, null) === e[1]) heavy++;
     expect(heavy / 4000).toBeGreaterThan(0.7);
     expect(heavy / 4000).toBeLessThan(0.8);
+  });
+});
+
+describe('ring hash under slow start', () => {
+  beforeAll(() => initXxhash64());
+  it('keys keep their endpoints while one ramps (the ring is not rebuilt); keyless requests follow the ramp', () => {
+    const e = eps(4);
+    const lb = new RingHashBalancer<MutableEndpoint>({
+      mode: 'stable',
+      entriesPerEndpoint: 64,
+      minRingSize: 64,
+      maxRingSize: 1024,
+      hashBalanceFactor: null,
+      fallback: new RoundRobinBalancer<MutableEndpoint>(() => 0),
+    });
+    lb.update(e);
+    const h = { hi: 0, lo: 0 };
+    const owners = (): string[] =>
+      Array.from({ length: 500 }, (_, i) => {
+        h.hi = Math.imul(i + 1, 0x9e3779b1) >>> 0;
+        h.lo = Math.imul(i + 7, 0x85ebca6b) >>> 0;
+        return lb.pick(h, null)!.key;
+      });
+    const before = owners();
+    const rebuilds = lb.rebuilds;
+    e[3].effectiveWeight = 0.1;
+    lb.reweight();
+    expect(owners()).toEqual(before);
+    expect(lb.rebuilds).toBe(rebuilds);
+    // No key: the fallback's weighted round robin gives the ramping endpoint 0.1 / 3.1 of the picks.
+    let ramping = 0;
+    for (let i = 0; i < 310; i++) if (lb.pick(null, null) === e[3]) ramping++;
+    expect(ramping).toBe(10);
   });
 });
 
