@@ -16,6 +16,7 @@ import type { Engine, UpstreamProtocol } from '../lib/config/config.ts';
 import { PROTOCOL_RECHECK_MS } from '../lib/upstream/endpoint.ts';
 import { createEchoClient, startGrpcReplica } from './support/grpc-replicas.ts';
 import { ENGINES, startProxy, type TestProxy } from './support/proxy.ts';
+import { sendRaw } from './support/raw-http.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -169,6 +170,24 @@ describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
     expect(await endpointStates(p)).toEqual({ [replica.key]: 'active' });
   });
 
+  it('ten concurrent first requests of h2c and HTTP/1.1 clients to a replica of the other protocol all succeed', async () => {
+    const h1 = await http1Only();
+    const h2 = await h2cOnly();
+    const toH1 = await proxy(engine, [h1.key]);
+    const toH2 = await proxy(engine, [h2.key]);
+    const session = h2Session(toH1);
+    const results = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => h2Request(session, `/c${i}`).then((r) => `${r.status} ${r.body}`)),
+      ...Array.from({ length: 10 }, (_, i) => request(`${toH2.url}/d${i}`).then(async (r) => `${r.statusCode} ${await r.body.text()}`)),
+    ]);
+    expect(results).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => `200 http1 GET /c${i} 0`),
+      ...Array.from({ length: 10 }, (_, i) => `200 h2c GET /d${i} 0`),
+    ]);
+    expect(await metric(toH1, 'ringside_retries_total')).toBe(0);
+    expect(await metric(toH2, 'ringside_retries_total')).toBe(0);
+  });
+
   it('the learned protocol is re-checked on a new connection once PROTOCOL_RECHECK_MS has passed', async () => {
     const replica = await http1Only();
     const p = await proxy(engine, [replica.key]);
@@ -204,6 +223,30 @@ describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
     expect(replica.versions).toEqual(['2.0', '2.0', '2.0', '2.0', '2.0', '2.0']);
     expect(await endpointProtocols(p)).toEqual({ [replica.key]: 'h2c' });
     expect(await metric(p, 'ringside_retries_total')).toBe(0);
+  });
+
+  it('pipelined HTTP/1.1 requests and an HTTP/1.0 request to an h2c-only replica are answered in order, framed for their client', async () => {
+    const replica = await h2cOnly();
+    const p = await proxy(engine, [replica.key]);
+    // Two pipelined requests, the second with a body: both answers, in order, on one connection.
+    const pipelined = await sendRaw(
+      p.port,
+      'GET /one HTTP/1.1\r\nhost: a\r\n\r\nPOST /two HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc',
+      5000,
+    );
+    expect(pipelined.closed).toBe(true);
+    const one = pipelined.data.indexOf('h2c GET /one 0');
+    const two = pipelined.data.indexOf('h2c POST /two 3');
+    expect(pipelined.data.startsWith('HTTP/1.1 200 ')).toBe(true);
+    expect(one).toBeGreaterThan(0);
+    expect(two).toBeGreaterThan(one);
+    // HTTP/1.0 has no chunked coding: the body ends with the connection (or has a length).
+    const old = await sendRaw(p.port, 'GET /old HTTP/1.0\r\nhost: a\r\n\r\n', 5000);
+    expect(old.closed).toBe(true);
+    expect(old.data).toMatch(/^HTTP\/1\.[01] 200 /);
+    expect(old.data.toLowerCase()).not.toContain('transfer-encoding');
+    expect(old.data.endsWith('h2c GET /old 0')).toBe(true);
+    expect(replica.versions).toEqual(['2.0', '2.0', '2.0']);
   });
 
   it('an HTTP/1.1 client streams a chunked 1 MiB upload to an h2c-only replica and reads its 1 MiB echo, on a kept-alive connection', async () => {

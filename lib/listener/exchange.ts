@@ -271,9 +271,16 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
         this.#learned(endpoint, mark, error);
         return;
       }
-      if (endpoint.protocol === LearnedProtocol.UNKNOWN && mayHideProtocolMismatch(error)) {
+      const known = endpoint.protocol;
+      if (known !== LearnedProtocol.UNKNOWN) {
+        // Learned by a request that failed the same way while this one was on its way (pipelined, concurrent).
+        if ((known === LearnedProtocol.H2C) !== this.upstreamH2) {
+          this.#learned(endpoint, known, error);
+          return;
+        }
+      } else if (mayHideProtocolMismatch(error)) {
         const err = toUpstreamError(error, route.upstream.name, endpoint.key);
-        if (err.code === ErrorCodes.UPSTREAM_RESET && performance.now() >= endpoint.probeAfter) {
+        if (err.code === ErrorCodes.UPSTREAM_RESET && (endpoint.probe !== null || performance.now() >= endpoint.probeAfter)) {
           this.#probe(endpoint, error);
           return;
         }
@@ -341,10 +348,16 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
    * then learn, or carry on with the failure as it is.
    */
   #probe(endpoint: Endpoint, cause: Error): void {
-    endpoint.probeAfter = performance.now() + PROBE_INTERVAL_MS;
+    let probe = endpoint.probe;
+    if (probe === null) {
+      endpoint.probeAfter = performance.now() + PROBE_INTERVAL_MS;
+      // Either question gets the endpoint's own protocol: an HTTP/1.1 server answers the preface in HTTP/1.x, an h2c one answers OPTIONS with SETTINGS.
+      probe = endpoint.probe = probeProtocol(endpoint.host, endpoint.port, this.upstreamH2);
+      probe.then(() => (endpoint.probe = null), noop);
+    }
     // No controller while waiting: a timeout now fails the exchange directly (onTimeout).
     this.controller = null;
-    probeProtocol(endpoint.host, endpoint.port, this.upstreamH2).then((learned) => {
+    probe.then((learned) => {
       if (this.done) return;
       if (this.cancelled) {
         this.finish(new ClientCancelledError(this.route.upstream.name, endpoint.key));

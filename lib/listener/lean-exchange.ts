@@ -40,6 +40,10 @@ class LeanRequestBody extends Readable {
 
 export class LeanExchange extends Exchange implements HandedOffExchange {
   readonly conn: LeanConnection;
+  readonly #target: Endpoint;
+  readonly #request: HandOffRequest;
+  readonly #path: string;
+  readonly #fields: string[];
   readonly #isHead: boolean;
   readonly #minor: number;
   #keepAlive: boolean;
@@ -53,9 +57,13 @@ export class LeanExchange extends Exchange implements HandedOffExchange {
   /** The response broke after its head: the client connection is closed. */
   #broken = false;
 
-  constructor(route: Route, conn: LeanConnection, request: HandOffRequest) {
+  constructor(route: Route, conn: LeanConnection, endpoint: Endpoint, request: HandOffRequest, path: string, fields: string[]) {
     super(route, ClientProtocol.HTTP1, request.isGrpc);
     this.conn = conn;
+    this.#target = endpoint;
+    this.#request = request;
+    this.#path = path;
+    this.#fields = fields;
     this.#isHead = request.method === 'HEAD';
     this.#minor = request.minor;
     this.#keepAlive = request.keepAlive;
@@ -150,26 +158,13 @@ export class LeanExchange extends Exchange implements HandedOffExchange {
     if (!this.cancelled) this.conn.handOffEnded(this.#broken, this.#keepAlive);
   }
 
-  #endpointToUse: Endpoint | null = null;
-  #request: HandOffRequest | null = null;
-  #path = '';
-  #headers: string[] = [];
-
-  prepare(endpoint: Endpoint, request: HandOffRequest, path: string, headers: string[]): void {
-    this.#endpointToUse = endpoint;
-    this.#request = request;
-    this.#path = path;
-    this.#headers = headers;
-  }
-
-  /** Start forwarding: the body tap over the lean connection's body, then the core. */
+  /** Start forwarding (LeanConnection calls it once it holds this exchange): the body tap over the lean connection's body, then the core. */
   begin(): void {
-    const route = this.route;
-    const request = this.#request!;
-    const headers = this.#headers;
-    const body = this.#source === null ? null : new RequestBodyTap(this.#source, route.upstream.config.retryBufferBytes);
-    const deadline = this.isGrpc ? parseGrpcTimeout(findHeader(headers, 'grpc-timeout')) : 0;
-    this.startOn(this.#endpointToUse!, request.method, this.#path, headers, body, request.hash, deadline, request.accounted);
+    const request = this.#request;
+    const fields = this.#fields;
+    const body = this.#source === null ? null : new RequestBodyTap(this.#source, this.route.upstream.config.retryBufferBytes);
+    const deadline = this.isGrpc ? parseGrpcTimeout(findHeader(fields, 'grpc-timeout')) : 0;
+    this.startOn(this.#target, request.method, this.#path, fields, body, request.hash, deadline, request.accounted);
   }
 }
 
@@ -211,7 +206,5 @@ export function handOffToExchange(route: Route, conn: LeanConnection, endpoint: 
     pos = end + 2;
   }
   if (!request.hasHost) headers.push('host', endpoint.key);
-  const exchange = new LeanExchange(route, conn, request);
-  exchange.prepare(endpoint, request, path, headers);
-  return exchange;
+  return new LeanExchange(route, conn, endpoint, request, path, headers);
 }

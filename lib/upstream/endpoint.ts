@@ -93,8 +93,10 @@ export class Endpoint implements BalancerEndpoint {
   protocol: LearnedProtocol = LearnedProtocol.UNKNOWN;
   /** performance.now() after which `protocol` is checked again (0 while UNKNOWN). */
   protocolRecheckAt = 0;
-  /** performance.now() before which no new protocol probe is made (../upstream/protocol-probe.ts). */
+  /** performance.now() before which no new protocol probe is made (./protocol-probe.ts). */
   probeAfter = 0;
+  /** The protocol probe in flight: requests failing meanwhile wait for its answer instead of probing again. */
+  probe: Promise<LearnedProtocol> | null = null;
 
   readonly #origin: string;
   readonly #options: EndpointOptions;
