@@ -225,6 +225,23 @@ describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
     expect(await metric(p, 'ringside_retries_total')).toBe(0);
   });
 
+  it('the first request to an h2c-only replica with a chunked body is sent again whole over h2c', async () => {
+    const replica = await h2cOnly();
+    const p = await proxy(engine, [replica.key]);
+    const parts = async function* () {
+      for (let i = 0; i < 30; i++) {
+        yield Buffer.alloc(1000, 48 + (i % 10));
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    const res = await request(`${p.url}/echo`, { method: 'POST', body: Readable.from(parts()) });
+    expect(res.statusCode).toBe(200);
+    const got = Buffer.from(await res.body.arrayBuffer());
+    expect(got.equals(Buffer.concat(Array.from({ length: 30 }, (_, i) => Buffer.alloc(1000, 48 + (i % 10)))))).toBe(true);
+    expect(replica.versions).toEqual(['2.0']);
+    expect(await endpointProtocols(p)).toEqual({ [replica.key]: 'h2c' });
+  });
+
   it('pipelined HTTP/1.1 requests and an HTTP/1.0 request to an h2c-only replica are answered in order, framed for their client', async () => {
     const replica = await h2cOnly();
     const p = await proxy(engine, [replica.key]);
