@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { H2Client } from '../lib/h2/h2-client.ts';
-import { RECV_STREAM_WINDOW } from '../lib/h2/h2-session.ts';
+import { RECV_STREAM_WINDOW } from '../lib/h2/h2-stream.ts';
 import { EchoService, grpc, type EchoClient, type EchoReply, type EchoRequest } from './support/grpc-replicas.ts';
 import { ErrorCode, FrameType, frame, headerBlock, settings } from './support/h2-frames.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';

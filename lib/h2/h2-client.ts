@@ -11,7 +11,9 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { H2Error, H2ErrorCodes } from './h2-error.ts';
-import { buildRequestHeaders, DEFAULT_PING_TIMEOUT_MS, H2Session, type H2SessionOptions, type H2SessionOwner, H2Stream } from './h2-session.ts';
+import { buildRequestHeaders } from './header-fields.ts';
+import { DEFAULT_PING_TIMEOUT_MS, H2Session, type H2SessionOptions, type H2SessionOwner } from './h2-session.ts';
+import { H2Stream } from './h2-stream.ts';
 
 export interface H2ClientOptions {
   readonly connectTimeoutMs: number;

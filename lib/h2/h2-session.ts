@@ -24,8 +24,6 @@
 // Failure classification (what the listener may retry) is in ./h2-error.ts.
 
 import net from 'node:net';
-import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { timerWheel, type TimedItem } from '../lean/timer-wheel.ts';
 import {
   CLIENT_PREFACE,
@@ -42,20 +40,13 @@ import {
   writeFrameHeader,
 } from './frames.ts';
 import { H2Error, H2ErrorCodes } from './h2-error.ts';
+import { CONNECTION_SPECIFIC, isLowerToken, SINGLE_VALUE } from './header-fields.ts';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts';
+import { type BodyWithStream, H2Stream, kStream, RECV_STREAM_WINDOW, S_DONE, S_OPEN } from './h2-stream.ts';
 
-type Handler = Dispatcher.DispatchHandler;
+
 type Headers = Record<string, string | string[]>;
 
-/**
- * Our receive window per stream. 1 MiB: a single large download over a
- * fast link is not throttled by the window (loopback or a pod network moves
- * 1 MiB in well under a round trip's worth of a busy proxy), small responses
- * never need a WINDOW_UPDATE at all, and a paused stream (slow client) holds at
- * most 1 MiB here. (node:http2 and nghttp2 default to 64 KiB - 1, which costs a
- * WINDOW_UPDATE every 32 KiB and throttles large bodies; Envoy uses 256 MiB.)
- */
-export const RECV_STREAM_WINDOW = 1 << 20;
 /**
  * The connection's receive window. It is credited as DATA arrives (the per
  * stream windows bound the memory), so it only has to be large enough that
@@ -77,52 +68,6 @@ const CONCAT_LIMIT = 64 * 1024;
 const LAST_STREAM_ID = 0x7fffffff;
 /** How often a refused bodiless request is sent again by the client itself before its handler sees the refusal. */
 const MAX_REQUEUES = 2;
-
-/** Methods whose request normally carries content: without a body undici sends `content-length: 0` for them, and so do we. */
-const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
-/** Connection-specific fields, forbidden in HTTP/2 (RFC 9113 section 8.2.2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
-/**
- * Fields node:http2 keeps only the first value of when repeated (its
- * kSingleValueHeaders): node:http2's respond() refuses an array for them, and
- * undici's H2CClient (the reference engine) delivers them the same way.
- */
-const SINGLE_VALUE = new Set([
-  'access-control-allow-credentials',
-  'access-control-max-age',
-  'access-control-request-method',
-  'age',
-  'authorization',
-  'content-encoding',
-  'content-language',
-  'content-length',
-  'content-location',
-  'content-md5',
-  'content-range',
-  'content-type',
-  'date',
-  'dnt',
-  'etag',
-  'expires',
-  'from',
-  'host',
-  'if-match',
-  'if-modified-since',
-  'if-none-match',
-  'if-range',
-  'if-unmodified-since',
-  'last-modified',
-  'location',
-  'max-forwards',
-  'proxy-authorization',
-  'range',
-  'referer',
-  'retry-after',
-  'tk',
-  'upgrade-insecure-requests',
-  'user-agent',
-  'x-content-type-options',
-]);
 
 const encoder = new HpackEncoder();
 const EMPTY_TRAILERS: Headers = Object.freeze({}) as Headers;
@@ -167,140 +112,10 @@ export const DEFAULT_PING_TIMEOUT_MS = 20_000;
 const PING_PAYLOAD = Buffer.from('ringside');
 
 // Stream states, from our side.
-const S_NEW = 0; // not yet on a session (queued by the client)
-const S_OPEN = 1; // HEADERS sent; the response is not complete
-const S_DONE = 2; // finished, failed or aborted
 
-// Read states.
 const R_HEADER = 0;
 const R_PAYLOAD = 1; // collecting a whole frame payload split across reads
 const R_DATA = 2; // streaming an unpadded DATA payload to its stream
-
-const kStream = Symbol('h2Stream');
-/** A request body; the listener's body stream also carries the client's request trailers once it has ended (../listener/request-body.ts). */
-type BodyWithStream = Readable & { [kStream]?: H2Stream; readonly trailers?: Record<string, string> | null };
-
-/**
- * One request/response on a session; it is also the dispatch controller the
- * handler pauses, resumes and aborts.
- */
-export class H2Stream implements Dispatcher.DispatchController {
-  id = 0;
-  session: H2Session | null = null;
-  readonly handler: Handler;
-  /** The request head as a flat list, pseudo-header fields first. */
-  readonly headers: string[];
-  readonly body: BodyWithStream | null;
-  readonly isHead: boolean;
-  state = S_NEW;
-  headSeen = false;
-  #aborted = false;
-  #paused = false;
-  #reason: Error | null = null;
-  /** What the peer lets us send on this stream. */
-  sendWindow = 0;
-  /** What we still let the peer send on this stream. */
-  recvWindow = RECV_STREAM_WINDOW;
-  /** Bytes consumed by the handler and not yet credited with a WINDOW_UPDATE. */
-  unacked = 0;
-  /** Request body bytes waiting for flow-control window (null when none). */
-  pendingOut: Buffer[] | null = null;
-  bodyEnded = false;
-  endSent = false;
-  /** Queued on the session's list of streams waiting for window. */
-  blocked = false;
-  /** Response DATA that arrived while paused. */
-  inbox: Buffer[] | null = null;
-  /** The response ended while data still waited in the inbox: its trailers. */
-  pendingEnd: Headers | null = null;
-  /** The response's content-length, or -1. */
-  contentLength = -1;
-  received = 0;
-  /** Times the client sent this stream again after the peer refused it unprocessed. */
-  requeues = 0;
-
-  constructor(handler: Handler, headers: string[], body: Readable | null, isHead: boolean) {
-    this.handler = handler;
-    this.headers = headers;
-    this.body = body;
-    this.isHead = isHead;
-  }
-
-  get aborted(): boolean {
-    return this.#aborted;
-  }
-
-  get paused(): boolean {
-    return this.#paused;
-  }
-
-  get reason(): Error | null {
-    return this.#reason;
-  }
-
-  abort(reason: Error): void {
-    if (this.state === S_DONE) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    const session = this.session;
-    if (session !== null) session.resetStream(this, ErrorCode.CANCEL);
-    else this.state = S_DONE; // still queued by the client: it skips done streams
-    this.handler.onResponseError?.(this, reason);
-  }
-
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    if (this.state !== S_OPEN) return;
-    const session = this.session!;
-    const inbox = this.inbox;
-    if (inbox !== null) {
-      let i = 0;
-      while (i < inbox.length && !this.#paused && this.state === S_OPEN) {
-        const chunk = inbox[i++];
-        this.unacked += chunk.length;
-        this.handler.onResponseData?.(this, chunk);
-      }
-      if (i === inbox.length) this.inbox = null;
-      else inbox.splice(0, i);
-      if (this.state !== S_OPEN || this.#paused) return;
-    }
-    if (this.pendingEnd !== null) {
-      session.completeStream(this, this.pendingEnd);
-      return;
-    }
-    // Credit everything consumed meanwhile, so an upstream that ran out of window continues.
-    if (this.unacked > 0) session.creditStream(this);
-  }
-
-  /** Internal: the stream is done (completed, failed or aborted). */
-  markDone(): void {
-    this.state = S_DONE;
-  }
-
-  /** Internal: back to new, to be sent again on another stream id (it was refused unprocessed; only bodiless requests). */
-  renew(): void {
-    this.requeues++;
-    this.id = 0;
-    this.session = null;
-    this.state = S_NEW;
-    this.headSeen = false;
-    this.recvWindow = RECV_STREAM_WINDOW;
-    this.unacked = 0;
-    this.inbox = null;
-    this.pendingEnd = null;
-    this.contentLength = -1;
-    this.received = 0;
-  }
-
-  get done(): boolean {
-    return this.state === S_DONE;
-  }
-}
 
 export class H2Session implements TimedItem {
   readonly owner: H2SessionOwner;
@@ -1402,51 +1217,10 @@ export class H2Session implements TimedItem {
   }
 }
 
-/** Lower-case letters, digits and the other token characters (RFC 9110 section 5.6.2); no upper case, no pseudo. */
-function isLowerToken(name: string): boolean {
-  const n = name.length;
-  if (n === 0) return false;
-  for (let i = 0; i < n; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 97 && c <= 122) continue; // a-z
-    if (c === 45 || (c >= 48 && c <= 57)) continue; // - 0-9
-    if (c <= 32 || c >= 127 || (c >= 65 && c <= 90) || c === 58 || c === 34 || c === 40 || c === 41 || c === 44 || c === 47 || c === 59 || c === 60 || c === 61 || c === 62 || c === 63 || c === 64 || c === 91 || c === 92 || c === 93 || c === 123 || c === 125) return false;
-  }
-  return true;
-}
-
 function writeSetting(buf: Buffer, offset: number, id: number, value: number): number {
   buf.writeUInt16BE(id, offset);
   buf.writeUInt32BE(value, offset + 2);
   return offset + 6;
-}
-
-/**
- * The request head for HTTP/2 (section 8.3.1): pseudo-header fields first,
- * `host` becomes :authority, names lower-case, connection-specific fields
- * dropped (`te` only as `trailers`).
- */
-export function buildRequestHeaders(method: string, path: string, headers: readonly string[] | null, defaultAuthority: string, hasBody: boolean): string[] {
-  const out = [':method', method, ':scheme', 'http', ':path', path, ':authority', defaultAuthority];
-  let sawHost = false;
-  let sawLength = false;
-  if (headers !== null) {
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i].toLowerCase();
-      const value = headers[i + 1];
-      if (name === 'host') {
-        if (!sawHost) out[7] = value;
-        sawHost = true;
-        continue;
-      }
-      if (CONNECTION_SPECIFIC.has(name)) continue;
-      if (name === 'te' && value.toLowerCase() !== 'trailers') continue;
-      if (name === 'content-length') sawLength = true;
-      out.push(name, value);
-    }
-  }
-  if (!hasBody && !sawLength && EXPECTS_PAYLOAD.has(method)) out.push('content-length', '0');
-  return out;
 }
 
 // Listeners shared by every session and body: they find their object through a field, so no closure is made per connection or request.
