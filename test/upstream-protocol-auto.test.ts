@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine, UpstreamProtocol } from '../lib/config/config.ts';
+import { createLogger, type Logger } from '../lib/log/logger.ts';
 import { PROTOCOL_RECHECK_MS } from '../lib/upstream/endpoint.ts';
 import { createEchoClient, startGrpcReplica } from './support/grpc-replicas.ts';
 import { ENGINES, startProxy, type TestProxy } from './support/proxy.ts';
@@ -96,8 +97,8 @@ async function listen(server: net.Server | http.Server | http2.Http2Server, seen
   return seen;
 }
 
-async function proxy(engine: Engine, endpoints: readonly string[], protocol: UpstreamProtocol = 'auto', extra: Record<string, unknown> = {}): Promise<TestProxy> {
-  const p = await startProxy({ engine, endpoints, upstream: { protocol, ...extra } });
+async function proxy(engine: Engine, endpoints: readonly string[], protocol: UpstreamProtocol = 'auto', extra: Record<string, unknown> = {}, logger?: Logger): Promise<TestProxy> {
+  const p = await startProxy({ engine, endpoints, upstream: { protocol, ...extra }, logger });
   cleanups.push(() => p.stop());
   return p;
 }
@@ -152,7 +153,8 @@ function h2Session(p: TestProxy): http2.ClientHttp2Session {
 describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
   it('an h2c client of an HTTP/1.1-only replica: the first request and later ones succeed over HTTP/1.1, and /status shows http1', async () => {
     const replica = await http1Only();
-    const p = await proxy(engine, [replica.key]);
+    const lines: string[] = [];
+    const p = await proxy(engine, [replica.key], 'auto', {}, createLogger('info', (line) => lines.push(line)));
     const session = h2Session(p);
     // The first request carries a body: it is sent again, whole, over HTTP/1.1.
     const first = await h2Request(session, '/first', 'POST', 'x'.repeat(5000));
@@ -165,6 +167,9 @@ describe.each(ENGINES)('--upstream-protocol auto (engine %s)', (engine) => {
     }
     expect(replica.versions).toEqual(['1.1', '1.1', '1.1', '1.1', '1.1', '1.1']);
     expect(await endpointProtocols(p)).toEqual({ [replica.key]: 'http1' });
+    // Logged at info once, when learned.
+    const learned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.msg === 'upstream endpoint speaks only one protocol');
+    expect(learned).toEqual([expect.objectContaining({ level: 'info', endpoint: replica.key, protocol: 'http1' })]);
     // Learning is not a retry and not a failure.
     expect(await metric(p, 'ringside_retries_total')).toBe(0);
     expect(await endpointStates(p)).toEqual({ [replica.key]: 'active' });
