@@ -234,9 +234,9 @@ export class Listener {
 
   /** An HTTP/1.1 response ended: during shutdown, an idle connection is closed. */
   static responseDone(socket: TrackedSocket, res: http.ServerResponse): void {
-    socket[kListener]?.#http1Responses.delete(res);
     const busy = (socket[kBusy] = (socket[kBusy] ?? 1) - 1);
     const listener = socket[kListener];
+    if (listener !== undefined) listener.#http1Responses.delete(res);
     if (busy === 0 && listener !== undefined && listener.#closing) socket.destroySoon();
   }
 }
