@@ -11,6 +11,10 @@ import type {
   LbPolicy,
   ListenerConfig,
   LogLevel,
+  RateLimitConfig,
+  RateLimitKey,
+  RateLimitRedisConfig,
+  Rate,
   RingMode,
   RingsideConfig,
   UpstreamConfig,
@@ -43,16 +47,81 @@ function valueOr<T>(name: string, layers: readonly (Layer | undefined)[], fallba
   return given?.valid ? (given.value as T) : fallback;
 }
 
-function buildGlobal(layers: readonly (Layer | undefined)[]): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number; engine: Engine } {
+/** What the Redis password is read from: the injected file reader and environment of loadConfig. */
+export interface SecretSources {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly readFile: (path: string) => string;
+}
+
+function buildGlobal(layers: readonly (Layer | undefined)[], secrets: SecretSources, problems: Problems): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number; engine: Engine; rateLimitRedis: RateLimitRedisConfig | undefined } {
   return {
     logLevel: valueOr<LogLevel>('log-level', layers, DEFAULTS.logLevel),
     admin: valueOr<HostPort>('admin', layers, DEFAULTS.admin),
     drainTimeoutMs: valueOr('drain-timeout', layers, DEFAULTS.drainTimeoutMs),
     engine: valueOr<Engine>('engine', layers, DEFAULTS.engine),
+    rateLimitRedis: buildRateLimitRedis(layers, secrets, problems),
   };
 }
 
-export function buildSingleListener(flags: Layer, env: Layer, file: FileMapping | undefined, problems: Problems): RingsideConfig {
+/** The Redis of global rate limits; its password is read afterwards (./load-config.ts), from a file or the environment. */
+function buildRateLimitRedis(layers: readonly (Layer | undefined)[], secrets: SecretSources, problems: Problems): RateLimitRedisConfig | undefined {
+  const address = valueOr<HostPort | null>('rate-limit-redis', layers, null);
+  // Left out (not null) when off, like every optional part of the config.
+  if (address === null) return undefined;
+  return {
+    address,
+    tls: valueOr('rate-limit-redis-tls', layers, false),
+    user: valueOr<string | null>('rate-limit-redis-user', layers, null),
+    password: redisPassword(pick('rate-limit-redis-password-file', layers), secrets, problems),
+    fail: valueOr<'open' | 'closed'>('rate-limit-redis-fail', layers, 'open'),
+  };
+}
+
+const PASSWORD_VARIABLE = 'RINGSIDE_RATE_LIMIT_REDIS_PASSWORD';
+
+/** From --rate-limit-redis-password-file (one trailing newline dropped), else RINGSIDE_RATE_LIMIT_REDIS_PASSWORD, else none. */
+function redisPassword(fileGiven: Given | undefined, secrets: SecretSources, problems: Problems): string | null {
+  if (fileGiven !== undefined) {
+    if (!fileGiven.valid) return null;
+    try {
+      return secrets.readFile(String(fileGiven.value)).replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.add(fileGiven.key, `cannot read ${JSON.stringify(fileGiven.value)} (${(err as Error).message}); expected a readable file holding the Redis password`);
+      return null;
+    }
+  }
+  const fromEnv = secrets.env[PASSWORD_VARIABLE];
+  return fromEnv === undefined || fromEnv === '' ? null : fromEnv;
+}
+
+/** An upstream's rate limit; burst, key and max-keys mean nothing without a rate, so they alone are a problem. */
+function buildRateLimit(layers: readonly (Layer | undefined)[], problems: Problems): RateLimitConfig | undefined {
+  const rate = pick('rate-limit', layers);
+  if (rate === undefined) {
+    for (const name of ['rate-limit-burst', 'rate-limit-key', 'rate-limit-max-keys']) {
+      const given = pick(name, layers);
+      if (given !== undefined) problems.add(given.key, 'applies only to a rate limit; expected --rate-limit RATE (or rateLimit in the config file) alongside it');
+    }
+    return undefined;
+  }
+  if (!rate.valid) return undefined;
+  const perSecond = (rate.value as Rate).perSecond;
+  return {
+    rate: rate.value as Rate,
+    burst: valueOr('rate-limit-burst', layers, Math.max(1, Math.ceil(perSecond))),
+    key: valueOr<RateLimitKey | null>('rate-limit-key', layers, null),
+    maxKeys: valueOr('rate-limit-max-keys', layers, DEFAULTS.rateLimitMaxKeys),
+  };
+}
+
+/** A shared Redis with no rate limit to share is a mistake worth naming. */
+function checkRateLimitRedis(redisGiven: Given | undefined, upstreams: readonly UpstreamConfig[], problems: Problems): void {
+  if (redisGiven?.valid && upstreams.length > 0 && upstreams.every((u) => u.rateLimit == null)) {
+    problems.add(redisGiven.key, 'no upstream has a rate limit to share; expected --rate-limit RATE (or rateLimit per upstream in the config file) alongside it');
+  }
+}
+
+export function buildSingleListener(flags: Layer, env: Layer, file: FileMapping | undefined, problems: Problems, secrets: SecretSources): RingsideConfig {
   const fileLayer = file === undefined ? undefined : readFileSettings(file, '', TOP_LEVEL_KEYS, MULTI_LISTENER_KEYS, problems);
   const layers = [flags, env, fileLayer];
   const upstreamGiven = pick('upstream', layers);
@@ -64,7 +133,7 @@ export function buildSingleListener(flags: Layer, env: Layer, file: FileMapping 
   }
   const listen = valueOr<HostPort>('listen', layers, DEFAULTS.listen);
   const upstream = buildUpstream('default', target, layers, problems);
-  const global = buildGlobal(layers);
+  const global = buildGlobal(layers, secrets, problems);
   const listeners: ListenerConfig[] = [{ name: 'default', listen, upstream: 'default' }];
   checkAddresses(
     [
@@ -73,13 +142,14 @@ export function buildSingleListener(flags: Layer, env: Layer, file: FileMapping 
     ],
     problems,
   );
+  checkRateLimitRedis(pick('rate-limit-redis', layers), upstream === undefined ? [] : [upstream], problems);
   return { ...global, listeners, upstreams: upstream === undefined ? [] : [upstream] };
 }
 
 const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
 const NAME_FORM = 'a name of letters, digits, -, _ and . (at most 63, starting and ending with a letter or digit)';
 
-export function buildMultiListener(flags: Layer, env: Layer, file: FileMapping, problems: Problems): RingsideConfig {
+export function buildMultiListener(flags: Layer, env: Layer, file: FileMapping, problems: Problems, secrets: SecretSources): RingsideConfig {
   // The top level may still carry logLevel and admin; listener and upstream settings belong in listeners/upstreams.
   const globalKeys = new Map(OPTIONS.filter((o) => o.scope === 'global' || o.scope === 'meta').filter((o) => o.fileKey !== null).map((o) => [o.fileKey as string, o]));
   const topLevel = readFileSettings(file, '', globalKeys, [...MULTI_LISTENER_KEYS, ...TOP_LEVEL_KEYS.keys()], problems);
@@ -178,9 +248,10 @@ export function buildMultiListener(flags: Layer, env: Layer, file: FileMapping, 
       });
     }
   }
-  const global = buildGlobal([flags, env, topLevel]);
+  const global = buildGlobal([flags, env, topLevel], secrets, problems);
   addresses.push({ address: global.admin, key: pick('admin', [flags, env, topLevel])?.key ?? '--admin' });
   checkAddresses(addresses, problems);
+  checkRateLimitRedis(pick('rate-limit-redis', [flags, env, topLevel]), upstreams, problems);
   return { ...global, listeners, upstreams };
 }
 
@@ -211,6 +282,7 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
     const key = minRing?.key ?? maxRing!.key;
     problems.add(key, `minimum ring size ${minRingSize} is larger than the maximum ${maxRingSize}; expected min-ring-size <= max-ring-size`);
   }
+  const rateLimit = buildRateLimit(layers, problems);
   if (target === undefined) return undefined;
   return {
     name,
@@ -248,6 +320,7 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
       minWeightPercent: valueOr('slow-start-min-weight', layers, DEFAULTS.slowStartMinWeightPercent),
       aggression: valueOr('slow-start-aggression', layers, DEFAULTS.slowStartAggression),
     },
+    rateLimit,
   };
 }
 

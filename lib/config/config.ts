@@ -76,6 +76,40 @@ export interface UpstreamConfig {
   readonly dns: DnsConfig;
   /** Absent in configs built in code: off. The loader always sets it. */
   readonly slowStart?: SlowStartConfig;
+  /** The upstream's rate limit (lib/rate-limit/); absent or null: none. */
+  readonly rateLimit?: RateLimitConfig | null;
+}
+
+/** A rate as configured (`100/s`, `6000/m`) and in requests per second. */
+export interface Rate {
+  readonly perSecond: number;
+  readonly text: string;
+}
+
+/** Where a per-key limit reads its key: the hash policy's sources, without source_ip. */
+export type RateLimitKey = { readonly type: 'header' | 'query' | 'cookie'; readonly name: string };
+
+/** A token bucket per upstream, or per key of it (lib/rate-limit/). */
+export interface RateLimitConfig {
+  readonly rate: Rate;
+  /** Tokens the bucket holds at most: the requests allowed at once after a quiet spell. */
+  readonly burst: number;
+  /** Null: one bucket for the upstream. Else one per key value; requests without the key share one. */
+  readonly key: RateLimitKey | null;
+  /** The most key buckets kept (least recently used go first). */
+  readonly maxKeys: number;
+}
+
+/** The Redis every sidecar shares for global limits (lib/rate-limit/redis-budget.ts). */
+export interface RateLimitRedisConfig {
+  readonly address: HostPort;
+  readonly tls: boolean;
+  /** ACL user name, or null for the default user. */
+  readonly user: string | null;
+  /** From --rate-limit-redis-password-file or RINGSIDE_RATE_LIMIT_REDIS_PASSWORD; null: none. */
+  readonly password: string | null;
+  /** What a request meets when Redis cannot be reached: `open` lets it through, `closed` refuses it. */
+  readonly fail: 'open' | 'closed';
 }
 
 /**
@@ -121,4 +155,6 @@ export interface RingsideConfig {
   readonly admin: HostPort;
   readonly listeners: readonly ListenerConfig[];
   readonly upstreams: readonly UpstreamConfig[];
+  /** Share the rate limits of every upstream through this Redis; absent or null: local limits only. */
+  readonly rateLimitRedis?: RateLimitRedisConfig | null;
 }

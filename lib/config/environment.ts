@@ -15,7 +15,9 @@ const KUBERNETES_SERVICE_LINK = /^RINGSIDE_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]
 // Variables read by the process itself, not configuration: RINGSIDE_LEAN_PLAIN_IO=1
 // forces the lean engine's plain socket I/O (lib/lean/stream-handle.ts), a
 // diagnostic switch the tests use and the start-up log reports.
-const PROCESS_VARIABLES = new Set(['RINGSIDE_LEAN_PLAIN_IO']);
+// RINGSIDE_RATE_LIMIT_REDIS_PASSWORD is a secret with no flag twin (a flag
+// would show in `ps`); ./load-config.ts reads it.
+const PROCESS_VARIABLES = new Set(['RINGSIDE_LEAN_PLAIN_IO', 'RINGSIDE_RATE_LIMIT_REDIS_PASSWORD']);
 
 export function readEnv(env: Readonly<Record<string, string | undefined>>, problems: Problems): Layer {
   const layer = createLayer();

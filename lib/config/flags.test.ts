@@ -21,6 +21,15 @@ const SAMPLES: Readonly<Record<string, readonly string[]>> = {
   'slow-start': ['0', '30s', '2m'],
   'slow-start-min-weight': ['1', '10', '100'],
   'slow-start-aggression': ['1', '1.5', '4'],
+  'rate-limit': ['100/s', '6000/m', '0.5/s'],
+  'rate-limit-burst': ['1', '50'],
+  'rate-limit-key': ['header:x-api-key', 'query:user', 'cookie:sid'],
+  'rate-limit-max-keys': ['1', '10000'],
+  'rate-limit-redis': ['127.0.0.1:6379', '[::1]:6380'],
+  'rate-limit-redis-tls': ['true', 'false'],
+  'rate-limit-redis-user': ['ringside'],
+  'rate-limit-redis-password-file': ['/run/secrets/redis-password'],
+  'rate-limit-redis-fail': ['open', 'closed'],
   'hash-header': ['x-user-id', 'X-Tenant', ':authority'],
   'hash-query': ['q', 'user'],
   'hash-cookie': ['sid', 'session_id'],
@@ -92,10 +101,12 @@ const flagSet = fc
     const lbValue = lb === undefined ? undefined : sources.length > 0 ? 'ring_hash' : lb === 'ring_hash' ? 'random' : lb;
     const lbEntry: Entry[] = lbValue === undefined ? [] : [{ spec: OPTIONS.find((o) => o.name === 'lb')!, value: lbValue, separate: lbSeparate }];
     // The single options in table order, then the hash sources: the canonical order.
+    // The rest of the rate-limit options need --rate-limit (a problem without it), so they come only with it.
+    const withoutRate = singles['rate-limit'] === undefined;
     const ordered: Entry[] = [
       ...OPTIONS.flatMap((o) => {
         const e: Entry | undefined = singles[o.name];
-        return e === undefined ? [] : [e];
+        return e === undefined || (withoutRate && o.name.startsWith('rate-limit-')) ? [] : [e];
       }),
       ...lbEntry,
     ];

@@ -322,6 +322,18 @@ describe('problems name their key and the expected form', () => {
     [['--slow-start', '30'], '--slow-start', 'a duration like'],
     [['--slow-start-min-weight', '0'], '--slow-start-min-weight', 'an integer from 1 to 100'],
     [['--slow-start-aggression', '0'], '--slow-start-aggression', 'a number > 0'],
+    [['--rate-limit', '100'], '--rate-limit', 'expected a rate like 100/s, 6000/m or 10/h'],
+    [['--rate-limit', '0/s'], '--rate-limit', 'expected a rate like 100/s'],
+    [['--rate-limit', '10/s', '--rate-limit-burst', '0'], '--rate-limit-burst', 'expected an integer from 1 to 1000000'],
+    [['--rate-limit-burst', '10'], '--rate-limit-burst', 'applies only to a rate limit; expected --rate-limit RATE'],
+    [['--rate-limit', '10/s', '--rate-limit-key', 'x-api-key'], '--rate-limit-key', 'expected header:NAME, query:NAME or cookie:NAME'],
+    [['--rate-limit', '10/s', '--rate-limit-key', 'source_ip:x'], '--rate-limit-key', 'expected header:NAME, query:NAME or cookie:NAME'],
+    [['--rate-limit', '10/s', '--rate-limit-key', 'cookie:a;b'], '--rate-limit-key', 'after cookie: a cookie name'],
+    [['--rate-limit', '10/s', '--rate-limit-max-keys', '0'], '--rate-limit-max-keys', 'expected an integer from 1 to 1000000'],
+    [['--rate-limit', '10/s', '--rate-limit-redis', 'redis'], '--rate-limit-redis', 'expected HOST:PORT'],
+    [['--rate-limit-redis', '127.0.0.1:6379'], '--rate-limit-redis', 'no upstream has a rate limit to share'],
+    [['--rate-limit', '10/s', '--rate-limit-redis', '127.0.0.1:6379', '--rate-limit-redis-fail', 'shut'], '--rate-limit-redis-fail', 'expected one of open|closed'],
+    [['--rate-limit', '10/s', '--rate-limit-redis', '127.0.0.1:6379', '--rate-limit-redis-password-file', join(tmpdir(), 'ringside-no-such-password')], '--rate-limit-redis-password-file', 'cannot read'],
     [['--ring-mode', 'fast'], '--ring-mode', 'expected one of stable|envoy'],
     [['--ring-entries-per-endpoint', '65537'], '--ring-entries-per-endpoint', 'expected an integer from 1 to 65536'],
     [['--min-ring-size', '0'], '--min-ring-size', 'expected an integer from 1 to 8388608'],
@@ -704,5 +716,50 @@ describe('properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('rate limits (issue 24)', () => {
+  test('flags: rate, default burst (one second, at least 1), key and max keys; none by default', () => {
+    expect(upstream(UP).rateLimit).toBeUndefined();
+    expect(config(UP).rateLimitRedis).toBeUndefined();
+    expect(upstream([...UP, '--rate-limit', '6000/m']).rateLimit).toEqual({ rate: { perSecond: 100, text: '6000/m' }, burst: 100, key: null, maxKeys: 10_000 });
+    expect(upstream([...UP, '--rate-limit', '1/h']).rateLimit?.burst).toBe(1);
+    expect(upstream([...UP, '--rate-limit=5/s', '--rate-limit-burst=2', '--rate-limit-key=header:X-Api-Key', '--rate-limit-max-keys=64']).rateLimit).toEqual({
+      rate: { perSecond: 5, text: '5/s' },
+      burst: 2,
+      key: { type: 'header', name: 'x-api-key' },
+      maxKeys: 64,
+    });
+  });
+
+  test('Redis: address, TLS, user, fail mode; the password from a file (newline dropped) or from RINGSIDE_RATE_LIMIT_REDIS_PASSWORD', () => {
+    const passwordFile = writeConfig('s3cret\n', 'txt');
+    const c = config([...UP, '--rate-limit', '50/s', '--rate-limit-redis', '127.0.0.1:6379', '--rate-limit-redis-tls', '--rate-limit-redis-user', 'rs', '--rate-limit-redis-password-file', passwordFile, '--rate-limit-redis-fail', 'closed']);
+    expect(c.rateLimitRedis).toEqual({ address: { host: '127.0.0.1', port: 6379 }, tls: true, user: 'rs', password: 's3cret', fail: 'closed' });
+    const fromEnv = config([...UP, '--rate-limit', '50/s'], { RINGSIDE_RATE_LIMIT_REDIS: '[::1]:6380', RINGSIDE_RATE_LIMIT_REDIS_PASSWORD: 'from-env' });
+    expect(fromEnv.rateLimitRedis).toEqual({ address: { host: '::1', port: 6380 }, tls: false, user: null, password: 'from-env', fail: 'open' });
+  });
+
+  test('the config file: rateLimit per upstream, rateLimitRedis at the top', () => {
+    const path = writeConfig(`
+rateLimitRedis: 127.0.0.1:6379
+listeners: [{listen: 127.0.0.1:0, upstream: a}, {listen: 127.0.0.1:0, upstream: b}]
+upstreams:
+  a: {target: "static:127.0.0.1:9001", rateLimit: {rate: 10/s, burst: 3, key: "cookie:sid"}}
+  b: {target: "static:127.0.0.1:9002"}
+`);
+    const c = config(['--config', path]);
+    expect(c.upstreams[0].rateLimit).toEqual({ rate: { perSecond: 10, text: '10/s' }, burst: 3, key: { type: 'cookie', name: 'sid' }, maxKeys: 10_000 });
+    expect(c.upstreams[1].rateLimit).toBeUndefined();
+    expect(c.rateLimitRedis?.address).toEqual({ host: '127.0.0.1', port: 6379 });
+    const bad = writeConfig(`
+listeners: [{listen: 127.0.0.1:0, upstream: a}]
+upstreams:
+  a: {target: "static:127.0.0.1:9001", rateLimit: {rate: fast, burts: 3}}
+`);
+    const list = problems(['--config', bad]);
+    expect(problemAt(list, 'upstreams.a.rateLimit.rate')).toContain('expected a rate like 100/s');
+    expect(problemAt(list, 'upstreams.a.rateLimit.burts')).toContain('did you mean burst?');
   });
 });

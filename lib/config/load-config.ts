@@ -40,8 +40,8 @@ export function loadConfig(sources: ConfigSources, version: string): LoadResult 
   const file = configGiven?.valid ? readConfigFile(String(configGiven.value), configGiven.key, sources.readFile, problems) : undefined;
 
   const config = file !== undefined && (file.has('listeners') || file.has('upstreams'))
-    ? buildMultiListener(flags.layer, env, file, problems)
-    : buildSingleListener(flags.layer, env, file, problems);
+    ? buildMultiListener(flags.layer, env, file, problems, sources)
+    : buildSingleListener(flags.layer, env, file, problems, sources);
 
   if (problems.list.length > 0) throw new ConfigError(problems.list);
   return { kind: 'config', config: deepFreeze(config as RingsideConfig) };

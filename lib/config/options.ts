@@ -3,12 +3,13 @@
 // loader (./load-config.ts), the --help text (./help.ts) and ENV_VARS all read
 // this table, so an option cannot exist in one place and be missing in another.
 
-import type { DnsFamily, Engine, FallbackPolicy, HostPort, LbPolicy, LogLevel, RingMode, UpstreamProtocol } from './config.ts';
+import type { DnsFamily, Engine, FallbackPolicy, HostPort, LbPolicy, LogLevel, RateLimitKey, RingMode, UpstreamProtocol } from './config.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { formatHostPort, HOST_PORT_FORM, parseHostPort } from './host-port.ts';
 import { expected, parsedValue, type Parsed } from './parsed.ts';
 import { formatSize, parseSize } from './size.ts';
 import { parseUpstreamTarget, UPSTREAM_TARGET_FORM } from './upstream-target.ts';
+import { parseRate, RATE_FORM } from './rate.ts';
 
 /**
  * Where an option lives: `meta` options steer the loader itself, `global` ones
@@ -72,6 +73,7 @@ export const DEFAULTS = {
   slowStartMs: 0,
   slowStartMinWeightPercent: 10,
   slowStartAggression: 1,
+  rateLimitMaxKeys: 10_000,
 } as const;
 
 /** Envoy bounds ring sizes to 8M entries (RingHashLbConfig.maximum_ring_size). */
@@ -167,6 +169,20 @@ export function parseQueryName(raw: unknown): Parsed<string> {
   return typeof raw === 'string' && QUERY_NAME.test(raw) ? parsedValue(raw) : expected(QUERY_NAME_FORM);
 }
 
+export const RATE_LIMIT_KEY_FORM = 'header:NAME, query:NAME or cookie:NAME (like header:x-api-key)';
+
+/** `header:x-api-key`, `query:user`, `cookie:sid`: the name checked as the hash sources check theirs. */
+function parseRateLimitKey(raw: unknown): Parsed<RateLimitKey> {
+  if (typeof raw !== 'string') return expected(RATE_LIMIT_KEY_FORM);
+  const colon = raw.indexOf(':');
+  const type = raw.slice(0, colon);
+  const parse = type === 'header' ? parseHeaderName : type === 'query' ? parseQueryName : type === 'cookie' ? parseCookieName : null;
+  if (colon < 0 || parse === null) return expected(RATE_LIMIT_KEY_FORM);
+  const name = parse(raw.slice(colon + 1));
+  if (!name.ok) return expected(`${RATE_LIMIT_KEY_FORM}; after ${type}: ${name.expected}`);
+  return parsedValue({ type: type as RateLimitKey['type'], name: name.value });
+}
+
 function envName(flag: string): string {
   return 'RINGSIDE_' + flag.toUpperCase().replaceAll('-', '_');
 }
@@ -227,6 +243,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ name: 'eject-base-time', scope: 'upstream', fileKey: 'ejectBaseTime', upstreamKey: 'ejectBaseTime', placeholder: 'DURATION', description: 'An ejection lasts this long times the number of times the endpoint was ejected, capped by --eject-max-time.', defaultText: formatDuration(DEFAULTS.ejectBaseTimeMs), parse: durationOption() }),
   option({ name: 'eject-max-time', scope: 'upstream', fileKey: 'ejectMaxTime', upstreamKey: 'ejectMaxTime', placeholder: 'DURATION', description: 'Longest ejection.', defaultText: formatDuration(DEFAULTS.ejectMaxTimeMs), parse: durationOption() }),
   option({ name: 'max-ejection-percent', scope: 'upstream', fileKey: 'maxEjectionPercent', upstreamKey: 'maxEjectionPercent', placeholder: 'PERCENT', description: "Never eject more than this share of an upstream's endpoints at once (0..100).", defaultText: String(DEFAULTS.maxEjectionPercent), parse: integerIn(0, 100) }),
+  option({ name: 'rate-limit', scope: 'upstream', fileKey: 'rateLimit', upstreamKey: 'rateLimit.rate', placeholder: 'RATE', description: "Admit at most this many requests to the upstream per second, minute or hour (100/s, 6000/m; a token bucket). A request over it gets 429 with Retry-After (gRPC: RESOURCE_EXHAUSTED) and never reaches an endpoint; ringside's own retries take no token.", defaultText: 'off', parse: withText(RATE_FORM, parseRate) }),
+  option({ name: 'rate-limit-burst', scope: 'upstream', fileKey: 'rateLimitBurst', upstreamKey: 'rateLimit.burst', placeholder: 'N', description: 'Requests the bucket admits at once after a quiet spell (1..1000000).', defaultText: "one second of --rate-limit, at least 1", parse: integerIn(1, 1_000_000) }),
+  option({ name: 'rate-limit-key', scope: 'upstream', fileKey: 'rateLimitKey', upstreamKey: 'rateLimit.key', placeholder: 'header:NAME|query:NAME|cookie:NAME', description: 'A bucket per value of this request header, query parameter or cookie (read as the hash sources read theirs); requests without it share one bucket.', defaultText: 'one bucket per upstream', parse: parseRateLimitKey }),
+  option({ name: 'rate-limit-max-keys', scope: 'upstream', fileKey: 'rateLimitMaxKeys', upstreamKey: 'rateLimit.maxKeys', placeholder: 'N', description: 'Key buckets kept per upstream; the least recently used goes first (1..1000000).', defaultText: String(DEFAULTS.rateLimitMaxKeys), parse: integerIn(1, 1_000_000) }),
+  option({ name: 'rate-limit-redis', scope: 'global', fileKey: 'rateLimitRedis', placeholder: 'HOST:PORT', description: 'Share every --rate-limit among all sidecars using this Redis (tokens leased in small batches, off the request path).', defaultText: 'off (limits per process)', parse: hostPortOption(1) }),
+  option({ name: 'rate-limit-redis-tls', kind: 'boolean', scope: 'global', fileKey: 'rateLimitRedisTls', placeholder: '', description: 'Speak TLS to Redis (the system CAs verify it).', defaultText: 'false', parse: parseBoolean }),
+  option({ name: 'rate-limit-redis-user', scope: 'global', fileKey: 'rateLimitRedisUser', placeholder: 'NAME', description: 'Redis ACL user to authenticate as (with the password).', defaultText: 'the default user', parse: withText('a Redis user name (no spaces)', (t) => (/^\S+$/.test(t) ? parsedValue(t) : expected('a Redis user name (no spaces)'))) }),
+  option({ name: 'rate-limit-redis-password-file', scope: 'global', fileKey: 'rateLimitRedisPasswordFile', placeholder: 'FILE', description: 'Read the Redis password from this file (a trailing newline is dropped). RINGSIDE_RATE_LIMIT_REDIS_PASSWORD gives it directly instead.', defaultText: 'none', parse: withText('a file path', (t) => (t === '' ? expected('a file path') : parsedValue(t))) }),
+  option({ name: 'rate-limit-redis-fail', scope: 'global', fileKey: 'rateLimitRedisFail', placeholder: 'open|closed', description: 'When Redis cannot be reached: open admits requests (logged once, counted), closed refuses them with 429.', defaultText: 'open', parse: oneOf<'open' | 'closed'>(['open', 'closed']) }),
   option({ name: 'engine', scope: 'global', fileKey: 'engine', placeholder: 'lean|compat', description: 'lean frames HTTP itself on raw sockets: the HTTP/1.1 server side (about 3x less CPU per request) and the client of h2c upstreams (--upstream-protocol h2c, gRPC); compat is node:http + undici (node:http2 for h2c upstreams), the reference both are tested against.', defaultText: DEFAULTS.engine, parse: oneOf<Engine>(['lean', 'compat']) }),
   option({ name: 'drain-timeout', scope: 'global', fileKey: 'drainTimeout', placeholder: 'DURATION', description: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process exits.', defaultText: formatDuration(DEFAULTS.drainTimeoutMs), parse: durationOption({ allowZero: true }) }),
 

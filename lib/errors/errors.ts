@@ -17,6 +17,8 @@ export const ErrorCodes = {
   UPSTREAM_TRUNCATED: 'RS_ERR_UPSTREAM_TRUNCATED',
   /** The endpoint does not speak the protocol the request needs end to end (a gRPC call to an HTTP/1.1-only replica). */
   UPSTREAM_PROTOCOL: 'RS_ERR_UPSTREAM_PROTOCOL',
+  /** The upstream's rate limit (--rate-limit) refused the request; it was not sent. */
+  RATE_LIMITED: 'RS_ERR_RATE_LIMITED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -132,7 +134,28 @@ export class UpstreamTruncatedError extends RingsideError {
  * client made too large for it and a call in a protocol it does not speak do not.
  */
 export function blamesEndpoint(err: RingsideError): boolean {
-  return err.code !== ErrorCodes.CLIENT_CANCELLED && err.code !== ErrorCodes.HEADERS_TOO_LARGE && err.code !== ErrorCodes.UPSTREAM_PROTOCOL;
+  return err.code !== ErrorCodes.CLIENT_CANCELLED && err.code !== ErrorCodes.HEADERS_TOO_LARGE && err.code !== ErrorCodes.UPSTREAM_PROTOCOL && err.code !== ErrorCodes.RATE_LIMITED;
+}
+
+/**
+ * The request is over its upstream's rate limit (lib/rate-limit/) and was
+ * never sent. `retryAfterSeconds` (whole seconds, at least 1) is when a token
+ * is expected back: the Retry-After the client gets (RFC 9110 section 10.2.3,
+ * RFC 6585 section 4). It counts against no endpoint.
+ */
+export class RateLimitedError extends RingsideError {
+  readonly retryAfterSeconds: number;
+
+  constructor(upstream: string, retryAfterMs: number) {
+    super(ErrorCodes.RATE_LIMITED, `rate limit of upstream "${upstream}" exceeded`, { upstream });
+    this.name = 'RateLimitedError';
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  }
+}
+
+/** Retry-After seconds when `err` carries one (a rate-limited request), else 0. */
+export function retryAfterOf(err: RingsideError): number {
+  return err.code === ErrorCodes.RATE_LIMITED ? (err as RateLimitedError).retryAfterSeconds : 0;
 }
 
 export class BadRequestError extends RingsideError {

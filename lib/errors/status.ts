@@ -20,7 +20,7 @@ export interface ErrorStatus {
   readonly httpStatus: number;
   readonly grpcStatus: number;
   /** Label value for ringside_proxy_errors_total{reason}. */
-  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'upstream_protocol' | 'upstream_truncated' | 'internal';
+  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'upstream_protocol' | 'upstream_truncated' | 'rate_limited' | 'internal';
 }
 
 const NO_ENDPOINTS: ErrorStatus = { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'no_endpoints' };
@@ -38,6 +38,8 @@ const UPSTREAM_PROTOCOL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus
  * mid-message as INTERNAL, and the call is not safely retryable (part of it was delivered).
  */
 const UPSTREAM_TRUNCATED: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'upstream_truncated' };
+/** Over a rate limit: HTTP 429 (RFC 6585 section 4); gRPC's RESOURCE_EXHAUSTED, as gRPC servers report their own rate limits. */
+const RATE_LIMITED: ErrorStatus = { httpStatus: 429, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'rate_limited' };
 const INTERNAL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'internal' };
 
 export function statusOf(err: unknown): ErrorStatus {
@@ -60,6 +62,8 @@ export function statusOf(err: unknown): ErrorStatus {
       return UPSTREAM_PROTOCOL;
     case ErrorCodes.UPSTREAM_TRUNCATED:
       return UPSTREAM_TRUNCATED;
+    case ErrorCodes.RATE_LIMITED:
+      return RATE_LIMITED;
     default:
       return INTERNAL;
   }

@@ -72,7 +72,7 @@ const BUCKET_SLOTS = DURATION_BUCKETS_SECONDS.length + 1;
 const BUCKET_LE = [...DURATION_BUCKETS_SECONDS.map(String), '+Inf'];
 
 const PROXY_ERROR_REASONS: readonly ProxyErrorReason[] = [
-  'no_endpoints', 'connect_failed', 'upstream_reset', 'timeout', 'client_cancelled', 'bad_request', 'upstream_protocol', 'upstream_truncated', 'internal',
+  'no_endpoints', 'connect_failed', 'upstream_reset', 'timeout', 'client_cancelled', 'bad_request', 'upstream_protocol', 'upstream_truncated', 'rate_limited', 'internal',
 ];
 const DNS_RESULTS: readonly ResolutionResult[] = ['success', 'nxdomain', 'nodata', 'servfail', 'timeout', 'error'];
 const ENDPOINT_STATES = ['active', 'draining', 'ejected'] as const;
