@@ -185,6 +185,9 @@ describe('request trailers', () => {
         const upstreamPort = ((protocol === 'http1' ? h1 : h2).address() as AddressInfo).port;
         proxies.set(`${engine}/${protocol}`, await startProxy({ engine, endpoints: [`127.0.0.1:${upstreamPort}`], upstream: { protocol }, logger }));
       }
+      // `auto` in front of an h2c-only replica: HTTP/1.1 requests learn it and go over h2c (on lean, through the hand-off to the Exchange core).
+      const h2Port = (h2.address() as AddressInfo).port;
+      proxies.set(`${engine}/auto-h2c`, await startProxy({ engine, endpoints: [`127.0.0.1:${h2Port}`], upstream: { protocol: 'auto' }, logger }));
     }
   });
 
@@ -214,6 +217,20 @@ describe('request trailers', () => {
         expect(seen.trailers).toEqual(EXPECTED_TRAILERS);
       });
     }
+
+    it(`HTTP/1.1 chunked client, auto in front of an h2c-only upstream, ${engine}: the body and its trailers arrive over h2c`, async () => {
+      // A small first request learns that the replica speaks only h2c (a 1 MiB first body is over --retry-buffer and could not be sent again).
+      const port = proxies.get(`${engine}/auto-h2c`)!.port;
+      const learned = await new Promise<number>((resolve, reject) => http.get({ port, host: '127.0.0.1', path: '/learn', agent: false }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject));
+      expect(learned).toBe(200);
+      for (let i = 0; i < 2; i++) {
+        const { status, seen } = await postChunked(proxies.get(`${engine}/auto-h2c`)!.port);
+        expect(status).toBe(200);
+        expect(seen.protocol).toBe('h2c');
+        expect({ bytes: seen.bytes, sha: seen.sha }).toEqual({ bytes: BODY.length, sha: BODY_SHA });
+        expect(seen.trailers).toEqual(EXPECTED_TRAILERS);
+      }
+    });
 
     it(`HTTP/2 client with content-length, http1 upstream, ${engine}: length kept, trailers dropped and counted`, async () => {
       const proxy = proxies.get(`${engine}/http1`)!;

@@ -123,6 +123,13 @@ describe.each<FallbackPolicy>(['round_robin', 'least_request'])('slow start (--l
     const early = shares(load.samples, joinedAt, joinedAt + 2000);
     const late = shares(load.samples, joinedAt + WINDOW_MS + 300, joinedAt + WINDOW_MS + 2300);
     console.log(`--lb ${lb}: first second ${fmt(first)} | first 2 s after the join ${fmt(early)} | after the window ${fmt(late)} (${load.samples.length} requests)`);
+    // Per second after the join, the mean share of one new replica (the final share is 20%).
+    const perSecond: string[] = [];
+    for (let t = 0; t < WINDOW_MS + 2000; t += 1000) {
+      const m = shares(load.samples, joinedAt + t, joinedAt + t + 1000);
+      perSecond.push((((m.get(HOSTS[3]) ?? 0) + (m.get(HOSTS[4]) ?? 0)) * 50).toFixed(1));
+    }
+    console.log(`--lb ${lb}: a new replica's share per second after the join (%): ${perSecond.join(' ')}`);
 
     expect(load.failures).toEqual([]);
     // The first answer's replicas get a full third each from the first second.

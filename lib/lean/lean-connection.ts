@@ -86,6 +86,8 @@ export interface HandOffRequest {
 export interface HandedOffExchange {
   /** Request body bytes (decoded: no chunked framing), or null at its end; false: stop reading the client until LeanConnection.bodyWanted(). */
   pushBody(chunk: Buffer | null): boolean;
+  /** The trailer fields of a chunked request body (names lower-case), given before its end. */
+  setTrailers(fields: Record<string, string>): void;
   /** The client connection closed. */
   clientGone(): void;
   /** The client socket drained after a write returned false. */
@@ -188,6 +190,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   /** Body bytes forwarded so far, kept for a replay while they fit --retry-buffer; null when they did not. */
   #kept: Buffer[] | null = null;
   #keptBytes = 0;
+  /** A handed-off chunked body's trailer section while it arrives in pieces (onChunkTrailers). */
+  #trailerText: string | null = null;
   /** The exchange in flight was handed to the Exchange core (an h2c-only endpoint), which answers the client. */
   #handedOff: HandedOffExchange | null = null;
 
@@ -324,6 +328,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     this.#tried = null;
     this.#kept = null;
     this.#keptBytes = 0;
+    this.#trailerText = null;
     this.#hasHash = false;
     if (head.chunked) {
       this.#bodyFraming = B_CHUNKED;
@@ -733,6 +738,32 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     if (this.#handedOff !== null && end > start && !this.#handedOff.pushBody(buf.subarray(start, end))) this.#pauseForUpstream();
   }
 
+  /**
+   * A handed-off chunked body's trailer section (validated by the scanner, so
+   * `name: value` lines ending in CRLF), in pieces; the last piece ends with
+   * the blank line, and the fields go to the exchange, as HTTP/2 trailers.
+   */
+  onChunkTrailers(buf: Buffer, start: number, end: number): void {
+    if (this.#handedOff === null) return;
+    const text = (this.#trailerText ?? '') + buf.toString('latin1', start, end);
+    if (!text.endsWith('\r\n\r\n') && text !== '\r\n') {
+      this.#trailerText = text;
+      return;
+    }
+    this.#trailerText = null;
+    const fields: Record<string, string> = {};
+    let any = false;
+    for (const line of text.split('\r\n')) {
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      fields[name] = name in fields ? `${fields[name]}, ${value}` : value;
+      any = true;
+    }
+    if (any) this.#handedOff.setTrailers(fields);
+  }
+
   /** The handed-off exchange wants more request body. */
   bodyWanted(): void {
     this.onUpstreamDrain();
@@ -801,6 +832,14 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.#closed = true;
       this.#pending = null;
       this.socket.end();
+      // Reads may still be paused for backpressure (an upload the upstream
+      // took slowly): resume them, or the client's FIN is never read and the
+      // socket stays half-open for good; a client that never closes goes at
+      // the keep-alive timeout.
+      this.#pausedForUpstream = false;
+      this.#pausedForPipeline = false;
+      this.#reader.resume();
+      this.#arm(D_IDLE, this.engine.options.keepAliveTimeoutMs);
       return;
     }
     this.#releasePipeline();

@@ -27,6 +27,8 @@ const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 
 /** The request body, fed by the lean connection; asking for more resumes its reads. */
 class LeanRequestBody extends Readable {
   readonly conn: LeanConnection;
+  /** The chunked body's trailers, read by the upstream clients once it has ended (as RequestBodyStream.trailers). */
+  trailers: Record<string, string> | null = null;
 
   constructor(conn: LeanConnection) {
     super({ highWaterMark: 64 * 1024 });
@@ -75,6 +77,10 @@ export class LeanExchange extends Exchange implements HandedOffExchange {
     const source = this.#source;
     if (source === null || source.destroyed) return true;
     return source.push(chunk);
+  }
+
+  setTrailers(fields: Record<string, string>): void {
+    if (this.#source !== null) this.#source.trailers = fields;
   }
 
   clientDrained(): void {
