@@ -7,7 +7,7 @@
 import { Registry } from './metrics/registry.ts';
 import { createAdminApp } from './admin/admin-app.ts';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
-import type { Readiness, StatusSnapshot } from './admin/status.ts';
+import type { RateLimitStatusView, Readiness, StatusSnapshot } from './admin/status.ts';
 import { createBalancer } from './balancer/create-balancer.ts';
 import type { RingsideConfig } from './config/config.ts';
 import { createDiscovery } from './discovery/create-discovery.ts';
@@ -19,6 +19,10 @@ import { Listener } from './listener/listener.ts';
 import { createMetricsObserver } from './listener/metrics-observer.ts';
 import type { Logger } from './log/logger.ts';
 import { createMetrics, type RingsideMetrics } from './metrics/metrics.ts';
+import { registerRateLimitRedisMetrics } from './metrics/rate-limit-metrics.ts';
+import { createLocalBuckets } from './rate-limit/local-buckets.ts';
+import { RateLimiter } from './rate-limit/rate-limiter.ts';
+import { RedisBudget } from './rate-limit/redis-budget.ts';
 import type { Endpoint } from './upstream/endpoint.ts';
 import { createUpstreamMetricsObserver } from './upstream/upstream-metrics.ts';
 import { Upstream } from './upstream/upstream.ts';
@@ -69,6 +73,15 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
     );
   }
 
+  // Rate limits: a token bucket per upstream (or per key), local or leased from a shared Redis.
+  const redis = config.rateLimitRedis == null ? null : await RedisBudget.connect(config.rateLimitRedis, logger, registerRateLimitRedisMetrics(registry));
+  const limiters = new Map<string, RateLimiter>();
+  for (const u of upstreams.values()) {
+    const rl = u.config.rateLimit;
+    if (rl == null) continue;
+    limiters.set(u.name, new RateLimiter(u.name, rl, redis === null ? createLocalBuckets(rl) : redis.buckets(u.discovery.description, rl), performance.now()));
+  }
+
   // Listeners: each port forwards to one upstream.
   const listeners = config.listeners.map((lc) => {
     const upstream = upstreams.get(lc.upstream)!;
@@ -80,6 +93,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         slot: listenersOf(lc.upstream).indexOf(lc.name),
         upstream,
         hashPolicy: createHashPolicy(upstream.config.hashOn),
+        rateLimiter: limiters.get(upstream.name) ?? null,
         protocol: upstream.config.protocol,
         engine: config.engine,
         requestTimeoutMs: upstream.config.requestTimeoutMs,
@@ -128,6 +142,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         })),
         ring: ring && ring.entries > 0 ? { entries: ring.entries, min: ring.minEntriesPerEndpoint, max: ring.maxEntriesPerEndpoint } : null,
         slowStartMs: u.slowStart.config.windowMs,
+        rateLimit: rateLimitStatus(limiters.get(u.name), redis),
         dns: { lastSuccess: um.dnsLastSuccess, lastResult: um.dnsLastResult },
       };
     }),
@@ -147,6 +162,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await admin?.close();
+    redis?.close();
     throw err;
   }
   bound = true;
@@ -170,8 +186,18 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         // Whatever outlived the drain is cut now; idle connections close cleanly.
         await Promise.all([...upstreams.values()].map((u) => u.close(u.inFlight() > 0)));
         await admin?.close();
+        redis?.close();
       })();
       return stopping;
     },
   };
+}
+
+/** What /status shows of an upstream's rate limit: rate, burst, key, and local or Redis with its state. */
+function rateLimitStatus(limiter: RateLimiter | undefined, redis: RedisBudget | null): RateLimitStatusView | null {
+  if (limiter === undefined) return null;
+  const s = limiter.status();
+  if (redis === null) return { ...s, redis: null };
+  const { host, port } = redis.config.address;
+  return { ...s, redis: { address: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, state: redis.state, fail: redis.config.fail, lastError: redis.lastError } };
 }

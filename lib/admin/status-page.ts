@@ -72,6 +72,8 @@ const SCRIPT = `
     var parts = [];
     if (u.ring) parts.push('ring: ' + u.ring.entries + ' entries, ' + u.ring.min + '\\u2013' + u.ring.max + ' per endpoint');
     if (u.slowStartMs > 0) parts.push('slow start: ' + (u.slowStartMs / 1000) + ' s');
+    var rl = u.rateLimit;
+    if (rl) parts.push('rate limit: ' + rl.rate + ', burst ' + rl.burst + (rl.key ? ', per ' + rl.key + ' (' + rl.keys + ' of ' + rl.maxKeys + ' keys)' : '') + (rl.redis ? ', global via Redis ' + rl.redis.address + ' ' + rl.redis.state + ' (fail ' + rl.redis.fail + ')' : ', local'));
     parts.push('discovery: ' + (u.dns.lastResult || 'pending') + (u.dns.lastSuccess !== null ? ', last success ' + ago(u.dns.lastSuccess) + ' ago' : ''));
     return parts.join(' \\u00b7 ');
   }
@@ -220,6 +222,12 @@ function renderUpstream(u: UpstreamStatus, now: number): string {
   const detail: string[] = [];
   if (u.ring) detail.push(`ring: ${u.ring.entries} entries, ${u.ring.min}\u2013${u.ring.max} per endpoint`);
   if (u.slowStartMs > 0) detail.push(`slow start: ${formatSeconds(u.slowStartMs)}`);
+  const rl = u.rateLimit;
+  if (rl) {
+    const per = rl.key === null ? '' : `, per ${rl.key} (${rl.keys} of ${rl.maxKeys} keys)`;
+    const where = rl.redis === null ? ', local' : `, global via Redis ${rl.redis.address} ${rl.redis.state} (fail ${rl.redis.fail})`;
+    detail.push(`rate limit: ${rl.rate}, burst ${rl.burst}${per}${where}`);
+  }
   detail.push(
     `discovery: ${u.dns.lastResult ?? 'pending'}${u.dns.lastSuccess !== null ? `, last success ${formatAgo(u.dns.lastSuccess, now)} ago` : ''}`,
   );

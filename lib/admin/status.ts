@@ -61,6 +61,23 @@ export interface UpstreamStatus {
   /** The slow-start window in ms, 0 when slow start is off. */
   readonly slowStartMs: number;
   readonly dns: DnsStatus;
+  /** The upstream's rate limit, or null when it has none (absent from views built before it existed). */
+  readonly rateLimit?: RateLimitStatusView | null;
+}
+
+/** An upstream's rate limit (lib/rate-limit/): one bucket, or one per key; held here or leased from a shared Redis. */
+export interface RateLimitStatusView {
+  /** As configured: `100/s`, `6000/m`. */
+  readonly rate: string;
+  readonly burst: number;
+  /** `header:x-api-key`, or null for one bucket per upstream. */
+  readonly key: string | null;
+  /** Key buckets held now, and at most. */
+  readonly keys: number;
+  readonly maxKeys: number;
+  readonly scope: 'local' | 'redis';
+  /** With scope redis: the server, `connecting` / `up` / `down`, the fail mode, and the last error. */
+  readonly redis: { readonly address: string; readonly state: string; readonly fail: string; readonly lastError: string | null } | null;
 }
 
 export interface StatusSnapshot {

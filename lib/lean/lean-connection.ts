@@ -22,6 +22,8 @@ import {
   blamesEndpoint,
   ErrorCodes,
   NoEndpointsError,
+  RateLimitedError,
+  retryAfterOf,
   type RingsideError,
   TimeoutError,
   UpstreamProtocolError,
@@ -356,6 +358,16 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
         this.#hashHi = hash.hi;
         this.#hashLo = hash.lo;
       } else route.observer.hashKeyMissing(route);
+    }
+    // The rate limit takes a token here, once per client request (never in #retry).
+    const limiter = route.rateLimiter;
+    if (limiter != null) {
+      const waitMs = limiter.check(head.hashHeaders, head.target, this.#startedAt);
+      if (waitMs > 0) {
+        this.#fail(new RateLimitedError(route.upstream.name, waitMs));
+        this.#drainBodyAfterResponse();
+        return;
+      }
     }
     route.upstream.retryBudget.recordRequest(this.#startedAt);
     if (this.#reqState === R_BODY && route.upstream.config.retries > 0) this.#kept = [];
@@ -813,6 +825,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     let head =
       `HTTP/1.1 ${s.httpStatus} ${STATUS_CODES[s.httpStatus] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nx-ringside-error: ${err.code}\r\n`;
+    const retryAfter = retryAfterOf(err);
+    if (retryAfter > 0) head += `retry-after: ${retryAfter}\r\n`;
     if (this.#isGrpc) head += `grpc-status: ${s.grpcStatus}\r\ngrpc-message: ${encodeGrpcMessage(err.message)}\r\n`;
     if (!this.#keepAlive || this.engine.closing) head += 'connection: close\r\n';
     this.socket.write(head + '\r\n' + body);

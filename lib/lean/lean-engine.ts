@@ -57,10 +57,10 @@ export function createLeanEngine(route: Route, options: Partial<LeanEngineOption
   };
 }
 
-/** The request fields the route's hash policy reads: header sources, and `cookie` for cookie sources. */
+/** The request fields the route's hash policy reads (header sources, and `cookie` for cookie sources), and its rate limit's key. */
 function hashHeaderNames(route: Route): string[] {
-  if (route.hashPolicy === null) return [];
-  const names = new Set<string>();
+  const names = new Set<string>(route.rateLimiter?.keyHeaderNames);
+  if (route.hashPolicy === null) return [...names];
   for (const source of route.upstream.config.hashOn) {
     if (source.type === 'header') names.add(source.name.toLowerCase());
     else if (source.type === 'cookie') names.add('cookie');

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import { constants as h2 } from 'node:http2';
-import type { RingsideError } from '../errors/errors.ts';
+import { retryAfterOf, type RingsideError } from '../errors/errors.ts';
 import { statusOf } from '../errors/status.ts';
 
 /** gRPC's grpc-message is percent-encoded UTF-8: bytes outside 0x20..0x7E, and '%', are escaped. */
@@ -31,6 +31,9 @@ export function writeHttp1Error(res: ServerResponse, err: RingsideError, headSen
     'content-length': Buffer.byteLength(body),
     'x-ringside-error': err.code,
   };
+  // A rate-limited request: when to come back (RFC 9110 section 10.2.3).
+  const retryAfter = retryAfterOf(err);
+  if (retryAfter > 0) headers['retry-after'] = retryAfter;
   if (isGrpc) {
     headers['grpc-status'] = s.grpcStatus;
     headers['grpc-message'] = encodeGrpcMessage(err.message);
@@ -51,26 +54,28 @@ export function writeHttp2Error(stream: ServerHttp2Stream, err: RingsideError, h
     stream.close(h2.NGHTTP2_INTERNAL_ERROR);
     return null;
   }
+  const retryAfter = retryAfterOf(err);
   if (isGrpc) {
-    stream.respond(
-      {
-        ':status': 200,
-        'content-type': 'application/grpc',
-        'grpc-status': String(s.grpcStatus),
-        'grpc-message': encodeGrpcMessage(err.message),
-        'x-ringside-error': err.code,
-      },
-      { endStream: true },
-    );
+    const head: Record<string, string | number> = {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(s.grpcStatus),
+      'grpc-message': encodeGrpcMessage(err.message),
+      'x-ringside-error': err.code,
+    };
+    if (retryAfter > 0) head['retry-after'] = retryAfter;
+    stream.respond(head, { endStream: true });
     return null;
   }
   const body = `ringside: ${err.message}\n`;
-  stream.respond({
+  const head: Record<string, string | number> = {
     ':status': s.httpStatus,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'x-ringside-error': err.code,
-  });
+  };
+  if (retryAfter > 0) head['retry-after'] = retryAfter;
+  stream.respond(head);
   stream.end(body);
   return null;
 }

@@ -15,7 +15,7 @@
 // and from the client side: clientGone() -> controller.abort(ClientCancelledError).
 
 import type { Dispatcher } from 'undici';
-import { blamesEndpoint, ClientCancelledError, ErrorCodes, NoEndpointsError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
+import { blamesEndpoint, ClientCancelledError, ErrorCodes, NoEndpointsError, RateLimitedError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
@@ -93,6 +93,15 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   start(method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number): void {
     const route = this.route;
     this.#init(method, path, headers, body, hash, deadlineMs);
+    // The rate limit takes a token here, once per client request (never in #retry).
+    const limiter = route.rateLimiter;
+    if (limiter != null) {
+      const waitMs = limiter.checkFields(headers, path, this.startedAt);
+      if (waitMs > 0) {
+        this.fail(new RateLimitedError(route.upstream.name, waitMs));
+        return;
+      }
+    }
     route.upstream.retryBudget.recordRequest(this.startedAt);
     const endpoint = route.upstream.pick(hash, null);
     if (endpoint === null) {

@@ -6,6 +6,7 @@ import type { RingsideError } from '../errors/errors.ts';
 import type { HashPolicy } from '../hash/hash-policy.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RateLimiter } from '../rate-limit/rate-limiter.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { ClientProtocol } from './exchange.ts';
@@ -40,6 +41,8 @@ export interface Route {
   readonly requestTimeoutMs: number;
   readonly logger: Logger;
   readonly observer: RequestObserver;
+  /** The upstream's rate limit (shared by its listeners); absent or null: none, and the check is one field read. */
+  readonly rateLimiter?: RateLimiter | null;
   /** Scratch hash reused by every request of this listener: hashing and picking are synchronous. */
   readonly hash: Hash64;
 }

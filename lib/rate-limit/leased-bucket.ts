@@ -1,0 +1,134 @@
+// A bucket whose tokens are leased from the shared Redis budget in small
+// batches (./redis-budget.ts), so the request path never waits on Redis: a
+// request takes a leased token (a counter decrement), and when the lease runs
+// low a new one is asked for in the background, before it runs out.
+//
+// Sizing, so that several sidecars at low rates do not overshoot: a batch is
+// about 100 ms of this sidecar's share of the rate (rate / sidecars seen), at
+// least 1 and at most its share of the burst; leased tokens expire after 1 s
+// unused, so a sidecar cannot hoard tokens and spend them later as a burst.
+// At 50/s and 2 sidecars a batch is 3 tokens; at 1/s it is 1.
+//
+// The first request of a new bucket goes on credit (one token, repaid from
+// its first lease): a new key never waits for a round trip. While Redis cannot
+// be reached, requests pass (fail open) or are refused (fail closed), and a
+// lease is tried again at most every 250 ms per bucket.
+
+import type { Bucket } from './token-bucket.ts';
+
+/** What a leased bucket needs from the shared budget. */
+export interface LeaseSource {
+  readonly reachable: boolean;
+  readonly failClosed: boolean;
+  /** Ask for `want` tokens for `bucket` (answered with bucket.leased or bucket.leaseFailed). */
+  lease(bucket: LeasedBucket, want: number, now: number): void;
+  /** A lease took too long: count it and treat Redis as unreachable. */
+  leaseTimedOut(now: number): void;
+}
+
+/** How long a batch should last at this sidecar's share of the rate. */
+const BATCH_MS = 100;
+/** Leased tokens not used within this are dropped. */
+export const LEASE_TTL_MS = 1000;
+/** A lease unanswered this long counts as a failure (the request path never waits for it). */
+export const LEASE_TIMEOUT_MS = 250;
+/** After a failed lease, the next try waits this long. */
+const RETRY_MS = 250;
+/** Retry-After when failing closed. */
+const CLOSED_WAIT_MS = 1000;
+
+export class LeasedBucket implements Bucket {
+  readonly source: LeaseSource;
+  /** The Redis keys: the bucket, and the upstream's sidecar set. */
+  readonly redisKey: string;
+  readonly membersKey: string;
+  readonly ratePerMs: number;
+  readonly burst: number;
+  tokens = 0;
+  expiresAt = 0;
+  /** Tokens used on credit, repaid from the next lease. */
+  debt = 0;
+  fresh = true;
+  inFlight = false;
+  leaseStartedAt = 0;
+  /** No new lease before this (after a refusal or a failure). */
+  nextLeaseAt = 0;
+  /** Tokens per lease, and the level that triggers the next lease. */
+  batch = 1;
+  lowWater = 0;
+  /** Redis's estimate of ms until its next token, from the last short lease. */
+  waitMs = 0;
+
+  constructor(source: LeaseSource, redisKey: string, membersKey: string, ratePerSecond: number, burst: number, now: number) {
+    this.source = source;
+    this.redisKey = redisKey;
+    this.membersKey = membersKey;
+    this.ratePerMs = ratePerSecond / 1000;
+    this.burst = burst;
+    this.#size(1);
+    // Lease at once: the first requests then find tokens.
+    this.#lease(now);
+  }
+
+  take(now: number): number {
+    if (this.inFlight && now - this.leaseStartedAt > LEASE_TIMEOUT_MS) {
+      this.inFlight = false;
+      this.nextLeaseAt = now + RETRY_MS;
+      this.source.leaseTimedOut(now);
+    }
+    if (this.tokens > 0) {
+      if (now < this.expiresAt) {
+        this.tokens--;
+        this.fresh = false;
+        if (this.tokens <= this.lowWater && !this.inFlight && now >= this.nextLeaseAt) this.#lease(now);
+        return 0;
+      }
+      this.tokens = 0;
+    }
+    if (!this.inFlight && now >= this.nextLeaseAt) this.#lease(now);
+    const source = this.source;
+    if (!source.reachable) return source.failClosed ? CLOSED_WAIT_MS : 0;
+    if (this.fresh) {
+      this.fresh = false;
+      this.debt++;
+      return 0;
+    }
+    return this.waitMs > 0 ? this.waitMs : 1 / this.ratePerMs;
+  }
+
+  #lease(now: number): void {
+    this.inFlight = true;
+    this.leaseStartedAt = now;
+    this.source.lease(this, this.batch + this.debt, now);
+  }
+
+  /** The answer to a lease: `granted` tokens, Redis's wait when short, and how many sidecars share the bucket. */
+  leased(granted: number, waitMs: number, sidecars: number, now: number): void {
+    this.inFlight = false;
+    let usable = granted - this.debt;
+    if (usable < 0) {
+      this.debt = -usable;
+      usable = 0;
+    } else this.debt = 0;
+    if (usable > 0) {
+      this.tokens += usable;
+      this.expiresAt = now + LEASE_TTL_MS;
+    }
+    this.waitMs = waitMs;
+    this.#size(sidecars);
+    // Short: come back when Redis expects a token, not on every request.
+    this.nextLeaseAt = granted === 0 ? now + Math.max(1, waitMs) : 0;
+  }
+
+  leaseFailed(now: number): void {
+    this.inFlight = false;
+    this.nextLeaseAt = now + RETRY_MS;
+  }
+
+  #size(sidecars: number): void {
+    const share = this.ratePerMs / Math.max(1, sidecars);
+    const burstShare = Math.max(1, Math.floor(this.burst / Math.max(1, sidecars)));
+    this.batch = Math.min(burstShare, Math.max(1, Math.ceil(share * BATCH_MS)));
+    this.lowWater = this.batch >> 1;
+  }
+}
