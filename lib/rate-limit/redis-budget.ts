@@ -69,8 +69,8 @@ export class RedisBudget implements LeaseSource {
         port,
         ...(config.tls ? { tls: true as const, servername: host } : {}),
         connectTimeout: 1000,
-        // Back off to every 2 s while Redis is away; never give up.
-        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
+        // Back off to once a second while Redis is away; never give up.
+        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), 1000),
       },
       ...(config.user !== null ? { username: config.user } : {}),
       ...(config.password !== null ? { password: config.password } : {}),

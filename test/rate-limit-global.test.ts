@@ -1,0 +1,128 @@
+// Sustained rates through real ringside processes (issue 24): a local limit
+// holds on one process; two processes sharing one real redis-server with
+// --rate-limit 50/s, offered 100 req/s each, admit about 50 req/s in total
+// (without Redis the same pair admits 100/s: the control); the rest get 429
+// with the explicit header and never reach the upstream (counted at the
+// replica). Redis killed mid-run: requests keep flowing (fail open) without
+// errors or stalls, logged once, and once more when it is back. Loads are
+// paced, bounded in count and time.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHttpReplica, type Replica } from './support/http-replicas.ts';
+import { pacedLoad, percentile, type PacedResult } from './support/paced-load.ts';
+import { startRedisServer, type RedisServer } from './support/redis-server.ts';
+import { startRingsideProcess, type RingsideProcess } from './support/ringside-process.ts';
+import { sleep, unusedPort } from './support/wait.ts';
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function replica(): Promise<Replica> {
+  const r = await startHttpReplica('r0');
+  cleanups.push(() => r.close());
+  return r;
+}
+
+async function redis(): Promise<RedisServer> {
+  const r = await startRedisServer();
+  cleanups.push(() => r.kill());
+  return r;
+}
+
+async function ringside(args: string[]): Promise<RingsideProcess> {
+  const p = await startRingsideProcess(args);
+  cleanups.push(async () => {
+    p.kill('SIGKILL');
+    await p.exited;
+  });
+  return p;
+}
+
+/** Admitted requests per second among those sent in [from, to) ms. */
+function admittedRate(results: readonly PacedResult[], from: number, to: number): number {
+  return results.filter((r) => r.at >= from && r.at < to && r.status === 200).length / ((to - from) / 1000);
+}
+
+/** Every answer is 200, or 429 with the explicit header and a Retry-After of whole seconds; no failures. */
+function expectOnlyAdmittedOrLimited(results: readonly PacedResult[]): void {
+  const other = results.filter((r) => r.status !== 200 && !(r.status === 429 && r.ringsideError === 'RS_ERR_RATE_LIMITED' && /^[1-9]\d*$/.test(r.retryAfter ?? '')));
+  expect(other.slice(0, 5)).toEqual([]);
+}
+
+describe('rate limits at a sustained rate', () => {
+  it('a local limit alone holds on one process: 50/s offered 100/s admits about 50/s', async () => {
+    const r = await replica();
+    const p = await ringside(['--upstream', `static:${r.key}`, '--rate-limit', '50/s']);
+    const results = await pacedLoad({ port: p.port, perSecond: 100, durationMs: 4000 });
+    expectOnlyAdmittedOrLimited(results);
+    const rate = admittedRate(results, 1000, 4000);
+    expect(rate).toBeGreaterThan(50 * 0.85);
+    expect(rate).toBeLessThan(50 * 1.15);
+    expect(results.filter((x) => x.status === 429).length).toBeGreaterThan(100);
+    expect(r.requests).toBe(results.filter((x) => x.status === 200).length);
+  }, 30_000);
+
+  it('two sidecars sharing one Redis, 50/s offered 100/s each, admit about 50/s in total; the control without Redis admits 100/s', async () => {
+    const r = await replica();
+    const server = await redis();
+    const shared = ['--upstream', `static:${r.key}`, '--rate-limit', '50/s', '--rate-limit-redis', server.address];
+    const [a, b] = await Promise.all([ringside(shared), ringside(shared)]);
+    const [ra, rb] = await Promise.all([pacedLoad({ port: a.port, perSecond: 100, durationMs: 7000 }), pacedLoad({ port: b.port, perSecond: 100, durationMs: 7000 })]);
+    const all = [...ra, ...rb];
+    expectOnlyAdmittedOrLimited(all);
+    // 2 s of warm-up (the initial burst), then a 5 s window.
+    const total = admittedRate(all, 2000, 7000);
+    expect(total).toBeGreaterThan(50 * 0.85);
+    expect(total).toBeLessThan(50 * 1.15);
+    // Both sidecars get a real share of the budget.
+    expect(admittedRate(ra, 2000, 7000)).toBeGreaterThan(10);
+    expect(admittedRate(rb, 2000, 7000)).toBeGreaterThan(10);
+    // What was refused never reached the upstream.
+    expect(r.requests).toBe(all.filter((x) => x.status === 200).length);
+
+    // The control: the same pair with local limits only admits twice as much.
+    const local = ['--upstream', `static:${r.key}`, '--rate-limit', '50/s'];
+    const [c, d] = await Promise.all([ringside(local), ringside(local)]);
+    const [rc, rd] = await Promise.all([pacedLoad({ port: c.port, perSecond: 100, durationMs: 3000 }), pacedLoad({ port: d.port, perSecond: 100, durationMs: 3000 })]);
+    expect(admittedRate([...rc, ...rd], 1000, 3000)).toBeGreaterThan(100 * 0.85);
+  }, 60_000);
+
+  it('Redis killed mid-run: requests keep flowing without errors or stalls (fail open), logged once; when it is back the limit applies again, logged once', async () => {
+    const r = await replica();
+    const server = await redis();
+    const p = await ringside(['--upstream', `static:${r.key}`, '--rate-limit', '50/s', '--rate-limit-redis', server.address]);
+    const load = pacedLoad({ port: p.port, perSecond: 100, durationMs: 9000 });
+    await sleep(2000);
+    await server.kill();
+    await sleep(2000);
+    await server.restart();
+    const results = await load;
+    // No failures, no 5xx, and no stall: Redis is never awaited by a request.
+    expect(results.filter((x) => x.status === 0 || x.status >= 500)).toEqual([]);
+    expectOnlyAdmittedOrLimited(results);
+    expect(percentile(results.map((x) => x.latencyMs), 99)).toBeLessThan(100);
+    expect(Math.max(...results.map((x) => x.latencyMs))).toBeLessThan(1000);
+    // Redis away (from 2 s to 4 s, with 300 ms to notice): everything passes.
+    const away = results.filter((x) => x.at >= 2300 && x.at < 4000);
+    expect(away.length).toBeGreaterThan(150);
+    expect(away.filter((x) => x.status !== 200)).toEqual([]);
+    // Back (reconnected within about a second of the restart): limited again.
+    expect(admittedRate(results, 6500, 9000)).toBeLessThan(50 * 1.15);
+    const logged = (prefix: string) => p.logs.filter((l) => String(l.msg).startsWith(prefix));
+    expect(logged('rate-limit Redis unreachable')).toHaveLength(1);
+    expect(logged('rate-limit Redis reachable again')).toHaveLength(1);
+    expect(logged('rate-limit Redis unreachable')[0].level).toBe('warn');
+  }, 60_000);
+
+  it('--rate-limit-redis-fail closed: with Redis unreachable every request is refused with 429, and never reaches the upstream', async () => {
+    const r = await replica();
+    const p = await ringside(['--upstream', `static:${r.key}`, '--rate-limit', '50/s', '--rate-limit-redis', `127.0.0.1:${await unusedPort()}`, '--rate-limit-redis-fail', 'closed']);
+    const results = await pacedLoad({ port: p.port, perSecond: 50, durationMs: 1000 });
+    expectOnlyAdmittedOrLimited(results);
+    expect(results.filter((x) => x.status === 429)).toHaveLength(results.length);
+    expect(r.requests).toBe(0);
+    expect(p.logs.filter((l) => String(l.msg).startsWith('rate-limit Redis unreachable'))).toHaveLength(1);
+  }, 30_000);
+});
