@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 
 const MAIN = fileURLToPath(new URL('./support/lazy-deps-main.ts', import.meta.url));
 
-function run(engine: string): { body: string; promClientIndex: boolean; promClientGlobalMetrics: number; undiciAtStart: boolean; undiciAfterRequest: boolean; yamlFlagsOnly: boolean; yamlWithFile: boolean } {
+function run(engine: string): { body: string; promClientIndex: boolean; promClientGlobalMetrics: number; undiciAtStart: boolean; undiciAfterRequest: boolean; yamlFlagsOnly: boolean; yamlWithFile: boolean; redisDefault: boolean; redisWhenConfigured: boolean } {
   const r = spawnSync(process.execPath, [MAIN, engine], { encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0) throw new Error(`lazy-deps-main exited ${r.status ?? r.signal}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
@@ -27,6 +27,12 @@ describe('dependencies loaded on first use', () => {
     expect(r.undiciAfterRequest).toBe(false);
     expect(r.yamlFlagsOnly).toBe(false);
     expect(r.yamlWithFile).toBe(true);
+  });
+
+  test('the Redis client (@redis/client) loads only when --rate-limit-redis is set', () => {
+    const r = run('lean');
+    expect(r.redisDefault).toBe(false);
+    expect(r.redisWhenConfigured).toBe(true);
   });
 
   test('--engine compat loads undici at its first request (so the check above can see it)', () => {

@@ -8,7 +8,10 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../lib/config/load-config.ts';
 import type { Engine } from '../../lib/config/config.ts';
-import { startProxy } from './proxy.ts';
+import { startApp } from '../../lib/app.ts';
+import { createRingsideConfig, createUpstreamConfig } from '../../lib/config/defaults.ts';
+import { silentLogger } from '../../lib/log/logger.ts';
+import { startProxy, staticTarget } from './proxy.ts';
 
 const cache = createRequire(import.meta.url).cache;
 const loaded = (name: string): boolean => Object.keys(cache).some((k) => k.includes(`/node_modules/${name}/`));
@@ -31,6 +34,20 @@ const body = await new Promise<string>((resolve, reject) => {
 });
 const undiciAfterRequest = loaded('undici');
 await proxy.stop();
+// The Redis client of global rate limits: only with --rate-limit-redis (Redis itself
+// need not answer: the budget then starts unreachable and fails open).
+const redisDefault = loaded('@redis/client');
+const withRedis = await startApp(
+  createRingsideConfig({
+    logLevel: 'error',
+    listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
+    upstreams: [createUpstreamConfig('default', staticTarget(['127.0.0.1:1']), { rateLimit: { rate: { perSecond: 10, text: '10/s' }, burst: 10, key: null, maxKeys: 10 } })],
+    rateLimitRedis: { address: { host: '127.0.0.1', port: 1 }, tls: false, user: null, password: null, fail: 'open' },
+  }),
+  { logger: silentLogger, version: 'test', admin: false, runtimeMetrics: false },
+);
+const redisWhenConfigured = loaded('@redis/client');
+await withRedis.stop();
 server.close();
 
 const readFile = (): string => 'engine: compat\n';
@@ -39,4 +56,4 @@ const yamlFlagsOnly = loaded('yaml');
 loadConfig({ argv: ['--upstream', 'static:127.0.0.1:1', '--config', 'ringside.yaml'], env: {}, readFile }, 'test');
 const yamlWithFile = loaded('yaml');
 
-process.stdout.write(JSON.stringify({ body, promClientIndex, promClientGlobalMetrics, undiciAtStart, undiciAfterRequest, yamlFlagsOnly, yamlWithFile }) + '\n');
+process.stdout.write(JSON.stringify({ body, promClientIndex, promClientGlobalMetrics, undiciAtStart, undiciAfterRequest, yamlFlagsOnly, yamlWithFile, redisDefault, redisWhenConfigured }) + '\n');
