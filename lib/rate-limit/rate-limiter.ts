@@ -44,6 +44,8 @@ export class RateLimiter {
   readonly #policy: HashPolicy | null;
   readonly #keyHeader: string;
   readonly #hash = createHash64();
+  /** checkFields()'s view of the key field: `{ [keyHeader]: value }`, one object for the limiter's life. */
+  readonly #fieldScratch: Record<string, string | string[] | undefined>;
   /** The upstream's bucket without a key; the keyless requests' bucket with one (made on first use). */
   #shared: Bucket | null = null;
   /** Key buckets by the 53 low bits of the key's xxHash64, in use order (Map iteration is insertion order). */
@@ -57,6 +59,7 @@ export class RateLimiter {
     this.#policy = key === null ? null : createHashPolicy([{ type: key.type, name: key.name, terminal: false }]);
     this.#keyHeader = key === null || key.type === 'query' ? '' : key.type === 'cookie' ? 'cookie' : key.name;
     this.keyHeaderNames = this.#keyHeader === '' ? [] : [this.#keyHeader];
+    this.#fieldScratch = { [this.#keyHeader]: undefined };
     // The shared bucket exists from the start, so a global limit begins its first lease now.
     if (key === null) this.#shared = factory.create(null, now);
   }
@@ -75,18 +78,20 @@ export class RateLimiter {
   /** check() for a flat [name, value, ...] field list (names in any case), as the Exchange core holds it. */
   checkFields(fields: readonly string[], path: string, now: number): number {
     if (this.#policy === null) return (this.#shared as Bucket).take(now);
-    // Only with a key: collect its one field (rare path, a small object).
+    // The key's field into a scratch object of one fixed shape (check() is synchronous, so reuse is safe).
     const want = this.#keyHeader;
-    let headers: Record<string, string | string[]> = {};
+    const scratch = this.#fieldScratch;
+    let value: string | string[] | undefined;
     if (want !== '') {
       for (let i = 0; i < fields.length; i += 2) {
         const name = fields[i];
-        if (name.length !== want.length || name.toLowerCase() !== want) continue;
-        const prev = headers[want];
-        headers[want] = prev === undefined ? fields[i + 1] : typeof prev === 'string' ? [prev, fields[i + 1]] : [...prev, fields[i + 1]];
+        if (name.length !== want.length || (name !== want && name.toLowerCase() !== want)) continue;
+        // Rare: a repeated field (the hash policy sorts and joins repeated values).
+        value = value === undefined ? fields[i + 1] : typeof value === 'string' ? [value, fields[i + 1]] : [...value, fields[i + 1]];
       }
-    } else headers = NO_HEADERS;
-    return this.#keyed(headers, path, now);
+    }
+    scratch[want] = value;
+    return this.#keyed(scratch, path, now);
   }
 
   #keyed(headers: RequestHeaders, path: string, now: number): number {
@@ -117,8 +122,6 @@ export class RateLimiter {
     };
   }
 }
-
-const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 export function formatKey(key: RateLimitKey | null): string | null {
   return key === null ? null : `${key.type}:${key.name}`;
