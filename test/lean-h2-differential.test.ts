@@ -24,6 +24,8 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { Client } from 'undici';
 import type { Engine } from '../lib/config/config.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 
@@ -227,5 +229,75 @@ describe('lean h2c client vs the compat node:http2 client', () => {
       }),
       { numRuns: 120, seed: 20261123, endOnFailure: true },
     );
+  }, 120_000);
+});
+
+/**
+ * The same corpus from HTTP/1.1 clients (undici's Client; bodies chunked, or
+ * with a content-length when `r.grpc` picks it): lean serves them with its
+ * own HTTP/1.1 server and hands each request to the Exchange core and our
+ * HTTP/2 client; compat with node:http and node:http2's client. Framing
+ * fields (transfer-encoding, connection, keep-alive) may legitimately differ
+ * and are left out; everything else must match.
+ */
+function h1Send(client: Client, r: Req): Promise<Seen> {
+  const headers: Record<string, string> = { host: 'svc.test' };
+  for (const [k, v] of r.fields) headers[k] = v;
+  if (r.grpc) headers['content-type'] = 'application/grpc';
+  headers['x-r-status'] = String(r.status);
+  headers['x-r-body'] = String(r.respBody);
+  headers['x-r-trailers'] = r.trailers ? '1' : '0';
+  if (r.grpc && r.grpcOnly) headers['x-r-grpc-only'] = '1';
+  for (const [k, v] of r.respHeaders) headers[`x-r-h-${k}`] = v;
+  let body: Buffer | Readable | null = null;
+  if (r.body !== null) {
+    const parts = r.body.map((n, i) => pattern(n, i));
+    // A length when the corpus says gRPC (whole message), else a stream: undici sends it chunked.
+    body = r.grpc ? Buffer.concat(parts) : Readable.from(parts, { objectMode: false });
+  }
+  const seen: Seen = { status: 0, headers: [], body: '', trailers: [], error: null };
+  return client.request({ method: r.method as 'GET', path: r.path, headers, body }).then(
+    async (res) => {
+      seen.status = res.statusCode;
+      seen.headers = sortedFields(res.headers as http2.IncomingHttpHeaders, H1_FRAMING);
+      seen.body = sha(Buffer.from(await res.body.arrayBuffer()));
+      seen.trailers = sortedFields(res.trailers as http2.IncomingHttpHeaders, new Set());
+      return seen;
+    },
+    (err: NodeJS.ErrnoException) => {
+      seen.error = err.code ?? err.message;
+      return seen;
+    },
+  );
+}
+
+const H1_FRAMING = new Set(['date', 'transfer-encoding', 'connection', 'keep-alive']);
+
+describe('HTTP/1.1 clients of an h2c upstream: lean (own HTTP/1.1 server + own HTTP/2 client) vs compat (node:http + node:http2)', () => {
+  it('the same upstream requests and client responses for generated requests', async () => {
+    const clients = new Map(ENGINES.map((engine) => [engine, new Client(proxies.get(engine)!.url, { pipelining: 1 })]));
+    try {
+      await fc.assert(
+        fc.asyncProperty(req, async (r) => {
+          const results: { up: Recorded | null; seen: Seen }[] = [];
+          for (const engine of ENGINES) {
+            upstreams.get(engine)!.last = null;
+            const seen = await h1Send(clients.get(engine)!, r);
+            results.push({ up: upstreams.get(engine)!.last, seen });
+          }
+          const [compat, lean] = results;
+          expect(compat.up).not.toBeNull();
+          expect(lean.up).toEqual(compat.up);
+          const bodiless = r.method === 'HEAD' || r.status === 204 || r.status === 304 || (r.grpc && r.grpcOnly);
+          const sent = sha(bodiless ? Buffer.alloc(0) : pattern(r.respBody, r.status));
+          expect(compat.seen.body).toBe(sent);
+          expect(lean.seen.body).toBe(sent);
+          expect(lean.seen).toEqual(compat.seen);
+        }),
+        { numRuns: 120, seed: 20261206, endOnFailure: true },
+      );
+    } finally {
+      for (const c of clients.values()) await c.close();
+    }
   }, 120_000);
 });

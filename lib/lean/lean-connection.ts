@@ -64,6 +64,8 @@ export interface LeanEngineState {
    * when the listener gave none (requests then fail as the pool reports them).
    */
   readonly handOff: HandOff | null;
+  /** `--upstream-protocol h2c`: every request is handed off (this engine frames HTTP/1.1 to the client, our HTTP/2 client the upstream). */
+  readonly handOffAll: boolean;
 }
 
 /** A request handed to the Exchange core (../listener/lean-exchange.ts), as the lean engine read it. */
@@ -377,8 +379,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.#drainBodyAfterResponse();
       return;
     }
-    // `auto` and an endpoint learned to speak only h2c: the Exchange core forwards it (a plain field read while nothing was learned).
-    if (endpoint.protocol !== 0 && engine.handOff !== null && route.protocol === 'auto' && endpoint.learnedProtocol() === 2 /* LearnedProtocol.H2C */) {
+    // An h2c upstream, or under `auto` an endpoint learned to speak only h2c: the Exchange core forwards it (plain field reads while nothing was learned).
+    if (engine.handOffAll || (endpoint.protocol !== 0 && engine.handOff !== null && route.protocol === 'auto' && endpoint.learnedProtocol() === 2 /* LearnedProtocol.H2C */)) {
       this.#handOff(endpoint, false);
       return;
     }
@@ -796,6 +798,10 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   /** The handed-off exchange ended: its response is written (or it failed after the head, `broken`); `keepAlive`: the response allows reuse. */
   handOffEnded(broken: boolean, keepAlive: boolean): void {
     this.#handedOff = null;
+    // Reads paused because the exchange's body stream was full: its last push
+    // may have returned false with no _read() after it (the body ended), so
+    // nothing else would resume them and the next request would never be read.
+    this.onUpstreamDrain();
     if (this.#closed) return;
     if (broken) {
       this.#destroy();

@@ -27,8 +27,9 @@ export interface LeanEngine {
 }
 
 /**
- * `handOff`: how a request this engine cannot forward (HTTP/1.1 to an h2c-only
- * endpoint) reaches the listener's Exchange core (../listener/lean-exchange.ts).
+ * `handOff`: how a request this engine cannot forward itself (HTTP/1.1 to an
+ * h2c upstream or an h2c-only endpoint) reaches the listener's Exchange core
+ * (../listener/lean-exchange.ts).
  */
 export function createLeanEngine(route: Route, options: Partial<LeanEngineOptions> = {}, handOff: HandOff | null = null): LeanEngine {
   const state: LeanEngineState = {
@@ -42,6 +43,7 @@ export function createLeanEngine(route: Route, options: Partial<LeanEngineOption
     connections: new Set(),
     closing: false,
     handOff,
+    handOffAll: handOff !== null && route.protocol === 'h2c',
   };
   return {
     handleConnection(socket, initialChunk) {

@@ -63,10 +63,9 @@ export class Listener {
   #closing = false;
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   /**
-   * The engine for new HTTP/1.1 connections. The lean HTTP/1.1 engine needs an
-   * HTTP/1.1 upstream: with `--upstream-protocol h2c` HTTP/1.1 clients are
-   * served by node:http, and their requests go upstream through the h2c client
-   * the engine picks (Route.engine).
+   * The engine for new HTTP/1.1 connections: lean (our HTTP/1.1 server; with
+   * an h2c upstream it hands every request to the Exchange core, which sends
+   * it through our HTTP/2 client) or compat (node:http).
    */
   engine: Engine;
   #lean: LeanEngine | null = null;
@@ -180,7 +179,7 @@ export class Listener {
       socket.off('data', onData);
       socket.setTimeout(0);
       this.#sniffing.delete(socket);
-      if (!isPrefaceSoFar && this.engine === 'lean' && this.route.protocol !== 'h2c') {
+      if (!isPrefaceSoFar && this.engine === 'lean') {
         this.#leanEngine().handleConnection(socket, head);
         return;
       }
