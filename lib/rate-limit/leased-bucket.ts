@@ -80,7 +80,8 @@ export class LeasedBucket implements Bucket {
       if (now < this.expiresAt) {
         this.tokens--;
         this.fresh = false;
-        if (this.tokens <= this.lowWater && !this.inFlight && now >= this.nextLeaseAt) this.#lease(now);
+        // Low, or half its life gone (tokens left at expiry are dropped, and requests would wait for the next lease): lease more.
+        if ((this.tokens <= this.lowWater || now >= this.expiresAt - LEASE_TTL_MS / 2) && !this.inFlight && now >= this.nextLeaseAt) this.#lease(now);
         return 0;
       }
       this.tokens = 0;
@@ -111,6 +112,7 @@ export class LeasedBucket implements Bucket {
       usable = 0;
     } else this.debt = 0;
     if (usable > 0) {
+      // The tokens still held live on with the new ones: at most a batch and a half is ever held.
       this.tokens += usable;
       this.expiresAt = now + LEASE_TTL_MS;
     }
