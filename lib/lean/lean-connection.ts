@@ -23,12 +23,12 @@ import {
   ErrorCodes,
   NoEndpointsError,
   RateLimitedError,
-  retryAfterOf,
   type RingsideError,
   TimeoutError,
   UpstreamProtocolError,
   UpstreamResetError,
 } from '../errors/errors.ts';
+import { http1ErrorText } from '../errors/error-response.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { ClientProtocol } from '../listener/exchange.ts';
 import type { Route } from '../listener/route.ts';
@@ -827,15 +827,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     const s = statusOf(err);
     this.#status = s.httpStatus;
     if (this.#isGrpc) this.#grpcStatus = s.grpcStatus;
-    const body = `ringside: ${err.message}\n`;
-    let head =
-      `HTTP/1.1 ${s.httpStatus} ${STATUS_CODES[s.httpStatus] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nx-ringside-error: ${err.code}\r\n`;
-    const retryAfter = retryAfterOf(err);
-    if (retryAfter > 0) head += `retry-after: ${retryAfter}\r\n`;
-    if (this.#isGrpc) head += `grpc-status: ${s.grpcStatus}\r\ngrpc-message: ${encodeGrpcMessage(err.message)}\r\n`;
-    if (!this.#keepAlive || this.engine.closing) head += 'connection: close\r\n';
-    this.socket.write(head + '\r\n' + body);
+    this.socket.write(http1ErrorText(err, this.#isGrpc, !this.#keepAlive || this.engine.closing));
     this.#headState = H_SENT;
     this.#responseDone = true;
     this.#finish(err);
@@ -1003,14 +995,5 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
       this.#drainBodyAfterResponse();
     }
   }
-}
-
-/** gRPC's grpc-message is percent-encoded UTF-8 (as ../listener/error-response.ts encodes it). */
-function encodeGrpcMessage(message: string): string {
-  let out = '';
-  for (const byte of Buffer.from(message, 'utf8')) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : '%' + byte.toString(16).toUpperCase().padStart(2, '0');
-  }
-  return out;
 }
 

@@ -11,10 +11,9 @@
 import { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import type { RingsideError } from '../errors/errors.ts';
-import { statusOf } from '../errors/status.ts';
 import type { HandedOffExchange, HandOffRequest, LeanConnection } from '../lean/lean-connection.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
-import { encodeGrpcMessage } from './error-response.ts';
+import { http1ErrorText } from '../errors/error-response.ts';
 import { ClientProtocol, Exchange, learnProtocol, parseGrpcTimeout } from './exchange.ts';
 import { RequestBodyTap } from './request-body.ts';
 import type { Route } from './route.ts';
@@ -144,17 +143,8 @@ export class LeanExchange extends Exchange implements HandedOffExchange {
       this.#broken = true;
       return;
     }
-    const s = statusOf(err);
-    const body = `ringside: ${err.message}\n`;
-    let head =
-      `HTTP/1.1 ${s.httpStatus} ${STATUS_CODES[s.httpStatus] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nx-ringside-error: ${err.code}\r\n`;
-    if (this.isGrpc) head += `grpc-status: ${s.grpcStatus}\r\ngrpc-message: ${encodeGrpcMessage(err.message)}\r\n`;
-    if (!this.#keepAlive || !this.conn.responseKeepAlive) {
-      this.#keepAlive = false;
-      head += 'connection: close\r\n';
-    }
-    this.conn.writeClient(Buffer.from(head + '\r\n' + body, 'utf8'));
+    if (!this.conn.responseKeepAlive) this.#keepAlive = false;
+    this.conn.writeClient(Buffer.from(http1ErrorText(err, this.isGrpc, !this.#keepAlive), 'utf8'));
   }
 
   override finish(err: RingsideError | null): void {
