@@ -29,6 +29,7 @@ import {
   UpstreamResetError,
 } from '../errors/errors.ts';
 import { http1ErrorText } from '../errors/error-response.ts';
+import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
 import type { ClientProtocol } from '../listener/exchange.ts';
 import type { Route } from '../listener/route.ts';
@@ -139,8 +140,6 @@ const EMPTY = Buffer.alloc(0);
 /** The last chunk of a re-chunked body (RFC 9112 section 7.1). */
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
-/** Methods that may be sent twice (RFC 9110 section 9.2.2), as ../listener/exchange.ts retries them. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListener, ReadTarget, ChunkDataSink {
   readonly engine: LeanEngineState;
@@ -449,21 +448,11 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
    */
   #retry(err: RingsideError, failure: UpstreamFailure, failed: Endpoint): boolean {
     const route = this.engine.route;
-    const upstream = route.upstream;
-    if (this.#attempt > upstream.config.retries) return false;
-    if (failure !== UpstreamFailure.CONNECT && !IDEMPOTENT.has(this.#method)) return false;
+    if (!retryAllowed(route, this.#attempt, err, failure === UpstreamFailure.CONNECT, this.#method)) return false;
     if (this.#bodyFraming !== B_NONE && this.#kept === null) return false;
-    const now = performance.now();
-    if (!upstream.retryBudget.tryRetry(now)) return false;
-    (this.#tried ??= []).push(failed);
-    const next = upstream.pick(this.#hasHash ? { hi: this.#hashHi, lo: this.#hashLo } : null, this.#tried);
+    const hash = this.#hasHash ? { hi: this.#hashHi, lo: this.#hashLo } : null;
+    const next = nextEndpoint(route, failed, err, (this.#tried ??= []), hash, HTTP1, this.#isGrpc, this.#startedAt);
     if (next === null) return false;
-    // Account the failed attempt on its endpoint (outlier detection, per-endpoint metrics).
-    const s = statusOf(err);
-    failed.requestFinished(true);
-    route.observer.requestFinished(route, failed, HTTP1, s.httpStatus, this.#isGrpc ? s.grpcStatus : -1, (now - this.#startedAt) / 1000);
-    route.observer.retried(route, err);
-    if (route.logger.debugEnabled) route.logger.debug('retry', { upstream: upstream.name, from: failed.key, to: next.key, error: err.message });
     const conn = this.#dispatch(next);
     const head = this.#headFor(next);
     const kept = this.#kept;

@@ -17,6 +17,7 @@
 import type { Dispatcher } from 'undici';
 import { blamesEndpoint, ClientCancelledError, ErrorCodes, NoEndpointsError, RateLimitedError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
+import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { mayHideProtocolMismatch, PROBE_INTERVAL_MS, probeProtocol, protocolMark } from '../upstream/protocol-probe.ts';
@@ -31,8 +32,6 @@ type Headers = Record<string, string | string[] | undefined>;
 export const ClientProtocol = { HTTP1: 0, HTTP2: 1 } as const;
 export type ClientProtocol = (typeof ClientProtocol)[keyof typeof ClientProtocol];
 
-/** RFC 9110 section 9.2.2: methods whose repetition has the same effect as one request. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** HTTP/2 REFUSED_STREAM (RFC 9113 section 8.7): the server did not process the stream. */
 const NGHTTP2_REFUSED_STREAM = 7;
 
@@ -387,24 +386,12 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
    */
   #retry(err: RingsideError, cause: Error, failed: Endpoint): boolean {
     const route = this.route;
-    const upstream = route.upstream;
-    if (this.attempt > upstream.config.retries) return false;
-    // Another endpoint would not help: the client's deadline passed, it left, or its head is too large (the replicas share one limit).
-    if (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.CLIENT_CANCELLED || err.code === ErrorCodes.HEADERS_TOO_LARGE) return false;
-    const neverProcessed = err.code === ErrorCodes.CONNECT_FAILED || wasRefused(cause);
-    if (!neverProcessed && !IDEMPOTENT.has(this.method)) return false;
+    if (!retryAllowed(route, this.attempt, err, err.code === ErrorCodes.CONNECT_FAILED || wasRefused(cause), this.method)) return false;
     const body = this.body === null ? null : this.body.replay();
     if (this.body !== null && body === null) return false;
-    const now = performance.now();
-    if (!upstream.retryBudget.tryRetry(now)) return false;
-    (this.tried ??= []).push(failed);
-    const next = upstream.pick(this.hasHash ? { hi: this.hashHi, lo: this.hashLo } : null, this.tried);
+    const hash = this.hasHash ? { hi: this.hashHi, lo: this.hashLo } : null;
+    const next = nextEndpoint(route, failed, err, (this.tried ??= []), hash, this.clientProtocol, this.isGrpc, this.startedAt);
     if (next === null) return false;
-    // Account the failed attempt on its endpoint (outlier detection, per-endpoint metrics).
-    failed.requestFinished(true);
-    route.observer.requestFinished(route, failed, this.clientProtocol, statusOf(err).httpStatus, this.isGrpc ? statusOf(err).grpcStatus : -1, (now - this.startedAt) / 1000);
-    route.observer.retried(route, err);
-    if (route.logger.debugEnabled) route.logger.debug('retry', { upstream: upstream.name, from: failed.key, to: next.key, error: err.message });
     this.#dispatch(next, body);
     return true;
   }
