@@ -19,7 +19,6 @@ import {
   BadRequestError,
   ClientCancelledError,
   ConnectFailedError,
-  blamesEndpoint,
   ErrorCodes,
   NoEndpointsError,
   RateLimitedError,
@@ -29,8 +28,9 @@ import {
   UpstreamResetError,
 } from '../errors/errors.ts';
 import { http1ErrorText } from '../errors/error-response.ts';
+import { requestFinished } from '../forwarding/request-outcome.ts';
 import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
-import { GrpcStatus, statusOf } from '../errors/status.ts';
+import { statusOf } from '../errors/status.ts';
 import type { ClientProtocol } from '../listener/exchange.ts';
 import type { Route } from '../listener/route.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
@@ -853,16 +853,8 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
     const route = this.engine.route;
     const endpoint = this.#endpoint;
     if (this.#deadlineKind === D_REQUEST) this.#disarm();
-    if (err !== null) route.observer.proxyError(route, err, endpoint);
-    if (endpoint !== null) {
-      this.#endpoint = null;
-      // What counts against the endpoint for outlier detection: its own failures, not the client's cancellations or oversized heads.
-      endpoint.requestFinished(err !== null ? blamesEndpoint(err) : this.#status >= 500 || this.#grpcStatus === GrpcStatus.UNAVAILABLE);
-      route.observer.requestFinished(route, endpoint, HTTP1, this.#status, this.#grpcStatus, (performance.now() - this.#startedAt) / 1000);
-    }
-    if (route.logger.debugEnabled) {
-      route.logger.debug('request', { listener: route.listenerName, upstream: route.upstream.name, endpoint: endpoint?.key, status: this.#status, error: err?.message });
-    }
+    this.#endpoint = null;
+    requestFinished(route, endpoint, err, HTTP1, this.#status, this.#grpcStatus, this.#startedAt, this.#attempt);
   }
 
   /** Malformed input before any exchange: 400/431, then close. */

@@ -15,8 +15,9 @@
 // and from the client side: clientGone() -> controller.abort(ClientCancelledError).
 
 import type { Dispatcher } from 'undici';
-import { blamesEndpoint, ClientCancelledError, ErrorCodes, NoEndpointsError, RateLimitedError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
+import { ClientCancelledError, ErrorCodes, NoEndpointsError, RateLimitedError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
+import { requestFinished } from '../forwarding/request-outcome.ts';
 import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
@@ -415,27 +416,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    const endpoint = this.endpoint;
-    const route = this.route;
-    if (err !== null) route.observer.proxyError(route, err, endpoint);
-    if (endpoint !== null) {
-      // What counts against the endpoint for outlier detection: its own
-      // failures, not the client's cancellations or oversized heads.
-      const failed = err !== null ? blamesEndpoint(err) : this.status >= 500 || this.grpcStatus === GrpcStatus.UNAVAILABLE;
-      endpoint.requestFinished(failed);
-      route.observer.requestFinished(route, endpoint, this.clientProtocol, this.status, this.grpcStatus, (performance.now() - this.startedAt) / 1000);
-    }
-    if (route.logger.debugEnabled) {
-      route.logger.debug('request', {
-        listener: route.listenerName,
-        upstream: route.upstream.name,
-        endpoint: endpoint?.key,
-        attempts: this.attempt,
-        status: this.status,
-        grpcStatus: this.grpcStatus,
-        error: err?.message,
-      });
-    }
+    requestFinished(this.route, this.endpoint, err, this.clientProtocol, this.status, this.grpcStatus, this.startedAt, this.attempt);
   }
 }
 
