@@ -41,7 +41,8 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   // which makes lean both above (listener side) and below (endpoint client) upstream; moving the pool into
   // lib/upstream/ would remove this arrow.
   // beyond STYLE.md: `h2` (runtime) - Endpoint owns the lean h2c client (lib/h2/h2-client.ts) for --engine lean.
-  upstream: { runtime: ['errors', 'metrics', 'log', 'lean', 'h2'], types: ['balancer', 'discovery', 'hash', 'config'] },
+  // The upstream clients implement the forwarding core's controller contract (lib/forwarding/dispatch-controller.ts).
+  upstream: { runtime: ['errors', 'metrics', 'log', 'lean', 'h2', 'forwarding'], types: ['balancer', 'discovery', 'hash', 'config'] },
   // The forwarding rules every codec follows (retries so far; the core of issue 19 grows here).
   // beyond STYLE.md: `listener` (types) - Route and ClientProtocol still live in the listener.
   forwarding: { runtime: ['errors'], types: ['listener', 'upstream', 'hash'] },
@@ -50,7 +51,7 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   // Not in STYLE.md yet: the lean HTTP/1.1 engine (raw sockets instead of node:http + undici), a peer of the listener.
   lean: { runtime: ['errors', 'forwarding'], types: ['listener', 'upstream', 'config'] },
   // Not in STYLE.md yet: the lean HTTP/2 upstream client (HPACK, framing, sessions); it reuses the lean engine's timer wheel.
-  h2: { runtime: ['lean'], types: [] },
+  h2: { runtime: ['lean', 'forwarding'], types: [] },
   metrics: { runtime: ['errors'], types: ['discovery'] },
   // Read-only views of the rest, never the listener (the admin port must not reach the data plane).
   admin: { runtime: ['metrics'], types: ['errors', 'config', 'hash', 'balancer', 'discovery', 'upstream', 'metrics', 'log'] },

@@ -4,6 +4,7 @@
 
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
 import { ErrorCode } from './frames.ts';
 import type { H2Session } from './h2-session.ts';
 
@@ -34,7 +35,7 @@ export type BodyWithStream = Readable & { [kStream]?: H2Stream; readonly trailer
  * One request/response on a session; it is also the dispatch controller the
  * handler pauses, resumes and aborts.
  */
-export class H2Stream implements Dispatcher.DispatchController {
+export class H2Stream extends DispatchControllerBase {
   id = 0;
   session: H2Session | null = null;
   readonly handler: Handler;
@@ -44,9 +45,6 @@ export class H2Stream implements Dispatcher.DispatchController {
   readonly isHead: boolean;
   state = S_NEW;
   headSeen = false;
-  #aborted = false;
-  #paused = false;
-  #reason: Error | null = null;
   /** What the peer lets us send on this stream. */
   sendWindow = 0;
   /** What we still let the peer send on this stream. */
@@ -70,54 +68,41 @@ export class H2Stream implements Dispatcher.DispatchController {
   requeues = 0;
 
   constructor(handler: Handler, headers: string[], body: Readable | null, isHead: boolean) {
+    super();
     this.handler = handler;
     this.headers = headers;
     this.body = body;
     this.isHead = isHead;
   }
 
-  get aborted(): boolean {
-    return this.#aborted;
+  protected get finished(): boolean {
+    return this.state === S_DONE;
   }
 
-  get paused(): boolean {
-    return this.#paused;
-  }
-
-  get reason(): Error | null {
-    return this.#reason;
-  }
-
-  abort(reason: Error): void {
-    if (this.state === S_DONE) return;
-    this.#aborted = true;
-    this.#reason = reason;
+  protected aborting(reason: Error): void {
     const session = this.session;
     if (session !== null) session.resetStream(this, ErrorCode.CANCEL);
     else this.state = S_DONE; // still queued by the client: it skips done streams
     this.handler.onResponseError?.(this, reason);
   }
 
-  pause(): void {
-    this.#paused = true;
-  }
+  /** Nothing to do on the wire: DATA that arrives while paused waits in the inbox, and its window is not credited. */
+  protected pausing(): void {}
 
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
+  protected resuming(): void {
     if (this.state !== S_OPEN) return;
     const session = this.session!;
     const inbox = this.inbox;
     if (inbox !== null) {
       let i = 0;
-      while (i < inbox.length && !this.#paused && this.state === S_OPEN) {
+      while (i < inbox.length && !this.paused && this.state === S_OPEN) {
         const chunk = inbox[i++];
         this.unacked += chunk.length;
         this.handler.onResponseData?.(this, chunk);
       }
       if (i === inbox.length) this.inbox = null;
       else inbox.splice(0, i);
-      if (this.state !== S_OPEN || this.#paused) return;
+      if (this.state !== S_OPEN || this.paused) return;
     }
     if (this.pendingEnd !== null) {
       session.completeStream(this, this.pendingEnd);

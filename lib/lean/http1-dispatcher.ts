@@ -21,6 +21,7 @@
 
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
 import { ChunkedScanner, type ChunkDataSink } from './chunked-scanner.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
 import type { UpstreamConnection, UpstreamFailure, UpstreamPool, UpstreamUser } from './upstream-pool.ts';
@@ -114,16 +115,13 @@ function addField(fields: Fields, name: string, value: string): void {
 const kRequest = Symbol('http1Request');
 
 /** One request/response; it is also the dispatch controller the handler pauses, resumes and aborts. */
-class Http1Request implements UpstreamUser, ChunkDataSink, Dispatcher.DispatchController {
+class Http1Request extends DispatchControllerBase implements UpstreamUser, ChunkDataSink {
   readonly dispatcher: Http1Dispatcher;
   readonly handler: Handler;
   readonly method: string;
   readonly body: Body | null;
   conn: UpstreamConnection | null = null;
   done = false;
-  #aborted = false;
-  #paused = false;
-  #reason: Error | null = null;
   /** The body is sent chunked (no declared length). */
   #chunked = false;
   /** The declared content-length, or -1. */
@@ -138,6 +136,7 @@ class Http1Request implements UpstreamUser, ChunkDataSink, Dispatcher.DispatchCo
   #lent: Buffer | null = null;
 
   constructor(dispatcher: Http1Dispatcher, handler: Handler, method: string, body: Body | null | undefined) {
+    super();
     this.dispatcher = dispatcher;
     this.handler = handler;
     this.method = method;
@@ -324,33 +323,19 @@ class Http1Request implements UpstreamUser, ChunkDataSink, Dispatcher.DispatchCo
   }
 
   // --- DispatchController ------------------------------------------------------
-  get aborted(): boolean {
-    return this.#aborted;
+  protected get finished(): boolean {
+    return this.done;
   }
 
-  get paused(): boolean {
-    return this.#paused;
-  }
-
-  get reason(): Error | null {
-    return this.#reason;
-  }
-
-  pause(): void {
-    this.#paused = true;
+  protected pausing(): void {
     this.conn?.pause();
   }
 
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
+  protected resuming(): void {
     this.conn?.resume();
   }
 
-  abort(reason: Error): void {
-    if (this.done) return;
-    this.#aborted = true;
-    this.#reason = reason;
+  protected aborting(reason: Error): void {
     this.#fail(reason);
   }
 

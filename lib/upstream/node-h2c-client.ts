@@ -25,6 +25,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
 import { ErrorCodes } from '../errors/errors.ts';
 
 export interface NodeH2cClientOptions {
@@ -209,7 +210,7 @@ function markConnected(this: ClientHttp2Session): void {
  * resumes and aborts. Events of the stream and of the request body reach it
  * through shared listeners (the stream and body carry it under kRequest).
  */
-class NodeH2cRequest implements Dispatcher.DispatchController {
+class NodeH2cRequest extends DispatchControllerBase {
   readonly client: NodeH2cClient;
   readonly handler: Handler;
   readonly body: RequestBody | null;
@@ -224,26 +225,12 @@ class NodeH2cRequest implements Dispatcher.DispatchController {
   received = 0;
   /** Why the stream failed as node:http2 reported it ('error' event), kept as cause. */
   streamError: Error | null = null;
-  #aborted = false;
-  #paused = false;
-  #reason: Error | null = null;
 
   constructor(client: NodeH2cClient, handler: Handler, body: Readable | null) {
+    super();
     this.client = client;
     this.handler = handler;
     this.body = body;
-  }
-
-  get aborted(): boolean {
-    return this.#aborted;
-  }
-
-  get paused(): boolean {
-    return this.#paused;
-  }
-
-  get reason(): Error | null {
-    return this.#reason;
   }
 
   attach(stream: ClientHttp2Stream, session: ClientHttp2Session): void {
@@ -267,10 +254,11 @@ class NodeH2cRequest implements Dispatcher.DispatchController {
     body.on('error', onBodyError);
   }
 
-  abort(reason: Error): void {
-    if (this.done) return;
-    this.#aborted = true;
-    this.#reason = reason;
+  protected get finished(): boolean {
+    return this.done;
+  }
+
+  protected aborting(reason: Error): void {
     this.#finish();
     // At once, so a stream the client reset right after opening it (rapid
     // reset) is usually cancelled before its HEADERS leave. Aborts from inside
@@ -280,14 +268,11 @@ class NodeH2cRequest implements Dispatcher.DispatchController {
     this.handler.onResponseError?.(this, reason);
   }
 
-  pause(): void {
-    this.#paused = true;
+  protected pausing(): void {
     this.stream?.pause();
   }
 
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
+  protected resuming(): void {
     if (!this.done) this.stream?.resume();
   }
 

@@ -18,6 +18,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
 
 export interface NodeHttp1ClientOptions {
   readonly connectTimeoutMs: number;
@@ -116,7 +117,7 @@ export class NodeHttp1Client {
 }
 
 /** One request/response; it is also the dispatch controller the handler pauses, resumes and aborts. */
-class NodeHttp1Request implements Dispatcher.DispatchController {
+class NodeHttp1Request extends DispatchControllerBase {
   readonly client: NodeHttp1Client;
   readonly handler: Handler;
   readonly body: Body | null;
@@ -125,13 +126,11 @@ class NodeHttp1Request implements Dispatcher.DispatchController {
   done = false;
   /** Counted in the client's requests in flight (until #release). */
   counted = false;
-  #aborted = false;
-  #paused = false;
-  #reason: Error | null = null;
   #bodyEnded = false;
   #connectTimer: NodeJS.Timeout | null = null;
 
   constructor(client: NodeHttp1Client, handler: Handler, body: Body | null | undefined) {
+    super();
     this.client = client;
     this.handler = handler;
     this.body = body ?? null;
@@ -219,7 +218,7 @@ class NodeHttp1Request implements Dispatcher.DispatchController {
       return;
     }
     this.res = res;
-    if (this.#paused) res.pause();
+    if (this.paused) res.pause();
     res.on('data', (chunk: Buffer) => {
       if (!this.done) this.handler.onResponseData?.(this, chunk);
     });
@@ -264,33 +263,19 @@ class NodeHttp1Request implements Dispatcher.DispatchController {
   }
 
   // --- DispatchController ------------------------------------------------------
-  get aborted(): boolean {
-    return this.#aborted;
+  protected get finished(): boolean {
+    return this.done;
   }
 
-  get paused(): boolean {
-    return this.#paused;
-  }
-
-  get reason(): Error | null {
-    return this.#reason;
-  }
-
-  pause(): void {
-    this.#paused = true;
+  protected pausing(): void {
     this.res?.pause();
   }
 
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
+  protected resuming(): void {
     this.res?.resume();
   }
 
-  abort(reason: Error): void {
-    if (this.done) return;
-    this.#aborted = true;
-    this.#reason = reason;
+  protected aborting(reason: Error): void {
     this.fail(reason);
   }
 }
