@@ -81,6 +81,9 @@ describe('rate limits at a sustained rate', () => {
     expect(admittedRate(rb, 2000, 7000)).toBeGreaterThan(10);
     // What was refused never reached the upstream.
     expect(r.requests).toBe(all.filter((x) => x.status === 200).length);
+    // /status shows the shared limit and its Redis.
+    const status = (await (await fetch(`http://127.0.0.1:${a.adminPort}/status.json`)).json()) as { upstreams: { rateLimit: unknown }[] };
+    expect(status.upstreams[0].rateLimit).toEqual({ rate: '50/s', burst: 50, key: null, keys: 0, maxKeys: 10_000, scope: 'redis', redis: { address: server.address, state: 'up', fail: 'open', lastError: null } });
 
     // The control: the same pair with local limits only admits twice as much.
     const local = ['--upstream', `static:${r.key}`, '--rate-limit', '50/s'];
@@ -96,7 +99,10 @@ describe('rate limits at a sustained rate', () => {
     const load = pacedLoad({ port: p.port, perSecond: 100, durationMs: 9000 });
     await sleep(2000);
     await server.kill();
-    await sleep(2000);
+    await sleep(1000);
+    const away = (await (await fetch(`http://127.0.0.1:${p.adminPort}/status.json`)).json()) as { upstreams: { rateLimit: { redis: { state: string } } }[] };
+    expect(away.upstreams[0].rateLimit.redis.state).toBe('down');
+    await sleep(1000);
     await server.restart();
     const results = await load;
     // No failures, no 5xx, and no stall: Redis is never awaited by a request.
@@ -105,9 +111,9 @@ describe('rate limits at a sustained rate', () => {
     expect(percentile(results.map((x) => x.latencyMs), 99)).toBeLessThan(100);
     expect(Math.max(...results.map((x) => x.latencyMs))).toBeLessThan(1000);
     // Redis away (from 2 s to 4 s, with 300 ms to notice): everything passes.
-    const away = results.filter((x) => x.at >= 2300 && x.at < 4000);
-    expect(away.length).toBeGreaterThan(150);
-    expect(away.filter((x) => x.status !== 200)).toEqual([]);
+    const whileAway = results.filter((x) => x.at >= 2300 && x.at < 4000);
+    expect(whileAway.length).toBeGreaterThan(150);
+    expect(whileAway.filter((x) => x.status !== 200)).toEqual([]);
     // Back (reconnected within about a second of the restart): limited again.
     expect(admittedRate(results, 6500, 9000)).toBeLessThan(50 * 1.15);
     const logged = (prefix: string) => p.logs.filter((l) => String(l.msg).startsWith(prefix));

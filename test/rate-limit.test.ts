@@ -67,6 +67,8 @@ describe.each(ENGINES)('rate limit, --engine %s', (engine) => {
     // /status shows the limit.
     const status = (await (await request(`${p.adminUrl}/status.json`)).body.json()) as { upstreams: { rateLimit: unknown }[] };
     expect(status.upstreams[0].rateLimit).toEqual({ rate: '1/h', burst: 3, key: null, keys: 0, maxKeys: 100, scope: 'local', redis: null });
+    const page = await (await request(`${p.adminUrl}/status`)).body.text();
+    expect(page).toContain('rate limit: 1/h, burst 3, local');
   });
 
   it('per key (header): each value has its own bucket, requests without the key share one', async () => {
