@@ -25,14 +25,14 @@ async function replica(): Promise<Replica> {
   return r;
 }
 
-async function redis(): Promise<RedisServer> {
-  const r = await startRedisServer();
+async function redis(extra: readonly string[] = []): Promise<RedisServer> {
+  const r = await startRedisServer(extra);
   cleanups.push(() => r.kill());
   return r;
 }
 
-async function ringside(args: string[]): Promise<RingsideProcess> {
-  const p = await startRingsideProcess(args);
+async function ringside(args: string[], env: Record<string, string> = {}): Promise<RingsideProcess> {
+  const p = await startRingsideProcess(args, env);
   cleanups.push(async () => {
     p.kill('SIGKILL');
     await p.exited;
@@ -121,6 +121,44 @@ describe('rate limits at a sustained rate', () => {
     expect(logged('rate-limit Redis reachable again')).toHaveLength(1);
     expect(logged('rate-limit Redis unreachable')[0].level).toBe('warn');
   }, 60_000);
+
+  it('Redis metrics: lease round trips in a histogram, failures counted, up or not', async () => {
+    // (Runs against the Redis of a fresh sidecar; the kill test above covers the failures' behaviour.)
+    const r = await replica();
+    const server = await redis();
+    const p = await ringside(['--upstream', `static:${r.key}`, '--rate-limit', '50/s', '--rate-limit-redis', server.address]);
+    await pacedLoad({ port: p.port, perSecond: 100, durationMs: 1000 });
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${p.adminPort}/metrics`)).text();
+    const value = (text: string, name: string): number => Number(text.split('\n').find((l) => l.startsWith(name + ' '))?.split(' ')[1]);
+    let text = await scrape();
+    expect(value(text, 'ringside_rate_limit_redis_duration_seconds_count')).toBeGreaterThan(5);
+    expect(value(text, 'ringside_rate_limit_redis_up')).toBe(1);
+    expect(value(text, 'ringside_rate_limit_redis_errors_total')).toBe(0);
+    await server.kill();
+    await pacedLoad({ port: p.port, perSecond: 100, durationMs: 500 });
+    text = await scrape();
+    expect(value(text, 'ringside_rate_limit_redis_up')).toBe(0);
+    expect(value(text, 'ringside_rate_limit_redis_errors_total')).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('a Redis that requires a password: the right one from RINGSIDE_RATE_LIMIT_REDIS_PASSWORD shares the limit, a wrong one fails open (logged)', async () => {
+    const r = await replica();
+    const server = await redis(['--requirepass', 'pa55word']);
+    const args = ['--upstream', `static:${r.key}`, '--rate-limit', '50/s', '--rate-limit-redis', server.address];
+    const [good, bad] = await Promise.all([ringside(args, { RINGSIDE_RATE_LIMIT_REDIS_PASSWORD: 'pa55word' }), ringside(args, { RINGSIDE_RATE_LIMIT_REDIS_PASSWORD: 'wrong' })]);
+    type View = { upstreams: { rateLimit: { redis: { state: string; lastError: string | null } } }[] };
+    const state = async (p: RingsideProcess): Promise<View['upstreams'][0]['rateLimit']['redis']> =>
+      ((await (await fetch(`http://127.0.0.1:${p.adminPort}/status.json`)).json()) as View).upstreams[0].rateLimit.redis;
+    expect((await state(good)).state).toBe('up');
+    const refused = await state(bad);
+    expect(refused.state).toBe('down');
+    expect(refused.lastError).toMatch(/WRONGPASS|invalid|auth/i);
+    expect(bad.logs.filter((l) => String(l.msg).startsWith('rate-limit Redis unreachable'))).toHaveLength(1);
+    // The good one is limited (50/s offered 100/s), the bad one passes everything (fail open).
+    const [rg, rb] = await Promise.all([pacedLoad({ port: good.port, perSecond: 100, durationMs: 2000 }), pacedLoad({ port: bad.port, perSecond: 100, durationMs: 2000 })]);
+    expect(rg.filter((x) => x.status === 429).length).toBeGreaterThan(20);
+    expect(rb.filter((x) => x.status !== 200)).toEqual([]);
+  }, 30_000);
 
   it('--rate-limit-redis-fail closed: with Redis unreachable every request is refused with 429, and never reaches the upstream', async () => {
     const r = await replica();

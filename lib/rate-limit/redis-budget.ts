@@ -38,7 +38,7 @@ export class RedisBudget implements LeaseSource {
   readonly failClosed: boolean;
   reachable = false;
   state: RedisState = 'connecting';
-  /** The last failure, for /status. */
+  /** The failure that made Redis unreachable last, for /status. */
   lastError: string | null = null;
   readonly #client: RedisClientLike;
   readonly #logger: Logger;
@@ -145,8 +145,9 @@ export class RedisBudget implements LeaseSource {
   #failed(err: Error): void {
     if (this.#closed) return;
     this.#metrics.leaseFailed();
-    this.lastError = err.message;
+    // The error that took it down is the informative one (later leases only hear "the client is offline").
     if (this.state === 'down') return;
+    this.lastError = err.message;
     this.reachable = false;
     this.state = 'down';
     this.#metrics.reachable(false);

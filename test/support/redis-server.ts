@@ -24,8 +24,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function spawnRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnRedis(port: number, extra: readonly string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -46,9 +46,10 @@ function spawnRedis(port: number): Promise<ChildProcess> {
   });
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/** `extra`: more redis-server arguments, e.g. `['--requirepass', 'secret']`. */
+export async function startRedisServer(extra: readonly string[] = []): Promise<RedisServer> {
   const port = await freePort();
-  let child = await spawnRedis(port);
+  let child = await spawnRedis(port, extra);
   const server: RedisServer = {
     port,
     address: `127.0.0.1:${port}`,
@@ -62,7 +63,7 @@ export async function startRedisServer(): Promise<RedisServer> {
       await exited;
     },
     async restart() {
-      child = await spawnRedis(port);
+      child = await spawnRedis(port, extra);
     },
   };
   return server;
