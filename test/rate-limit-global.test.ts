@@ -92,6 +92,33 @@ describe('rate limits at a sustained rate', () => {
     expect(admittedRate([...rc, ...rd], 1000, 3000)).toBeGreaterThan(100 * 0.85);
   }, 60_000);
 
+  it('per key through Redis: two sidecars share each key\'s bucket (burst 3 at 1/h), keys apart; a new key may pass one request per sidecar on credit', async () => {
+    const r = await replica();
+    const server = await redis();
+    const keyed = ['--upstream', `static:${r.key}`, '--rate-limit', '1/h', '--rate-limit-burst', '3', '--rate-limit-key', 'header:x-tenant'];
+    const [a, b] = await Promise.all([ringside([...keyed, '--rate-limit-redis', server.address]), ringside([...keyed, '--rate-limit-redis', server.address])]);
+    const send = async (p: RingsideProcess, tenant: string): Promise<number> => {
+      const res = await fetch(`http://127.0.0.1:${p.port}/`, { headers: { 'x-tenant': tenant } });
+      await res.text();
+      await sleep(20);
+      return res.status;
+    };
+    const admitted = async (p: RingsideProcess, q: RingsideProcess, tenant: string): Promise<number> => {
+      let ok = 0;
+      for (let i = 0; i < 4; i++) if ((await send(p, tenant)) === 200) ok++;
+      for (let i = 0; i < 4; i++) if ((await send(q, tenant)) === 200) ok++;
+      return ok;
+    };
+    const shared = [await admitted(a, b, 'red'), await admitted(b, a, 'blue')];
+    // Each key: its burst of 3, plus at most one credit per sidecar; 6 when each sidecar counts alone (the control below).
+    for (const n of shared) {
+      expect(n).toBeGreaterThanOrEqual(3);
+      expect(n).toBeLessThanOrEqual(5);
+    }
+    const [c, d] = await Promise.all([ringside(keyed), ringside(keyed)]);
+    expect(await admitted(c, d, 'red')).toBe(6);
+  }, 30_000);
+
   it('Redis killed mid-run: requests keep flowing without errors or stalls (fail open), logged once; when it is back the limit applies again, logged once', async () => {
     const r = await replica();
     const server = await redis();

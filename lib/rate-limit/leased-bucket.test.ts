@@ -58,6 +58,22 @@ describe('LeasedBucket', () => {
     expect(source.asked.length).toBe(asked + 1);
   });
 
+  test('no credit once Redis has answered: a bucket whose first lease came back empty refuses its first request', () => {
+    const { b } = bucket(1, 1);
+    b.leased(0, 900, 2, 1);
+    expect(b.take(2)).toBe(900);
+  });
+
+  test('at low rates (batches of 1), a lease that only repaid the credit is followed at once by the next, so the next request finds a token', () => {
+    const { b, source } = bucket(1, 3);
+    expect(b.take(1)).toBe(0); // credit
+    b.leased(1, 0, 2, 2); // repays it; nothing left
+    expect(source.asked).toEqual([1, 1]);
+    b.leased(1, 0, 2, 3);
+    expect(source.asked).toHaveLength(2); // one token held: enough
+    expect(b.take(4)).toBe(0);
+  });
+
   test('leased tokens unused for a second are dropped', () => {
     const { b } = bucket(50, 50);
     b.leased(5, 0, 1, 0);

@@ -9,8 +9,10 @@
 // unused, so a sidecar cannot hoard tokens and spend them later as a burst.
 // At 50/s and 2 sidecars a batch is 3 tokens; at 1/s it is 1.
 //
-// The first request of a new bucket goes on credit (one token, repaid from
-// its first lease): a new key never waits for a round trip. While Redis cannot
+// The first request of a new bucket, before Redis has answered its first
+// lease, goes on credit (one token, repaid from the next tokens leased): a new
+// key never waits for a round trip, at the price of at most one request per
+// sidecar per new bucket above the limit at that moment. While Redis cannot
 // be reached, requests pass (fail open) or are refused (fail closed), and a
 // lease is tried again at most every 250 ms per bucket.
 
@@ -106,6 +108,8 @@ export class LeasedBucket implements Bucket {
   /** The answer to a lease: `granted` tokens, Redis's wait when short, and how many sidecars share the bucket. */
   leased(granted: number, waitMs: number, sidecars: number, now: number): void {
     this.inFlight = false;
+    // Redis has answered once: no more credit (it said what there is).
+    this.fresh = false;
     let usable = granted - this.debt;
     if (usable < 0) {
       this.debt = -usable;
@@ -120,6 +124,9 @@ export class LeasedBucket implements Bucket {
     this.#size(sidecars);
     // Short: come back when Redis expects a token, not on every request.
     this.nextLeaseAt = granted === 0 ? now + Math.max(1, waitMs) : 0;
+    // Still low after repaying credit (batches of 1 at low rates): fetch the next one now, so
+    // the next request finds a token. Each round takes at least one token from Redis, or stops.
+    if (granted > 0 && this.tokens <= this.lowWater) this.#lease(now);
   }
 
   leaseFailed(now: number): void {
