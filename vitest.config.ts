@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 //
 // Two projects. `default` runs everything. `plain-io` runs the lean HTTP/1.1
 // engine's tests again with its socket fast paths turned off
-// (RINGSIDE_LEAN_PLAIN_IO=1, lib/lean/stream-handle.ts): those paths use
+// (RINGSIDE_LEAN_PLAIN_IO=1, lib/io/stream-handle.ts): those paths use
 // Node.js internals (`socket._handle`, process.binding), and the ordinary
 // socket.write() / 'data' fallback they leave behind would otherwise never
 // run, and rot, until the day a Node.js release removes the internals.

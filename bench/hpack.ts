@@ -1,11 +1,11 @@
-// HPACK micro-benchmark (lib/h2/hpack.ts): decode of typical upstream response
+// HPACK micro-benchmark (lib/http2/hpack.ts): decode of typical upstream response
 // header blocks (cold: Huffman literals; warm: dynamic-table references as
 // nghttp2 sends them on a busy connection) and encode of typical request
 // blocks. Run: flock /tmp/ringside-bench.lock npx node bench/hpack.ts
 // Every loop is bounded by a fixed count; prints ns/op (median and min of rounds).
 
-import { HpackDecoder, HpackEncoder } from '../lib/h2/hpack.ts';
-import { huffmanEncode, huffmanEncodedLength } from '../lib/h2/huffman.ts';
+import { HpackDecoder, HpackEncoder } from '../lib/http2/hpack.ts';
+import { huffmanEncode, huffmanEncodedLength } from '../lib/http2/huffman.ts';
 
 const median = (xs: number[]): number => {
   const s = xs.slice().sort((a, b) => a - b);

@@ -14,7 +14,7 @@ import { createDiscovery } from './discovery/create-discovery.ts';
 import { createHashPolicy } from './hash/hash-policy.ts';
 import { createHash64 } from './hash/hash64.ts';
 import { initXxhash64 } from './hash/xxhash64.ts';
-import { leanSocketIo } from './lean/stream-handle.ts';
+import { leanSocketIo } from './io/stream-handle.ts';
 import { Listener } from './listener/listener.ts';
 import { createMetricsObserver } from './listener/metrics-observer.ts';
 import type { Logger } from './log/logger.ts';
@@ -42,7 +42,7 @@ export interface RunningApp {
   readonly metrics: RingsideMetrics;
   /** The admin server's bound port, or 0 when it is off. */
   readonly adminPort: number;
-  /** The lean engine's socket I/O path (lib/lean/stream-handle.ts). */
+  /** The lean engine's socket I/O path (lib/io/stream-handle.ts). */
   readonly socketIo: 'direct' | 'plain';
   readiness(): Readiness;
   status(): StatusSnapshot;

@@ -1,5 +1,5 @@
 // HTTP/2 clients of HTTP/1.1 upstreams: on --engine lean they go through the
-// lean keep-alive pool (lib/lean/http1-dispatcher.ts), on compat through
+// lean keep-alive pool (lib/http1/http1-dispatcher.ts), on compat through
 // undici's Pool or node:http's client (lib/upstream/node-http1-client.ts).
 // What each must keep: keep-alive reuse, response trailers of a chunked
 // response, connect failures retried (even for a POST: it never reached the

@@ -1,5 +1,5 @@
 // Flow control of the lean engine's direct socket reads and writes
-// (lib/lean/socket-reader.ts, socket-writer.ts): a client that stops reading
+// (lib/io/socket-reader.ts, socket-writer.ts): a client that stops reading
 // pauses the upstream, an upstream that stops reading pauses the client, and
 // no byte is lost, duplicated or reordered when writes have to wait in libuv
 // (including body slices of the upstream's reusable read buffer). Pipelined
@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { streamWrap } from '../lib/lean/stream-handle.ts';
+import { streamWrap } from '../lib/io/stream-handle.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 
 const BIG = 64 * 1024 * 1024;

@@ -271,7 +271,7 @@ describe('lean engine: upstream errors', () => {
 });
 
 // The lean engine reads every client connection into one shared buffer (see
-// lib/lean/socket-reader.ts): bytes a connection keeps past a read (a partial
+// lib/io/socket-reader.ts): bytes a connection keeps past a read (a partial
 // head, a pipelined request waiting for the one before) must be copies, or the
 // next read of any connection overwrites them.
 describe('lean engine: bytes kept across reads survive other connections', () => {

@@ -1,4 +1,4 @@
-// The lean h2c upstream client (lib/h2/) against real servers on loopback:
+// The lean h2c upstream client (lib/http2/) against real servers on loopback:
 // node:http2, @grpc/grpc-js, and raw sockets for what well-behaved servers
 // never send. Some cases drive the client directly through its dispatch
 // contract; the rest go through a ringside proxy (--engine lean) so the
@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { H2Client } from '../lib/h2/h2-client.ts';
-import { RECV_STREAM_WINDOW } from '../lib/h2/h2-stream.ts';
+import { H2Client } from '../lib/http2/h2-client.ts';
+import { RECV_STREAM_WINDOW } from '../lib/http2/h2-stream.ts';
 import { EchoService, grpc, type EchoClient, type EchoReply, type EchoRequest } from './support/grpc-replicas.ts';
 import { ErrorCode, FrameType, frame, headerBlock, settings } from './support/h2-frames.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';

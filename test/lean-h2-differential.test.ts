@@ -1,4 +1,4 @@
-// Differential test: the lean h2c upstream client (lib/h2/) against the
+// Differential test: the lean h2c upstream client (lib/http2/) against the
 // reference, --engine compat's node:http2 client (lib/upstream/node-h2c-client.ts).
 // Two ringside instances with h2c upstreams,
 // --engine compat and --engine lean, each in front of its own recording

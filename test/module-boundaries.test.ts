@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 const LIB = fileURLToPath(new URL('../lib/', import.meta.url));
 
 /** A folder of lib/, or `app` for the composition root lib/app.ts. */
-type Module = 'errors' | 'config' | 'hash' | 'balancer' | 'discovery' | 'upstream' | 'forwarding' | 'listener' | 'lean' | 'h2' | 'metrics' | 'admin' | 'log' | 'rate-limit' | 'app';
+type Module = 'errors' | 'config' | 'hash' | 'balancer' | 'discovery' | 'upstream' | 'forwarding' | 'listener' | 'http1' | 'http2' | 'io' | 'metrics' | 'admin' | 'log' | 'rate-limit' | 'app';
 
 interface Allowed {
   /** Modules this one may import values from (and types). */
@@ -24,7 +24,7 @@ interface Allowed {
   readonly types: readonly Module[];
 }
 
-const ALL: readonly Module[] = ['errors', 'config', 'hash', 'balancer', 'discovery', 'upstream', 'forwarding', 'listener', 'lean', 'h2', 'metrics', 'admin', 'log', 'rate-limit'];
+const ALL: readonly Module[] = ['errors', 'config', 'hash', 'balancer', 'discovery', 'upstream', 'forwarding', 'listener', 'http1', 'http2', 'io', 'metrics', 'admin', 'log', 'rate-limit'];
 
 // The arrows of STYLE.md's module map. Where today's code needs more than the
 // map says, the extra arrow is marked with "beyond STYLE.md" and a reason.
@@ -37,21 +37,23 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   balancer: { runtime: ['hash', 'errors'], types: ['config'] },
   discovery: { runtime: ['config', 'errors'], types: [] },
   // beyond STYLE.md: `config` (types) - Upstream keeps its UpstreamConfig (timeouts, name).
-  // beyond STYLE.md: `lean` (runtime) - Endpoint owns the lean engine's UpstreamPool (lib/lean/upstream-pool.ts),
-  // which makes lean both above (listener side) and below (endpoint client) upstream; moving the pool into
-  // lib/upstream/ would remove this arrow.
-  // beyond STYLE.md: `h2` (runtime) - Endpoint owns the lean h2c client (lib/h2/h2-client.ts) for --engine lean.
+  // beyond STYLE.md: `http1`, `http2` (runtime) - Endpoint creates its clients (our HTTP/1.1 pool, our
+  // h2c client) itself; STYLE.md has them chosen once from the engine and handed in.
   // The upstream clients implement the forwarding core's controller contract (lib/forwarding/dispatch-controller.ts).
-  upstream: { runtime: ['errors', 'metrics', 'log', 'lean', 'h2', 'forwarding'], types: ['balancer', 'discovery', 'hash', 'config'] },
-  // The forwarding rules every codec follows (retries so far; the core of issue 19 grows here).
+  upstream: { runtime: ['errors', 'metrics', 'log', 'http1', 'http2', 'forwarding'], types: ['balancer', 'discovery', 'hash', 'config'] },
+  // The forwarding rules every codec follows (retries, accounting, the controller contract; the core of issue 19 grows here).
   // beyond STYLE.md: `listener` (types) - Route and ClientProtocol still live in the listener.
   forwarding: { runtime: ['errors'], types: ['listener', 'upstream', 'hash'] },
-  // beyond STYLE.md: `lean` (runtime) - the listener hands HTTP/1 connections to the lean engine (--engine lean).
-  listener: { runtime: ['balancer', 'upstream', 'hash', 'errors', 'metrics', 'log', 'lean', 'forwarding'], types: ['config', 'rate-limit'] },
-  // Not in STYLE.md yet: the lean HTTP/1.1 engine (raw sockets instead of node:http + undici), a peer of the listener.
-  lean: { runtime: ['errors', 'forwarding'], types: ['listener', 'upstream', 'config'] },
-  // Not in STYLE.md yet: the lean HTTP/2 upstream client (HPACK, framing, sessions); it reuses the lean engine's timer wheel.
-  h2: { runtime: ['lean', 'forwarding'], types: [] },
+  // The listener hands HTTP/1 connections to our HTTP/1.1 server (--engine lean).
+  listener: { runtime: ['balancer', 'upstream', 'hash', 'errors', 'metrics', 'log', 'http1', 'forwarding'], types: ['config', 'rate-limit'] },
+  // Codecs: HTTP/1.1 (server connection, client pool, head parsers, chunked framing) and HTTP/2 (frames,
+  // HPACK, flow control, client session); they know nothing of balancing.
+  // beyond STYLE.md: `listener`, `upstream` (types) - the HTTP/1.1 server connection still runs its own
+  // HTTP/1.1->HTTP/1.1 exchange (Route, Endpoint), until it is a codec in front of the one core.
+  http1: { runtime: ['errors', 'forwarding', 'io'], types: ['listener', 'upstream', 'config'] },
+  http2: { runtime: ['io', 'forwarding'], types: [] },
+  // Socket reader/writer on the stream handle, the timer wheel.
+  io: { runtime: [], types: [] },
   metrics: { runtime: ['errors'], types: ['discovery'] },
   // Read-only views of the rest, never the listener (the admin port must not reach the data plane).
   admin: { runtime: ['metrics'], types: ['errors', 'config', 'hash', 'balancer', 'discovery', 'upstream', 'metrics', 'log'] },

@@ -17,8 +17,8 @@ export type RingMode = 'stable' | 'envoy';
 export type DnsFamily = 'any' | 'ipv4' | 'ipv6';
 /**
  * Which code frames HTTP on raw sockets: `lean` serves HTTP/1.1 clients with
- * the lean engine (lib/lean/) and speaks to h2c upstreams with the lean HTTP/2
- * client (lib/h2/); `compat` uses node:http + undici, and node:http2's client
+ * the lean engine (lib/http1/) and speaks to h2c upstreams with the lean HTTP/2
+ * client (lib/http2/); `compat` uses node:http + undici, and node:http2's client
  * for h2c upstreams (lib/upstream/node-h2c-client.ts): the reference both are tested against.
  */
 export type Engine = 'lean' | 'compat';

@@ -13,7 +13,7 @@ import { suggestClosest } from './suggest.ts';
 const KUBERNETES_SERVICE_LINK = /^RINGSIDE_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/;
 
 // Variables read by the process itself, not configuration: RINGSIDE_LEAN_PLAIN_IO=1
-// forces the lean engine's plain socket I/O (lib/lean/stream-handle.ts), a
+// forces the lean engine's plain socket I/O (lib/io/stream-handle.ts), a
 // diagnostic switch the tests use and the start-up log reports.
 // RINGSIDE_RATE_LIMIT_REDIS_PASSWORD is a secret with no flag twin (a flag
 // would show in `ps`); ./load-config.ts reads it.

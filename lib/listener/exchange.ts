@@ -201,7 +201,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * Called by the HTTP/1.1 clients (../lean/http1-dispatcher.ts): the request
+   * Called by the HTTP/1.1 clients (../http1/http1-dispatcher.ts): the request
    * went upstream with the Content-Length the client declared, so the trailers
    * it sent after the body could not follow (in HTTP/1.1 only a chunked body
    * carries trailers, RFC 9112 section 7.1.2). Counted and logged at debug.
@@ -215,7 +215,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The HTTP/1.1 client for this attempt: the lean pool (../lean/http1-dispatcher.ts);
+   * The HTTP/1.1 client for this attempt: the lean pool (../http1/http1-dispatcher.ts);
    * on --engine compat undici's Pool, or node:http's client for a body that may
    * end in trailers (any HTTP/2 body, an HTTP/1.1 body without a declared
    * length), which undici could neither send nor report as dropped.
@@ -426,7 +426,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
  * sections 8.7 and 6.8). undici fails exactly the streams above
  * last-stream-id with its "GOAWAY frame received" error (when it cannot
  * replay their body itself); streams the server did take keep running.
- * The lean client (../h2/h2-error.ts) marks such failures `unprocessed`.
+ * The lean client (../http2/h2-error.ts) marks such failures `unprocessed`.
  */
 function wasRefused(cause: Error): boolean {
   return (

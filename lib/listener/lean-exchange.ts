@@ -1,4 +1,4 @@
-// An HTTP/1.1 request read by the lean engine (../lean/lean-connection.ts)
+// An HTTP/1.1 request read by the lean engine (../http1/lean-connection.ts)
 // and forwarded by the Exchange core: the lean engine speaks only HTTP/1.1
 // upstream, so under `--upstream-protocol auto` it hands over the requests
 // for endpoints that speak only h2c. The lean connection keeps reading the
@@ -11,7 +11,7 @@
 import { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import type { RingsideError } from '../errors/errors.ts';
-import type { HandedOffExchange, HandOffRequest, LeanConnection } from '../lean/lean-connection.ts';
+import type { HandedOffExchange, HandOffRequest, LeanConnection } from '../http1/lean-connection.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { http1ErrorText } from '../errors/error-response.ts';
 import { ClientProtocol, Exchange, learnProtocol, parseGrpcTimeout } from './exchange.ts';
@@ -181,7 +181,7 @@ function findHeader(headers: readonly string[], lower: string): string | undefin
 }
 
 /**
- * The lean engine's hand-off (../lean/lean-connection.ts HandOff): the head it
+ * The lean engine's hand-off (../http1/lean-connection.ts HandOff): the head it
  * would have sent upstream becomes the Exchange's request (the path and a
  * flat field list, without the hop's own framing field).
  */

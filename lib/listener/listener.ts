@@ -8,7 +8,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Engine, HostPort } from '../config/config.ts';
-import { createLeanEngine, type LeanEngine } from '../lean/lean-engine.ts';
+import { createLeanEngine, type LeanEngine } from '../http1/lean-engine.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
 import { handOffToExchange } from './lean-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
@@ -34,7 +34,7 @@ export interface ListenerOptions {
   readonly headersTimeoutMs?: number;
   /**
    * --engine, for the listener's side: who serves HTTP/1.1 connections, the
-   * lean engine (../lean/) or node:http. The h2c upstream client is chosen by
+   * lean engine (../http1/) or node:http. The h2c upstream client is chosen by
    * Route.engine (the same setting).
    */
   readonly engine?: Engine;

@@ -1,6 +1,6 @@
 // One upstream endpoint (a pod: HOST:PORT) with its live state and its lazily
 // created clients: a keep-alive undici Pool for HTTP/1.1, the lean engine's
-// pool (../lean/), and for cleartext HTTP/2 either the lean client (../h2/,
+// pool (../http1/), and for cleartext HTTP/2 either the lean client (../http2/,
 // --engine lean) or node:http2's client session (./node-h2c-client.ts, --engine compat, the reference).
 
 import { createRequire } from 'node:module';
@@ -9,14 +9,14 @@ import type { BalancerEndpoint } from '../balancer/balancer.ts';
 import type { EndpointAddress } from '../discovery/discovery.ts';
 import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
 import { Protocol } from '../metrics/metrics.ts';
-import { UpstreamPool } from '../lean/upstream-pool.ts';
-import { H2Client } from '../h2/h2-client.ts';
-import { Http1Dispatcher } from '../lean/http1-dispatcher.ts';
+import { UpstreamPool } from '../http1/upstream-pool.ts';
+import { H2Client } from '../http2/h2-client.ts';
+import { Http1Dispatcher } from '../http1/http1-dispatcher.ts';
 import { NodeHttp1Client } from './node-http1-client.ts';
 import { NodeH2cClient } from './node-h2c-client.ts';
 
 // undici is loaded on first use: --engine compat needs it (its Pool for
-// HTTP/1.1 upstreams; the lean engine has its own, ../lean/http1-dispatcher.ts).
+// HTTP/1.1 upstreams; the lean engine has its own, ../http1/http1-dispatcher.ts).
 // Importing it at start-up costs 3-6 MiB of RSS in a process that, serving
 // HTTP/1.1 clients on the default engine, never calls it (deploy/README.md, "Sizing"). A CommonJS
 // require, because undici is a CommonJS package and it is loaded synchronously
@@ -152,7 +152,7 @@ export class Endpoint implements BalancerEndpoint {
     return this.#h2c;
   }
 
-  /** The lean h2c client (../h2/, --engine lean), created on first use. */
+  /** The lean h2c client (../http2/, --engine lean), created on first use. */
   leanH2c(): UpstreamDispatcher {
     if (this.#leanH2 !== null) return this.#leanH2;
     const gauge = this.#options.connections;
@@ -167,7 +167,7 @@ export class Endpoint implements BalancerEndpoint {
     return this.#leanH2;
   }
 
-  /** Keep-alive HTTP/1.1 connections for the lean engine (../lean/), created on first use. */
+  /** Keep-alive HTTP/1.1 connections for the lean engine (../http1/), created on first use. */
   leanPool(): UpstreamPool {
     if (this.#lean !== null) return this.#lean;
     const gauge = this.#options.connections;
@@ -182,7 +182,7 @@ export class Endpoint implements BalancerEndpoint {
 
   /**
    * HTTP/1.1 requests of HTTP/2 clients on --engine lean: undici's dispatch
-   * contract over leanPool() (../lean/http1-dispatcher.ts), which carries
+   * contract over leanPool() (../http1/http1-dispatcher.ts), which carries
    * request trailers and costs less than undici's Pool.
    */
   leanHttp1(): UpstreamDispatcher {

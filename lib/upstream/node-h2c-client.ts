@@ -1,7 +1,7 @@
 // The --engine compat client of one cleartext HTTP/2 (h2c) endpoint, built on
 // node:http2's client session, behind undici's dispatch contract
 // (`dispatch(options, handler)` with the v8 handler callbacks) so the
-// listener's Exchange drives it like the lean client (../h2/h2-client.ts).
+// listener's Exchange drives it like the lean client (../http2/h2-client.ts).
 //
 // Why not undici's H2CClient (issue 18):
 // - it stops listening for 'data' once a response's trailers arrive, so DATA

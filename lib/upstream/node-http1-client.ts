@@ -9,7 +9,7 @@
 // them with addTrailers() in the chunked body's trailer section (RFC 9112
 // section 7.1.2). A body without a declared length goes chunked; one with a
 // content-length keeps it, and trailers that arrive anyway are reported to the
-// handler as dropped (as the lean engine's ../lean/http1-dispatcher.ts does).
+// handler as dropped (as the lean engine's ../http1/http1-dispatcher.ts does).
 // HTTP/1.1 requests with a declared length (most of them) stay on undici's
 // Pool, the reference the lean engine is differentially tested against: such a
 // body cannot carry trailers anyway.

@@ -1,15 +1,15 @@
 // How `--upstream-protocol auto` tells which protocol an endpoint speaks when
 // a request in the client's protocol failed. Our own codecs mark the failure
 // inline (the lean h2c client sees `HTTP/1.` where the server's SETTINGS
-// should be, ../h2/h2-session.ts; the lean HTTP/1.1 pool sees an HTTP/2 frame
-// header where a status line should be, ../lean/upstream-pool.ts). The
+// should be, ../http2/h2-session.ts; the lean HTTP/1.1 pool sees an HTTP/2 frame
+// header where a status line should be, ../http1/upstream-pool.ts). The
 // reference clients of --engine compat (undici's Pool, the node:http2-based
 // h2c client) only report a parse or protocol error: for those, one short
 // probe connection asks the endpoint directly.
 
 import net from 'node:net';
-import { H2ErrorCodes } from '../h2/h2-error.ts';
-import { H2C_ONLY } from '../lean/upstream-pool.ts';
+import { H2ErrorCodes } from '../http2/h2-error.ts';
+import { H2C_ONLY } from '../http1/upstream-pool.ts';
 import { LearnedProtocol } from './endpoint.ts';
 
 /** How long a probe waits for the endpoint's first bytes. */

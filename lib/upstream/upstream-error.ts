@@ -11,7 +11,7 @@ import {
   ErrorCodes,
   errorCode,
 } from '../errors/errors.ts';
-import { H2ErrorCodes } from '../h2/h2-error.ts';
+import { H2ErrorCodes } from '../http2/h2-error.ts';
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',

@@ -8,8 +8,8 @@
 import net from 'node:net';
 import { ChunkedScanner, MALFORMED, NEED_MORE, type ChunkDataSink } from './chunked-scanner.ts';
 import { Framing, parseResponseHead, ResponseHead } from './response-head.ts';
-import { SocketWriter, type WriteDrainListener } from './socket-writer.ts';
-import { timerWheel, type TimedItem } from './timer-wheel.ts';
+import { SocketWriter, type WriteDrainListener } from '../io/socket-writer.ts';
+import { timerWheel, type TimedItem } from '../io/timer-wheel.ts';
 
 /** What a connection reports to the exchange using it. Methods, not closures: nothing is allocated per request. */
 export interface UpstreamUser {

@@ -24,7 +24,7 @@
 // Failure classification (what the listener may retry) is in ./h2-error.ts.
 
 import net from 'node:net';
-import { timerWheel, type TimedItem } from '../lean/timer-wheel.ts';
+import { timerWheel, type TimedItem } from '../io/timer-wheel.ts';
 import {
   CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,

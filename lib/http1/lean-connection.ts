@@ -37,9 +37,9 @@ import type { Endpoint } from '../upstream/endpoint.ts';
 import { ChunkedScanner, MALFORMED, NEED_MORE, type ChunkDataSink } from './chunked-scanner.ts';
 import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
-import { SocketReader, type ReadTarget } from './socket-reader.ts';
-import { SocketWriter, type WriteDrainListener } from './socket-writer.ts';
-import { timerWheel, type TimedItem } from './timer-wheel.ts';
+import { SocketReader, type ReadTarget } from '../io/socket-reader.ts';
+import { SocketWriter, type WriteDrainListener } from '../io/socket-writer.ts';
+import { timerWheel, type TimedItem } from '../io/timer-wheel.ts';
 import { H2C_ONLY, UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
 
 export interface LeanEngineOptions {
