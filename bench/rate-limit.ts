@@ -48,7 +48,7 @@ function config(perSecond: number, key: RateLimitConfig['key'] = null): RateLimi
 const rows: string[] = [];
 const row = (what: string, ns: number, note: string) => rows.push(`| ${what} | ${ns.toFixed(1)} | ${note} |`);
 
-// No limiter: what Exchange.start / LeanConnection.#startExchange pay, a null check.
+// No limiter: what Exchange.start / ServerConnection.#startExchange pay, a null check.
 const route: { rateLimiter: RateLimiter | null } = { rateLimiter: null };
 row('no limiter', nsPerCall(() => (route.rateLimiter != null ? 1 : 0)), 'the `route.rateLimiter` null check');
 

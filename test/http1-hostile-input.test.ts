@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import type { Engine } from '../lib/http1/lean-engine.ts';
+import type { Engine } from '../lib/http1/http1-server.ts';
 import { startHttpReplica, type Replica } from './support/http-replicas.ts';
 import { startProxyPerEngine, type TestProxy } from './support/proxy.ts';
 import { sendRaw } from './support/raw-http.ts';

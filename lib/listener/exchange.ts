@@ -114,7 +114,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   /**
    * Send a request another engine read, and already counted for the retry
    * budget, to the endpoint it picked: the lean HTTP/1.1 engine hands over
-   * requests for endpoints that speak only h2c (./lean-exchange.ts).
+   * requests for endpoints that speak only h2c (./http1-server-exchange.ts).
    * `accounted`: it already counted the request as started on `endpoint`.
    */
   startOn(endpoint: Endpoint, method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number, accounted: boolean): void {

@@ -8,9 +8,9 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Engine, HostPort } from '../config/config.ts';
-import { createLeanEngine, type LeanEngine } from '../http1/lean-engine.ts';
+import { createHttp1Server, type Http1Server } from '../http1/http1-server.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
-import { handOffToExchange } from './lean-exchange.ts';
+import { handOffToExchange } from './http1-server-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
 import type { Route } from './route.ts';
 
@@ -68,7 +68,7 @@ export class Listener {
    * it through our HTTP/2 client) or compat (node:http).
    */
   engine: Engine;
-  #lean: LeanEngine | null = null;
+  #lean: Http1Server | null = null;
   #port = 0;
 
   constructor(options: ListenerOptions) {
@@ -200,9 +200,9 @@ export class Listener {
     socket.once('close', () => this.#sniffing.delete(socket));
   }
 
-  #leanEngine(): LeanEngine {
+  #leanEngine(): Http1Server {
     const route = this.route;
-    return (this.#lean ??= createLeanEngine(
+    return (this.#lean ??= createHttp1Server(
       route,
       { maxHeaderSize: this.options.maxHeaderSize, headersTimeoutMs: this.options.headersTimeoutMs },
       // Requests for h2c-only endpoints (`--upstream-protocol auto`) go through the Exchange core.

@@ -42,7 +42,7 @@ import { SocketWriter, type WriteDrainListener } from '../io/socket-writer.ts';
 import { timerWheel, type TimedItem } from '../io/timer-wheel.ts';
 import { H2C_ONLY, UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
 
-export interface LeanEngineOptions {
+export interface Http1ServerOptions {
   /** Largest request head accepted (bytes); larger gets 431 (node:http's default is 16 KiB too). */
   readonly maxHeaderSize: number;
   /** Time allowed for a complete request head once its first byte arrived; 408 after. */
@@ -52,12 +52,12 @@ export interface LeanEngineOptions {
 }
 
 /** What every connection of one listener shares. */
-export interface LeanEngineState {
+export interface Http1ServerState {
   readonly route: Route;
-  readonly options: LeanEngineOptions;
+  readonly options: Http1ServerOptions;
   /** Lower-case names of the fields the hash policy reads. */
   readonly hashNames: readonly string[];
-  readonly connections: Set<LeanConnection>;
+  readonly connections: Set<ServerConnection>;
   closing: boolean;
   /**
    * Forwards a request this engine cannot (an h2c-only endpoint under
@@ -69,7 +69,7 @@ export interface LeanEngineState {
   readonly handOffAll: boolean;
 }
 
-/** A request handed to the Exchange core (../listener/lean-exchange.ts), as the lean engine read it. */
+/** A request handed to the Exchange core (../listener/http1-server-exchange.ts), as the lean engine read it. */
 export interface HandOffRequest {
   readonly method: string;
   /** The head as it would go upstream over HTTP/1.1 (request line, end-to-end fields, blank line). */
@@ -89,7 +89,7 @@ export interface HandOffRequest {
 
 /** The handed-off exchange, as the lean connection drives it. */
 export interface HandedOffExchange {
-  /** Request body bytes (decoded: no chunked framing), or null at its end; false: stop reading the client until LeanConnection.bodyWanted(). */
+  /** Request body bytes (decoded: no chunked framing), or null at its end; false: stop reading the client until ServerConnection.bodyWanted(). */
   pushBody(chunk: Buffer | null): boolean;
   /** The trailer fields of a chunked request body (names lower-case), given before its end. */
   setTrailers(fields: Record<string, string>): void;
@@ -101,7 +101,7 @@ export interface HandedOffExchange {
   begin(): void;
 }
 
-export type HandOff = (conn: LeanConnection, endpoint: Endpoint, request: HandOffRequest) => HandedOffExchange;
+export type HandOff = (conn: ServerConnection, endpoint: Endpoint, request: HandOffRequest) => HandedOffExchange;
 
 /** The HTTP/1.1 client protocol value of ../listener/exchange.ts (a type-only import keeps lean free of listener code). */
 const HTTP1 = 0 as ClientProtocol;
@@ -141,8 +141,8 @@ const EMPTY = Buffer.alloc(0);
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 
-export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListener, ReadTarget, ChunkDataSink {
-  readonly engine: LeanEngineState;
+export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainListener, ReadTarget, ChunkDataSink {
+  readonly engine: Http1ServerState;
   readonly socket: net.Socket;
   readonly #writer: SocketWriter;
   readonly #reader: SocketReader;
@@ -198,7 +198,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   /** The exchange in flight was handed to the Exchange core (an h2c-only endpoint), which answers the client. */
   #handedOff: HandedOffExchange | null = null;
 
-  constructor(engine: LeanEngineState, socket: net.Socket) {
+  constructor(engine: Http1ServerState, socket: net.Socket) {
     this.engine = engine;
     this.socket = socket;
     this.#writer = new SocketWriter(socket, this);
@@ -665,7 +665,7 @@ export class LeanConnection implements UpstreamUser, TimedItem, WriteDrainListen
   // --- hand-off to the Exchange core (h2c-only endpoints) -------------------
   /**
    * Forward the exchange in flight through the Exchange core
-   * (../listener/lean-exchange.ts): this engine speaks only HTTP/1.1 upstream.
+   * (../listener/http1-server-exchange.ts): this engine speaks only HTTP/1.1 upstream.
    * The body keeps arriving here (#feedBody), decoded and pushed to the
    * exchange; the exchange writes the response to this connection and calls
    * handOffEnded().

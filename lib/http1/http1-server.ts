@@ -1,23 +1,23 @@
 // The lean HTTP/1.1 engine of a listener: takes over client connections the
-// listener identified as HTTP/1 and serves them with ./lean-connection.ts,
+// listener identified as HTTP/1 and serves them with ./server-connection.ts,
 // on raw `net` sockets instead of node:http + undici (which cost about 3x
 // more CPU per request, see issue 7). Selected with `--engine lean`.
 
 import type net from 'node:net';
 import type { Route } from '../listener/route.ts';
-import { type HandOff, LeanConnection, type LeanEngineOptions, type LeanEngineState } from './lean-connection.ts';
+import { type HandOff, ServerConnection, type Http1ServerOptions, type Http1ServerState } from './server-connection.ts';
 
-export type { LeanEngineOptions };
+export type { Http1ServerOptions };
 
 export type { Engine } from '../config/config.ts';
 
-export const DEFAULT_LEAN_OPTIONS: LeanEngineOptions = {
+export const DEFAULT_HTTP1_SERVER_OPTIONS: Http1ServerOptions = {
   maxHeaderSize: 16 * 1024,
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 60_000,
 };
 
-export interface LeanEngine {
+export interface Http1Server {
   /** Serve one client connection; `initialChunk` is what the listener already read from it. */
   handleConnection(socket: net.Socket, initialChunk: Buffer): void;
   /** Graceful shutdown: close idle connections now, busy ones after their current response. */
@@ -29,15 +29,15 @@ export interface LeanEngine {
 /**
  * `handOff`: how a request this engine cannot forward itself (HTTP/1.1 to an
  * h2c upstream or an h2c-only endpoint) reaches the listener's Exchange core
- * (../listener/lean-exchange.ts).
+ * (../listener/http1-server-exchange.ts).
  */
-export function createLeanEngine(route: Route, options: Partial<LeanEngineOptions> = {}, handOff: HandOff | null = null): LeanEngine {
-  const state: LeanEngineState = {
+export function createHttp1Server(route: Route, options: Partial<Http1ServerOptions> = {}, handOff: HandOff | null = null): Http1Server {
+  const state: Http1ServerState = {
     route,
     options: {
-      maxHeaderSize: options.maxHeaderSize ?? DEFAULT_LEAN_OPTIONS.maxHeaderSize,
-      headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_LEAN_OPTIONS.headersTimeoutMs,
-      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_LEAN_OPTIONS.keepAliveTimeoutMs,
+      maxHeaderSize: options.maxHeaderSize ?? DEFAULT_HTTP1_SERVER_OPTIONS.maxHeaderSize,
+      headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_HTTP1_SERVER_OPTIONS.headersTimeoutMs,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_HTTP1_SERVER_OPTIONS.keepAliveTimeoutMs,
     },
     hashNames: hashHeaderNames(route),
     connections: new Set(),
@@ -47,7 +47,7 @@ export function createLeanEngine(route: Route, options: Partial<LeanEngineOption
   };
   return {
     handleConnection(socket, initialChunk) {
-      new LeanConnection(state, socket).onData(initialChunk);
+      new ServerConnection(state, socket).onData(initialChunk);
     },
     closeIdleConnections() {
       state.closing = true;

@@ -1,4 +1,4 @@
-// An HTTP/1.1 request read by the lean engine (../http1/lean-connection.ts)
+// An HTTP/1.1 request read by the lean engine (../http1/server-connection.ts)
 // and forwarded by the Exchange core: the lean engine speaks only HTTP/1.1
 // upstream, so under `--upstream-protocol auto` it hands over the requests
 // for endpoints that speak only h2c. The lean connection keeps reading the
@@ -11,7 +11,7 @@
 import { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import type { RingsideError } from '../errors/errors.ts';
-import type { HandedOffExchange, HandOffRequest, LeanConnection } from '../http1/lean-connection.ts';
+import type { HandedOffExchange, HandOffRequest, ServerConnection } from '../http1/server-connection.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { http1ErrorText } from '../errors/error-response.ts';
 import { ClientProtocol, Exchange, learnProtocol, parseGrpcTimeout } from './exchange.ts';
@@ -25,11 +25,11 @@ const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 
 
 /** The request body, fed by the lean connection; asking for more resumes its reads. */
 class LeanRequestBody extends Readable {
-  readonly conn: LeanConnection;
+  readonly conn: ServerConnection;
   /** The chunked body's trailers, read by the upstream clients once it has ended (as RequestBodyStream.trailers). */
   trailers: Record<string, string> | null = null;
 
-  constructor(conn: LeanConnection) {
+  constructor(conn: ServerConnection) {
     super({ highWaterMark: 64 * 1024 });
     this.conn = conn;
   }
@@ -39,8 +39,8 @@ class LeanRequestBody extends Readable {
   }
 }
 
-export class LeanExchange extends Exchange implements HandedOffExchange {
-  readonly conn: LeanConnection;
+export class Http1ServerExchange extends Exchange implements HandedOffExchange {
+  readonly conn: ServerConnection;
   readonly #target: Endpoint;
   readonly #request: HandOffRequest;
   readonly #path: string;
@@ -58,7 +58,7 @@ export class LeanExchange extends Exchange implements HandedOffExchange {
   /** The response broke after its head: the client connection is closed. */
   #broken = false;
 
-  constructor(route: Route, conn: LeanConnection, endpoint: Endpoint, request: HandOffRequest, path: string, fields: string[]) {
+  constructor(route: Route, conn: ServerConnection, endpoint: Endpoint, request: HandOffRequest, path: string, fields: string[]) {
     super(route, ClientProtocol.HTTP1, request.isGrpc);
     this.conn = conn;
     this.#target = endpoint;
@@ -154,7 +154,7 @@ export class LeanExchange extends Exchange implements HandedOffExchange {
     if (!this.cancelled) this.conn.handOffEnded(this.#broken, this.#keepAlive);
   }
 
-  /** Start forwarding (LeanConnection calls it once it holds this exchange): the body tap over the lean connection's body, then the core. */
+  /** Start forwarding (ServerConnection calls it once it holds this exchange): the body tap over the lean connection's body, then the core. */
   begin(): void {
     const request = this.#request;
     const fields = this.#fields;
@@ -181,11 +181,11 @@ function findHeader(headers: readonly string[], lower: string): string | undefin
 }
 
 /**
- * The lean engine's hand-off (../http1/lean-connection.ts HandOff): the head it
+ * The lean engine's hand-off (../http1/server-connection.ts HandOff): the head it
  * would have sent upstream becomes the Exchange's request (the path and a
  * flat field list, without the hop's own framing field).
  */
-export function handOffToExchange(route: Route, conn: LeanConnection, endpoint: Endpoint, request: HandOffRequest): HandedOffExchange {
+export function handOffToExchange(route: Route, conn: ServerConnection, endpoint: Endpoint, request: HandOffRequest): HandedOffExchange {
   if (request.learnedNow) learnProtocol(route, endpoint, LearnedProtocol.H2C);
   const forward = request.forward;
   const lineEnd = forward.indexOf('\r\n');
@@ -202,5 +202,5 @@ export function handOffToExchange(route: Route, conn: LeanConnection, endpoint: 
     pos = end + 2;
   }
   if (!request.hasHost) headers.push('host', endpoint.key);
-  return new LeanExchange(route, conn, endpoint, request, path, headers);
+  return new Http1ServerExchange(route, conn, endpoint, request, path, headers);
 }
