@@ -33,9 +33,6 @@ type Headers = Record<string, string | string[] | undefined>;
 export const ClientProtocol = { HTTP1: 0, HTTP2: 1 } as const;
 export type ClientProtocol = (typeof ClientProtocol)[keyof typeof ClientProtocol];
 
-/** HTTP/2 REFUSED_STREAM (RFC 9113 section 8.7): the server did not process the stream. */
-const NGHTTP2_REFUSED_STREAM = 7;
-
 export abstract class Exchange implements Dispatcher.DispatchHandler {
   readonly route: Route;
   readonly clientProtocol: ClientProtocol;
@@ -229,7 +226,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   // --- undici DispatchHandler ----------------------------------------------
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    // Aborting synchronously from here throws out of undici's h2 writer; do it next turn.
+    // Aborting synchronously from inside the client's dispatch() re-enters it (undici's writers throw then): do it next turn.
     if (this.cancelled) setImmediate(abortUpstream, controller, new ClientCancelledError(this.route.upstream.name, this.endpoint?.key));
   }
 
@@ -423,17 +420,13 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
 /**
  * The upstream guarantees it did not process the stream: RST_STREAM with
  * REFUSED_STREAM, or a GOAWAY whose last-stream-id is below it (RFC 9113
- * sections 8.7 and 6.8). undici fails exactly the streams above
- * last-stream-id with its "GOAWAY frame received" error (when it cannot
- * replay their body itself); streams the server did take keep running.
- * The lean client (../http2/h2-error.ts) marks such failures `unprocessed`.
+ * sections 8.7 and 6.8). Both h2c clients (../http2/h2-error.ts, and
+ * ../upstream/node-h2c-client.ts on compat) mark such failures
+ * `unprocessed`; streams the server did take keep running. (undici's
+ * H2CClient, compat's h2c client until issue 18, said so in its own words.)
  */
 function wasRefused(cause: Error): boolean {
-  return (
-    (cause as { unprocessed?: boolean }).unprocessed === true ||
-    (cause as { http2ErrorCode?: number }).http2ErrorCode === NGHTTP2_REFUSED_STREAM ||
-    cause.message?.startsWith('HTTP/2: "GOAWAY" frame received') === true
-  );
+  return (cause as { unprocessed?: boolean }).unprocessed === true;
 }
 
 function noop(): void {}
