@@ -604,8 +604,8 @@ describe('lean h2c client behind the proxy', () => {
     proxy = null;
   });
 
-  async function h2Proxy(ports: number[]): Promise<TestProxy> {
-    proxy = await startProxy({ endpoints: ports.map((p) => `127.0.0.1:${p}`), engine: 'lean', upstream: { protocol: 'h2c' } });
+  async function h2Proxy(ports: number[], engine: 'lean' | 'compat' = 'lean'): Promise<TestProxy> {
+    proxy = await startProxy({ endpoints: ports.map((p) => `127.0.0.1:${p}`), engine, upstream: { protocol: 'h2c' } });
     return proxy;
   }
 
@@ -654,7 +654,8 @@ describe('lean h2c client behind the proxy', () => {
     expect(sha(down.body)).toBe(sha(Buffer.alloc(9 << 20, 7)));
   });
 
-  it('REFUSED_STREAM is retried on another endpoint, even for POST', async () => {
+  // compat too: its node:http2 client marks a refused stream unprocessed, the one mark the Exchange core reads.
+  it.each(['lean', 'compat'] as const)('REFUSED_STREAM is retried on another endpoint, even for POST (%s)', async (engine) => {
     let refused = 0;
     const a = await startH2((stream) => {
       refused++;
@@ -668,7 +669,7 @@ describe('lean h2c client behind the proxy', () => {
       });
     });
     servers.push(a, b);
-    const p = await h2Proxy([a.port, b.port]);
+    const p = await h2Proxy([a.port, b.port], engine);
     const results = await Promise.all(Array.from({ length: 12 }, () => h2Request(p.url, { ':method': 'POST', ':path': '/' }, Buffer.from('payload'))));
     expect(results.map((r) => r.status)).toEqual(Array(12).fill(200));
     expect(refused).toBeGreaterThan(0);
