@@ -176,7 +176,9 @@ class NodeHttp1Request extends DispatchControllerBase {
     req.on('error', (err: Error) => this.fail(err));
     req.on('close', () => {
       this.#clearConnectTimer();
-      if (!this.done) this.fail(new Error('upstream closed the connection'));
+      // node:http emits this when the socket closes, which after a complete response (the upstream closes the
+      // connection: connection: close, HTTP/1.0) comes before 'end' when the handler paused the response: that ends through 'end'.
+      if (!this.done && this.res?.complete !== true) this.fail(new Error('upstream closed the connection'));
     });
     const body = this.body;
     if (body === null) {
