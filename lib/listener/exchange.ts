@@ -357,9 +357,16 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     let probe = endpoint.probe;
     if (probe === null) {
       endpoint.probeAfter = performance.now() + PROBE_INTERVAL_MS;
-      // Either question gets the endpoint's own protocol: an HTTP/1.1 server answers the preface in HTTP/1.x, an h2c one answers OPTIONS with SETTINGS.
+      // Asked in the request's protocol: an HTTP/1.1-only server answers the preface in HTTP/1.x, an h2c-only one answers OPTIONS with SETTINGS.
+      endpoint.probeAsH2 = this.upstreamH2;
       probe = endpoint.probe = probeProtocol(endpoint.host, endpoint.port, this.upstreamH2);
       probe.then(() => (endpoint.probe = null), noop);
+    } else if (endpoint.probeAsH2 !== this.upstreamH2) {
+      // A probe asked in the other protocol says nothing about this request: a server that speaks
+      // both answers it in that protocol, which would read as "speaks only that one" here, and
+      // a request it may have processed would be sent again.
+      this.#failed(cause, endpoint);
+      return;
     }
     // No controller while waiting: a timeout now fails the exchange directly (onTimeout).
     this.controller = null;

@@ -97,6 +97,8 @@ export class Endpoint implements BalancerEndpoint {
   probeAfter = 0;
   /** The protocol probe in flight: requests failing meanwhile wait for its answer instead of probing again. */
   probe: Promise<LearnedProtocol> | null = null;
+  /** The question `probe` asked: the HTTP/2 preface (true) or an HTTP/1.1 request. */
+  probeAsH2 = false;
 
   readonly #origin: string;
   readonly #options: EndpointOptions;
