@@ -379,7 +379,7 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
       return;
     }
     // An h2c upstream, or under `auto` an endpoint learned to speak only h2c: the Exchange core forwards it (plain field reads while nothing was learned).
-    if (engine.handOffAll || (endpoint.protocol !== 0 && engine.handOff !== null && route.protocol === 'auto' && endpoint.learnedProtocol() === 2 /* LearnedProtocol.H2C */)) {
+    if (engine.handOffAll || (endpoint.protocol !== 0 && engine.handOff !== null && route.protocol === 'auto' && endpoint.learnedProtocol(this.#bodyFraming === B_NONE) === 2 /* LearnedProtocol.H2C */)) {
       this.#handOff(endpoint, false);
       return;
     }

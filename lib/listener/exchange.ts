@@ -154,7 +154,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     let useH2 = route.protocol === 'h2c' || (route.protocol === 'auto' && this.clientProtocol === ClientProtocol.HTTP2);
     // `auto` and an endpoint known to speak the other protocol only: speak that (a plain field read while nothing was learned).
     if (route.protocol === 'auto' && endpoint.protocol !== LearnedProtocol.UNKNOWN) {
-      const learned = endpoint.learnedProtocol();
+      // Re-checked by a bodiless request, or a gRPC call that fails on HTTP/1.1 whatever the answer.
+      const learned = endpoint.learnedProtocol(this.body === null || this.#needsH2EndToEnd());
       if (learned !== LearnedProtocol.UNKNOWN) {
         useH2 = learned === LearnedProtocol.H2C;
         if (!useH2 && this.#needsH2EndToEnd()) {
@@ -420,6 +421,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    this.body?.discard();
     requestFinished(this.route, this.endpoint, err, this.clientProtocol, this.status, this.grpcStatus, this.startedAt, this.attempt);
   }
 }

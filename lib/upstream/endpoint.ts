@@ -221,10 +221,14 @@ export class Endpoint implements BalancerEndpoint {
    * The learned protocol, for `auto`: UNKNOWN once the mark is older than
    * PROTOCOL_RECHECK_MS (the next request then tries the client's protocol on
    * a new connection, and learns again if it still fails the same way).
+   * `mayRecheck`: the caller's request may be that one. A request with a body
+   * may not: if the endpoint still speaks only the learned protocol, a body
+   * that was not kept (--retries 0, over --retry-buffer) cannot be sent again
+   * and the request would fail for nothing; it keeps the mark instead.
    */
-  learnedProtocol(): LearnedProtocol {
+  learnedProtocol(mayRecheck: boolean): LearnedProtocol {
     const p = this.protocol;
-    if (p !== LearnedProtocol.UNKNOWN && performance.now() >= this.protocolRecheckAt) {
+    if (p !== LearnedProtocol.UNKNOWN && mayRecheck && performance.now() >= this.protocolRecheckAt) {
       this.protocol = LearnedProtocol.UNKNOWN;
       this.protocolRecheckAt = 0;
       return LearnedProtocol.UNKNOWN;
