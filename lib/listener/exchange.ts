@@ -421,6 +421,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    this.body?.discard();
     requestFinished(this.route, this.endpoint, err, this.clientProtocol, this.status, this.grpcStatus, this.startedAt, this.attempt);
   }
 }

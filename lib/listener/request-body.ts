@@ -21,6 +21,8 @@ export class RequestBodyTap {
   #recorded: Buffer[] | null = [];
   #recordedBytes = 0;
   #ended = false;
+  /** The exchange is over: the rest of the client's body is read and dropped (see discard). */
+  #discarding = false;
   /**
    * The client's request trailers (an HTTP/2 trailing HEADERS frame, or the
    * trailer section of an HTTP/1.1 chunked body), set before the body ends;
@@ -53,7 +55,7 @@ export class RequestBodyTap {
     // Empty DATA frames carry nothing, and a flood of zero-length writes on an
     // upstream HTTP/2 stream that is then reset wedges node:http2 natively
     // (100% CPU, unbounded memory): never forward them.
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || this.#discarding) return;
     if (this.#recorded !== null) {
       this.#recordedBytes += chunk.length;
       if (this.#recordedBytes <= this.#limit) this.#recorded.push(chunk);
@@ -70,6 +72,20 @@ export class RequestBodyTap {
       (out ??= {})[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     this.trailers = out;
+  }
+
+  /**
+   * The exchange ended (its response is complete, or it failed) before the
+   * client's body did: nothing reads `current` any more, so the source it
+   * paused would stay paused and the client, held by flow control, could never
+   * finish sending (its HTTP/2 stream never closes). Read on and drop the rest,
+   * as node:http's server does with an unread request body.
+   */
+  discard(): void {
+    if (this.#ended || this.#discarding) return;
+    this.#discarding = true;
+    this.#recorded = null;
+    this.source.resume();
   }
 
   /** A new stream carrying the whole body again, or null when more was forwarded than the replay buffer holds. */

@@ -299,6 +299,10 @@ class NodeH2cRequest extends DispatchControllerBase {
   complete(): void {
     if (this.done) return;
     this.#finish();
+    // The response is complete before the request body was (an early 413, 401, an error status): nothing sends the
+    // rest now, so end the stream rather than leave it open on the session forever (RFC 9113 section 8.1).
+    const stream = this.stream;
+    if (stream !== null && !stream.writableEnded) stream.close(NGHTTP2_NO_ERROR);
     this.handler.onResponseEnd?.(this, (this.trailers ?? EMPTY) as Record<string, string | string[]>);
   }
 
