@@ -74,13 +74,19 @@ describe('LeasedBucket', () => {
     expect(b.take(4)).toBe(0);
   });
 
-  test('leased tokens unused for a second are dropped', () => {
-    const { b } = bucket(50, 50);
+  test('leased tokens unused for a second are dropped; the next request goes on credit (one) while a lease is asked for', () => {
+    const { b, source } = bucket(50, 50);
     b.leased(5, 0, 1, 0);
     expect(b.take(1)).toBe(0);
     expect(b.tokens).toBe(4);
-    expect(b.take(LEASE_TTL_MS + 1)).toBeGreaterThan(0);
+    const asked = source.asked.length;
+    expect(b.take(LEASE_TTL_MS + 1)).toBe(0);
     expect(b.tokens).toBe(0);
+    expect(source.asked.length).toBe(asked + 1);
+    expect(b.take(LEASE_TTL_MS + 2)).toBeGreaterThan(0); // one credit at most
+    b.leased(5, 0, 1, LEASE_TTL_MS + 3); // repays it
+    expect(b.debt).toBe(0);
+    expect(b.tokens).toBe(4);
   });
 
   test('a lease unanswered for 250 ms is a failure: fail open admits, fail closed refuses', () => {

@@ -12,7 +12,9 @@
 // The first request of a new bucket, before Redis has answered its first
 // lease, goes on credit (one token, repaid from the next tokens leased): a new
 // key never waits for a round trip, at the price of at most one request per
-// sidecar per new bucket above the limit at that moment. While Redis cannot
+// sidecar per new bucket above the limit at that moment. So does the first
+// request to a bucket idle for longer than LEASE_TTL_MS (its tokens dropped),
+// one credit unpaid at most. While Redis cannot
 // be reached, requests pass (fail open) or are refused (fail closed), and a
 // lease is tried again at most every 250 ms per bucket.
 
@@ -91,9 +93,14 @@ export class LeasedBucket implements Bucket {
     if (!this.inFlight && now >= this.nextLeaseAt) this.#lease(now);
     const source = this.source;
     if (!source.reachable) return source.failClosed ? CLOSED_WAIT_MS : 0;
-    if (this.fresh) {
+    // Nothing held because nothing was asked of this bucket for a while (new, or idle for longer
+    // than leased tokens live): the request goes on credit, as a new bucket's first one does,
+    // rather than being refused for a lease only just asked for. Not while Redis's last answer
+    // said it has none yet (nextLeaseAt), nor while a credit is unpaid, nor when the held tokens
+    // were used up (expiresAt ahead): then Redis is the authority.
+    if (this.debt === 0 && now >= this.expiresAt && now >= this.nextLeaseAt) {
       this.fresh = false;
-      this.debt++;
+      this.debt = 1;
       return 0;
     }
     return this.waitMs > 0 ? this.waitMs : 1 / this.ratePerMs;
