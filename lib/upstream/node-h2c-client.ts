@@ -44,6 +44,9 @@ const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.const
 /** Request fields HTTP/2 forbids (RFC 9113 section 8.2.2), and host, which becomes :authority. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
+/** Request trailer fields never forwarded: framing, routing and connection fields (RFC 9110 section 6.5.1). */
+const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'http2-settings']);
+const EMPTY_TRAILERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const REQUEST_CONTEXT = Object.freeze({});
 const kRequest = Symbol('ringside.nodeH2cRequest');
 type RequestStream = ClientHttp2Stream & { [kRequest]?: NodeH2cRequest };
@@ -379,7 +382,20 @@ function onWantTrailers(this: RequestStream): void {
   const request = this[kRequest]!;
   const trailers = request.body?.trailers ?? null;
   if (request.done || this.destroyed) return;
-  this.sendTrailers(trailers ?? {});
+  // An HTTP/1.1 client's chunked trailer section may name connection fields (te, connection, ...) that node:http2
+  // refuses by throwing, here inside an event listener: an uncaught exception. Never forwarded (RFC 9110 section 6.5.1,
+  // RFC 9113 section 8.2.2); whatever else it refuses resets the stream instead.
+  let out: Record<string, string> = EMPTY_TRAILERS;
+  if (trailers !== null) {
+    out = {};
+    for (const name in trailers) if (!FORBIDDEN_TRAILERS.has(name.toLowerCase())) out[name] = trailers[name];
+  }
+  try {
+    this.sendTrailers(out);
+  } catch (err) {
+    request.streamError = err as Error;
+    cancelStream(this);
+  }
 }
 
 function onBodyData(this: RequestBody, chunk: Buffer): void {
