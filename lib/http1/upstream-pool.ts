@@ -257,7 +257,9 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
         this.user.onUpstreamHead(head);
         if (this.user === null) return;
         if (head.framing === Framing.NONE) {
-          if (start < end) return this.#protocolError('bytes after a body-less response');
+          // Bytes after a complete response (a body on a HEAD or 204 answer, a stray CRLF): the response is whole as
+          // framed (RFC 9112 section 6.3) and goes on; only the connection is not reused, since they are no next response.
+          if (start < end) this.#keepAlive = false;
           return this.#complete();
         }
         continue;
@@ -271,7 +273,7 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
           user.onUpstreamBody(buf, start, start + n);
           start += n;
           if (this.#remaining === 0) {
-            if (start < end) return this.#protocolError('bytes after the response body');
+            if (start < end) this.#keepAlive = false; // as above: complete, not reused
             return this.#complete();
           }
           break;
@@ -283,7 +285,7 @@ export class UpstreamConnection implements TimedItem, ChunkDataSink, WriteDrainL
           if (!this.#decode) user.onUpstreamBody(buf, start, stop);
           start = stop;
           if (r !== NEED_MORE) {
-            if (start < end) return this.#protocolError('bytes after the response body');
+            if (start < end) this.#keepAlive = false; // as above: complete, not reused
             return this.#complete();
           }
           break;
