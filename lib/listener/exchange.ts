@@ -23,7 +23,7 @@ import type { Hash64 } from '../hash/hash64.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { mayHideProtocolMismatch, PROBE_INTERVAL_MS, probeProtocol, protocolMark } from '../upstream/protocol-probe.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
-import { forwardResponseHeaders as forwardResponse } from './hop-by-hop.ts';
+import { forwardResponseHeaders as forwardResponse, forwardResponseTrailers } from './hop-by-hop.ts';
 import type { RequestBodyTap } from './request-body.ts';
 import type { Route } from './route.ts';
 
@@ -264,7 +264,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       const gs = trailers['grpc-status'];
       if (typeof gs === 'string') this.grpcStatus = Number(gs);
     }
-    this.writeEnd(hasTrailers ? trailers : null);
+    // An HTTP/2 upstream's trailers carry no connection fields (both h2 clients refuse them); an HTTP/1.1 one's may.
+    this.writeEnd(hasTrailers ? (this.upstreamH2 ? trailers : forwardResponseTrailers(trailers)) : null);
     this.finish(null);
   }
 

@@ -53,6 +53,24 @@ export function forwardRequestHeaders(rawHeaders: readonly string[], connection:
   return out;
 }
 
+/**
+ * Fields a trailer section may not carry on: framing, routing and connection
+ * fields (RFC 9110 section 6.5.1; HTTP/2 refuses the connection ones outright,
+ * RFC 9113 section 8.2.2, and node:http2's sendTrailers throws on them).
+ */
+const NOT_IN_TRAILERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings', 'content-length', 'host']);
+
+/** An HTTP/1.1 upstream's response trailers without the fields above: `trailers` itself when it has none of them (the common case). */
+export function forwardResponseTrailers(trailers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  let out: Record<string, string | string[] | undefined> | null = null;
+  for (const name in trailers) {
+    if (!NOT_IN_TRAILERS.has(name)) continue;
+    out ??= { ...trailers };
+    delete out[name];
+  }
+  return out ?? trailers;
+}
+
 /** Response headers (lower-case object, as undici gives them) without hop-by-hop fields. */
 export function forwardResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const named = connectionTokens(headers.connection);

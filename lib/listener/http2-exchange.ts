@@ -217,7 +217,15 @@ function onStreamDrain(this: ExchangeStream): void {
 
 function onWantTrailers(this: ExchangeStream): void {
   const exchange = this[kExchange];
-  this.sendTrailers((exchange?.trailers ?? {}) as Record<string, string>);
+  try {
+    this.sendTrailers((exchange?.trailers ?? {}) as Record<string, string>);
+  } catch (err) {
+    // Trailers node:http2 refuses (a repeated single-value field, ...) throw here, inside its event: the response
+    // cannot end as sent, so the stream is reset (destroy with an error: RST_STREAM INTERNAL_ERROR at once; close()
+    // would wait for the writable side, which may end the stream cleanly without them) rather than the process
+    // taken down by an uncaught exception.
+    this.destroy(err as Error);
+  }
 }
 
 /** The client's address, read once per connection (session.socket is a Proxy over a getter). */
