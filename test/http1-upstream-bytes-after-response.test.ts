@@ -6,45 +6,20 @@
 // change the client's answer.
 
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../lib/config/config.ts';
 import { startProxy, stopWhenIdle, type TestProxy } from './support/proxy.ts';
+import { type RawUpstream, startRawUpstream } from './support/raw-upstream.ts';
 
-/** A raw upstream: each request gets its answer in one write; it counts connections. */
-async function startRawUpstream(): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
-  let connections = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let buf = '';
-    socket.on('data', (d) => {
-      buf += d.toString('latin1');
-      let i: number;
-      while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
-        const head = buf.slice(0, i);
-        buf = buf.slice(i + 4);
-        const [method, path] = head.split(' ');
-        if (path === '/head-with-body' && method === 'HEAD') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello');
-        else if (path === '/204-with-body') socket.write('HTTP/1.1 204 No Content\r\n\r\nhello');
-        else if (path === '/crlf-after-body') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello\r\n');
-        else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-      }
-    });
+/** Each request gets its answer in one write. */
+function startRawUpstreamWithExtras(): Promise<RawUpstream> {
+  return startRawUpstream((head, socket) => {
+    const [method, path] = head.split(' ');
+    if (path === '/head-with-body' && method === 'HEAD') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello');
+    else if (path === '/204-with-body') socket.write('HTTP/1.1 204 No Content\r\n\r\nhello');
+    else if (path === '/crlf-after-body') socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello\r\n');
+    else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    connections: () => connections,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
 }
 
 function request(session: http2.ClientHttp2Session, method: string, path: string): Promise<{ status: number; body: string; error: string | null }> {
@@ -76,7 +51,7 @@ describe.each(ENGINES)('an HTTP/1.1 upstream sends bytes after its response, HTT
   let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
   let proxy: TestProxy;
   beforeAll(async () => {
-    upstream = await startRawUpstream();
+    upstream = await startRawUpstreamWithExtras();
     proxy = await startProxy({ engine, endpoints: [`127.0.0.1:${upstream.port}`], upstream: { protocol: 'http1' } });
   });
   afterAll(async () => {

@@ -7,42 +7,22 @@
 // repeated single-value field) reset the stream instead.
 
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../lib/config/config.ts';
 import { startProxy, stopWhenIdle, type TestProxy } from './support/proxy.ts';
+import { type RawUpstream, startRawUpstream } from './support/raw-upstream.ts';
 
 const TRAILERS: Record<string, string> = {
   '/connection-fields': 'x-sum: 1\r\nkeep-alive: timeout=5\r\nte: gzip\r\nproxy-connection: keep-alive\r\n',
   '/repeated-etag': 'etag: "a"\r\netag: "b"\r\n',
 };
 
-async function startRawUpstream(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let buf = '';
-    socket.on('data', (d) => {
-      buf += d.toString('latin1');
-      let i: number;
-      while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
-        const path = buf.slice(0, i).split(' ')[1];
-        buf = buf.slice(i + 4);
-        socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n${TRAILERS[path] ?? ''}\r\n`);
-      }
-    });
+/** A chunked `ok` whose trailer section is the one TRAILERS names for the path. */
+function startTrailerUpstream(): Promise<RawUpstream> {
+  return startRawUpstream((head, socket) => {
+    const path = head.split(' ')[1];
+    socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n${TRAILERS[path] ?? ''}\r\n`);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
 }
 
 function get(session: http2.ClientHttp2Session, path: string): Promise<{ body: string; trailers: Record<string, unknown> | null; rstCode: number | undefined }> {
@@ -66,7 +46,7 @@ describe.each(ENGINES)('response trailers with connection fields, HTTP/1.1 upstr
   let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
   let proxy: TestProxy;
   beforeAll(async () => {
-    upstream = await startRawUpstream();
+    upstream = await startTrailerUpstream();
     proxy = await startProxy({ engine, endpoints: [`127.0.0.1:${upstream.port}`], upstream: { protocol: 'http1' } });
   });
   afterAll(async () => {
