@@ -117,6 +117,7 @@ export class LeasedBucket implements Bucket {
     this.inFlight = false;
     // Redis has answered once: no more credit (it said what there is).
     this.fresh = false;
+    const repaid = granted > 0 && this.debt > 0;
     let usable = granted - this.debt;
     if (usable < 0) {
       this.debt = -usable;
@@ -131,9 +132,12 @@ export class LeasedBucket implements Bucket {
     this.#size(sidecars);
     // Short: come back when Redis expects a token, not on every request.
     this.nextLeaseAt = granted === 0 ? now + Math.max(1, waitMs) : 0;
-    // Still low after repaying credit (batches of 1 at low rates): fetch the next one now, so
-    // the next request finds a token. Each round takes at least one token from Redis, or stops.
-    if (granted > 0 && this.tokens <= this.lowWater) this.#lease(now);
+    // Still low because the lease went to repaying credit (batches of 1 at low
+    // rates): fetch the next one now, so the next request finds a token. Only
+    // then: re-leasing after every grant made a sidecar under load take each
+    // token the moment Redis refilled it, and starved the others sharing the
+    // bucket (0.2 of 50/s for one of two sidecars offered 100/s each).
+    if (repaid && this.tokens <= this.lowWater) this.#lease(now);
   }
 
   leaseFailed(now: number): void {
