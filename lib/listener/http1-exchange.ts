@@ -6,6 +6,7 @@ import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
 import { RequestBodyTap } from './request-body.ts';
 import { writeHttp1Error } from './error-response.ts';
 import { forwardRequestHeaders } from './hop-by-hop.ts';
+import { toUpstreamError } from '../upstream/upstream-error.ts';
 import type { Route } from './route.ts';
 
 export class Http1Exchange extends Exchange {
@@ -25,7 +26,22 @@ export class Http1Exchange extends Exchange {
   }
 
   protected writeHead(status: number, headers: Record<string, string | string[]>, statusMessage: string | undefined): void {
-    this.res.writeHead(status, statusMessage, headers);
+    // A `trailer` field announces trailers; with a content-length they cannot
+    // follow in HTTP/1.1, and node:http throws on the head
+    // (ERR_HTTP_TRAILER_INVALID: nghttpd --trailer sends exactly that), which
+    // took the process down. The announcement goes; the trailers are dropped
+    // at the end as for any content-length response.
+    if (headers.trailer !== undefined && headers['content-length'] !== undefined) {
+      const { trailer: _announced, ...rest } = headers;
+      headers = rest;
+    }
+    try {
+      this.res.writeHead(status, statusMessage, headers);
+    } catch (err) {
+      // A head HTTP/1.1 cannot carry (an invalid field from an h2c upstream): nothing went out, the client gets a 502.
+      this.status = 0;
+      this.fail(toUpstreamError(err, this.route.upstream.name, this.endpoint?.key ?? ''));
+    }
   }
 
   protected writeData(chunk: Buffer): boolean {
