@@ -151,6 +151,11 @@ class NodeHttp1Request extends DispatchControllerBase {
         list.push(headers[i], headers[i + 1]);
       }
     }
+    // With a content-length the trailers will be dropped (below), so their announcement goes too: node:http
+    // refuses a `trailer` field on a body it does not chunk (ERR_HTTP_TRAILER_INVALID; nghttp --trailer sends one).
+    if (declared) {
+      for (let i = list.length - 2; i >= 0; i -= 2) if (list[i].toLowerCase() === 'trailer') list.splice(i, 2);
+    }
     if (!sawHost) list.push('host', client.authority);
     // Without a declared length the body goes chunked, so trailers can follow; explicit, so node:http chunks it
     // whatever the method (it only defaults to chunked for POST, PUT, ...).
