@@ -17,6 +17,7 @@
 import type { Dispatcher } from 'undici';
 import { ClientCancelledError, ErrorCodes, NoEndpointsError, RateLimitedError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
+import { learnProtocol } from '../forwarding/learned-protocol.ts';
 import { requestFinished } from '../forwarding/request-outcome.ts';
 import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
 import type { Hash64 } from '../hash/hash64.ts';
@@ -440,13 +441,6 @@ function wasRefused(cause: Error): boolean {
 }
 
 function noop(): void {}
-
-/** Remember what `endpoint` speaks; logged at info once per change (a new endpoint, or after a re-check found otherwise). */
-export function learnProtocol(route: Route, endpoint: Endpoint, learned: LearnedProtocol): void {
-  if (endpoint.learnProtocol(learned)) {
-    route.logger.info('upstream endpoint speaks only one protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
-  }
-}
 
 /** Whether the flat [name, value, ...] list carries content-length. */
 function declaresLength(headers: readonly string[]): boolean {

@@ -14,7 +14,8 @@ import type { RingsideError } from '../errors/errors.ts';
 import type { HandedOffExchange, HandOffRequest, ServerConnection } from '../http1/server-connection.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { http1ErrorText } from '../errors/error-response.ts';
-import { ClientProtocol, Exchange, learnProtocol, parseGrpcTimeout } from './exchange.ts';
+import { learnProtocol } from '../forwarding/learned-protocol.ts';
+import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
 import { RequestBodyTap } from './request-body.ts';
 import type { Route } from './route.ts';
 
