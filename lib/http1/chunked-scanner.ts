@@ -189,3 +189,24 @@ export class ChunkedScanner {
     return MALFORMED;
   }
 }
+
+/**
+ * The fields of a trailer section the scanner validated (`name: value` lines
+ * ending in CRLF, through the blank line): names lower-case, a repeated
+ * field's values in arrival order.
+ */
+export function parseTrailerSection(text: string): Record<string, string | string[]> {
+  const fields: Record<string, string | string[]> = {};
+  for (let pos = 0; pos < text.length - 2; ) {
+    const end = text.indexOf('\r\n', pos);
+    const colon = text.indexOf(':', pos);
+    const name = text.slice(pos, colon).toLowerCase();
+    const value = text.slice(colon + 1, end).trim();
+    const prev = fields[name];
+    if (prev === undefined) fields[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else fields[name] = [prev, value];
+    pos = end + 2;
+  }
+  return fields;
+}

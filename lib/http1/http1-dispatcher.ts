@@ -22,7 +22,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
-import { ChunkedScanner, type ChunkDataSink } from './chunked-scanner.ts';
+import { ChunkedScanner, parseTrailerSection, type ChunkDataSink } from './chunked-scanner.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
 import type { UpstreamConnection, UpstreamFailure, UpstreamPool, UpstreamUser } from './upstream-pool.ts';
 
@@ -304,7 +304,7 @@ class Http1Request extends DispatchControllerBase implements UpstreamUser, Chunk
     this.done = true;
     this.conn = null;
     this.#detachBody();
-    this.handler.onResponseEnd?.(this, this.#trailerText.length > 2 ? parseTrailers(this.#trailerText) : EMPTY_TRAILERS);
+    this.handler.onResponseEnd?.(this, this.#trailerText.length > 2 ? parseTrailerSection(this.#trailerText) : EMPTY_TRAILERS);
   }
 
   onUpstreamError(_failure: UpstreamFailure, cause: Error, _headSeen: boolean): void {
@@ -349,18 +349,6 @@ class Http1Request extends DispatchControllerBase implements UpstreamUser, Chunk
     this.#detachBody();
     this.handler.onResponseError?.(this, err);
   }
-}
-
-/** The trailer section's field lines (validated by the pool's scanner), through the blank line. */
-function parseTrailers(text: string): Fields {
-  const fields: Fields = {};
-  for (let pos = 0; pos < text.length - 2; ) {
-    const end = text.indexOf('\r\n', pos);
-    const colon = text.indexOf(':', pos);
-    addField(fields, text.slice(pos, colon).toLowerCase(), text.slice(colon + 1, end).trim());
-    pos = end + 2;
-  }
-  return fields;
 }
 
 // Listeners shared by every body: they find their request through a field, so no closure is made per request.

@@ -28,13 +28,14 @@ import {
   UpstreamResetError,
 } from '../errors/errors.ts';
 import { http1ErrorText } from '../errors/error-response.ts';
+import { learnProtocol } from '../forwarding/learned-protocol.ts';
 import { requestFinished } from '../forwarding/request-outcome.ts';
 import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
 import { statusOf } from '../errors/status.ts';
 import type { ClientProtocol } from '../listener/exchange.ts';
 import type { Route } from '../listener/route.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import { ChunkedScanner, MALFORMED, NEED_MORE, type ChunkDataSink } from './chunked-scanner.ts';
+import { ChunkedScanner, MALFORMED, NEED_MORE, parseTrailerSection, type ChunkDataSink } from './chunked-scanner.ts';
 import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
 import { SocketReader, type ReadTarget } from '../io/socket-reader.ts';
@@ -713,9 +714,7 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     if (this.engine.handOff === null || route.protocol !== 'auto') return false;
     if (this.#bodyFraming !== B_NONE && this.#kept === null) {
       // Learned all the same: the next request goes to h2c at once.
-      if (endpoint.learnProtocol(2 /* LearnedProtocol.H2C */)) {
-        route.logger.info('upstream endpoint speaks only one protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
-      }
+      learnProtocol(route, endpoint, 2 /* LearnedProtocol.H2C */);
       this.#fail(new UpstreamProtocolError(route.upstream.name, endpoint.key, 'speaks only h2c, and the part of the request body already sent was not kept to send again (over --retry-buffer, or --retries 0)'));
       this.#drainBodyAfterResponse();
       return true;
@@ -754,17 +753,13 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
       return;
     }
     this.#trailerText = null;
-    const fields: Record<string, string> = {};
-    let any = false;
-    for (const line of text.split('\r\n')) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      fields[name] = name in fields ? `${fields[name]}, ${value}` : value;
-      any = true;
+    const parsed = parseTrailerSection(text);
+    let fields: Record<string, string> | null = null;
+    for (const name in parsed) {
+      const value = parsed[name];
+      (fields ??= {})[name] = Array.isArray(value) ? value.join(', ') : value;
     }
-    if (any) this.#handedOff.setTrailers(fields);
+    if (fields !== null) this.#handedOff.setTrailers(fields);
   }
 
   /** The handed-off exchange wants more request body. */
