@@ -22,6 +22,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
+import { forwardableTrailer } from '../forwarding/trailer-fields.ts';
 import { ChunkedScanner, parseTrailerSection, type ChunkDataSink } from './chunked-scanner.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
 import type { UpstreamConnection, UpstreamFailure, UpstreamPool, UpstreamUser } from './upstream-pool.ts';
@@ -39,8 +40,6 @@ type Body = Readable & { readonly trailers?: Record<string, string> | null; [kRe
 
 /** Methods whose request normally carries content: without a body undici sends `content-length: 0` for them, and so do we. */
 const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
-/** Trailer fields never forwarded: framing, routing and connection fields (RFC 9110 section 6.5.1, RFC 9112 section 7.1.2). */
-const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
 /** Response body slices at least this large are handed over in place (the connection reads into a new buffer); smaller ones are copied. */
 const LEND_MIN = 8 * 1024;
 /** Body chunks up to this size go out with their chunk-size line and CRLF in one write. */
@@ -226,7 +225,7 @@ class Http1Request extends DispatchControllerBase implements UpstreamUser, Chunk
       let end = '0\r\n';
       if (trailers !== null) {
         for (const name in trailers) {
-          if (FORBIDDEN_TRAILERS.has(name.toLowerCase())) continue;
+          if (!forwardableTrailer(name)) continue;
           end += `${name}: ${trailers[name]}\r\n`;
         }
       }

@@ -2,6 +2,8 @@
 // connection, not the message, so a proxy must not forward them. HTTP/2
 // forbids them outright (RFC 9113 section 8.2.2).
 
+import { forwardableTrailer } from '../forwarding/trailer-fields.ts';
+
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -53,18 +55,11 @@ export function forwardRequestHeaders(rawHeaders: readonly string[], connection:
   return out;
 }
 
-/**
- * Fields a trailer section may not carry on: framing, routing and connection
- * fields (RFC 9110 section 6.5.1; HTTP/2 refuses the connection ones outright,
- * RFC 9113 section 8.2.2, and node:http2's sendTrailers throws on them).
- */
-const NOT_IN_TRAILERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings', 'content-length', 'host']);
-
-/** An HTTP/1.1 upstream's response trailers without the fields above: `trailers` itself when it has none of them (the common case). */
+/** An HTTP/1.1 upstream's response trailers without the fields no trailer section may carry on (../forwarding/trailer-fields.ts): `trailers` itself when it has none of them (the common case). */
 export function forwardResponseTrailers(trailers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   let out: Record<string, string | string[] | undefined> | null = null;
   for (const name in trailers) {
-    if (!NOT_IN_TRAILERS.has(name)) continue;
+    if (forwardableTrailer(name)) continue;
     out ??= { ...trailers };
     delete out[name];
   }

@@ -26,6 +26,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
+import { forwardableTrailer } from '../forwarding/trailer-fields.ts';
 import { ErrorCodes } from '../errors/errors.ts';
 
 export interface NodeH2cClientOptions {
@@ -44,8 +45,6 @@ const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.const
 /** Request fields HTTP/2 forbids (RFC 9113 section 8.2.2), and host, which becomes :authority. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
-/** Request trailer fields never forwarded: framing, routing and connection fields (RFC 9110 section 6.5.1). */
-const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'http2-settings']);
 const EMPTY_TRAILERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const REQUEST_CONTEXT = Object.freeze({});
 const kRequest = Symbol('ringside.nodeH2cRequest');
@@ -388,7 +387,7 @@ function onWantTrailers(this: RequestStream): void {
   let out: Record<string, string> = EMPTY_TRAILERS;
   if (trailers !== null) {
     out = {};
-    for (const name in trailers) if (!FORBIDDEN_TRAILERS.has(name.toLowerCase())) out[name] = trailers[name];
+    for (const name in trailers) if (forwardableTrailer(name)) out[name] = trailers[name];
   }
   try {
     this.sendTrailers(out);

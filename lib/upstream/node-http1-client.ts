@@ -19,6 +19,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
+import { forwardableTrailer } from '../forwarding/trailer-fields.ts';
 
 export interface NodeHttp1ClientOptions {
   readonly connectTimeoutMs: number;
@@ -36,8 +37,6 @@ type Body = Readable & { readonly trailers?: Record<string, string> | null };
 const REQUEST_CONTEXT = Object.freeze({});
 /** Classified by toUpstreamError (./upstream-error.ts) as a connect failure: the request never reached the endpoint. */
 const CONNECT_TIMEOUT_CODE = 'UND_ERR_CONNECT_TIMEOUT';
-/** Trailer fields never forwarded: framing, routing and connection fields (RFC 9110 section 6.5.1). */
-const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
 
 export class NodeHttp1Client {
   readonly host: string;
@@ -206,7 +205,7 @@ class NodeHttp1Request extends DispatchControllerBase {
         (this.handler as { onRequestTrailersDropped?(names: readonly string[]): void }).onRequestTrailersDropped?.(Object.keys(trailers));
       } else if (trailers !== null) {
         const out: Record<string, string> = {};
-        for (const name in trailers) if (!FORBIDDEN_TRAILERS.has(name.toLowerCase())) out[name] = trailers[name];
+        for (const name in trailers) if (forwardableTrailer(name)) out[name] = trailers[name];
         try {
           req.addTrailers(out);
         } catch (err) {
