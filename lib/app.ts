@@ -16,7 +16,7 @@ import { createHash64 } from './hash/hash64.ts';
 import { initXxhash64 } from './hash/xxhash64.ts';
 import { leanSocketIo } from './io/stream-handle.ts';
 import { Listener } from './listener/listener.ts';
-import { createMetricsObserver } from './listener/metrics-observer.ts';
+import { createMetricsObserver } from './forwarding/metrics-observer.ts';
 import type { Logger } from './log/logger.ts';
 import { createMetrics, type RingsideMetrics } from './metrics/metrics.ts';
 import { registerRateLimitRedisMetrics } from './metrics/rate-limit-metrics.ts';

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { parseGrpcTimeout } from '../lib/listener/exchange.ts';
+import { parseGrpcTimeout } from '../lib/forwarding/exchange.ts';
 import { startProxy } from './support/proxy.ts';
 import { waitFor } from './support/wait.ts';
 

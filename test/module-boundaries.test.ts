@@ -41,9 +41,9 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   // h2c client) itself; STYLE.md has them chosen once from the engine and handed in.
   // The upstream clients implement the forwarding core's controller contract (lib/forwarding/dispatch-controller.ts).
   upstream: { runtime: ['errors', 'metrics', 'log', 'http1', 'http2', 'forwarding'], types: ['balancer', 'discovery', 'hash', 'config'] },
-  // The forwarding rules every codec follows (retries, accounting, the controller contract; the core of issue 19 grows here).
-  // beyond STYLE.md: `listener` (types) - Route and ClientProtocol still live in the listener.
-  forwarding: { runtime: ['errors'], types: ['listener', 'upstream', 'hash'] },
+  // The core every request goes through: route, exchange (pick, dispatch, retries, deadlines,
+  // accounting), request body tap, hop-by-hop rules; and the controller contract the codecs implement.
+  forwarding: { runtime: ['errors', 'upstream', 'metrics'], types: ['hash', 'config', 'log', 'rate-limit'] },
   // The listener hands HTTP/1 connections to our HTTP/1.1 server (--engine lean).
   listener: { runtime: ['balancer', 'upstream', 'hash', 'errors', 'metrics', 'log', 'http1', 'forwarding'], types: ['config', 'rate-limit'] },
   // Codecs: HTTP/1.1 (server connection, client pool, head parsers, chunked framing) and HTTP/2 (frames,

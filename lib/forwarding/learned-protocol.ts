@@ -2,7 +2,7 @@
 // on the endpoint and logged once per change, whichever codec saw it (our
 // HTTP/1.1 pool, our HTTP/2 client, or the compat engine's probe).
 
-import type { Route } from '../listener/route.ts';
+import type { Route } from './route.ts';
 import type { Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 
 /** Remember what `endpoint` speaks; logged at info once per change (a new endpoint, or after a re-check found otherwise). */

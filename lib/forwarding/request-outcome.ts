@@ -4,8 +4,8 @@
 
 import { blamesEndpoint, type RingsideError } from '../errors/errors.ts';
 import { GrpcStatus } from '../errors/status.ts';
-import type { ClientProtocol } from '../listener/exchange.ts';
-import type { Route } from '../listener/route.ts';
+import type { ClientProtocol } from './exchange.ts';
+import type { Route } from './route.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 
 /**

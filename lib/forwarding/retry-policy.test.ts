@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClientCancelledError, ConnectFailedError, HeadersTooLargeError, TimeoutError, UpstreamResetError } from '../errors/errors.ts';
-import type { Route } from '../listener/route.ts';
+import type { Route } from './route.ts';
 import { retryAllowed } from './retry-policy.ts';
 
 const route = { upstream: { config: { retries: 2 } } } as unknown as Route;

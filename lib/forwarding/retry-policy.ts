@@ -7,8 +7,8 @@
 import { ErrorCodes, type RingsideError } from '../errors/errors.ts';
 import { statusOf } from '../errors/status.ts';
 import type { Hash64 } from '../hash/hash64.ts';
-import type { ClientProtocol } from '../listener/exchange.ts';
-import type { Route } from '../listener/route.ts';
+import type { ClientProtocol } from './exchange.ts';
+import type { Route } from './route.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 
 /** RFC 9110 section 9.2.2: methods whose repetition has the same effect as one request. */

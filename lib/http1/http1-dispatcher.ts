@@ -35,7 +35,7 @@ export interface RequestTrailersDroppedListener {
   onRequestTrailersDropped?(names: readonly string[]): void;
 }
 
-/** The body stream the listener passes (../listener/request-body.ts): its trailers are readable once it has ended. */
+/** The body stream the listener passes (../forwarding/request-body.ts): its trailers are readable once it has ended. */
 type Body = Readable & { readonly trailers?: Record<string, string> | null; [kRequest]?: Http1Request };
 
 /** Methods whose request normally carries content: without a body undici sends `content-length: 0` for them, and so do we. */

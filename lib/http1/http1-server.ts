@@ -4,7 +4,7 @@
 // more CPU per request, see issue 7). Selected with `--engine lean`.
 
 import type net from 'node:net';
-import type { Route } from '../listener/route.ts';
+import type { Route } from '../forwarding/route.ts';
 import { type HandOff, ServerConnection, type Http1ServerOptions, type Http1ServerState } from './server-connection.ts';
 
 export type { Http1ServerOptions };

@@ -1,7 +1,7 @@
 // Strict parser of one HTTP/1.1 request head (RFC 9112 sections 2-3, 5-7),
 // given as one latin1 string that ends with the blank line. It validates every
 // char, decides the body framing, and produces the head to forward upstream
-// with hop-by-hop fields removed (the rules of ../listener/hop-by-hop.ts).
+// with hop-by-hop fields removed (the rules of ../forwarding/hop-by-hop.ts).
 // Anything ambiguous is refused: a proxy that reads a message differently
 // from the server behind it is how request smuggling works
 // (https://portswigger.net/web-security/request-smuggling).

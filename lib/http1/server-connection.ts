@@ -32,8 +32,8 @@ import { learnProtocol } from '../forwarding/learned-protocol.ts';
 import { requestFinished } from '../forwarding/request-outcome.ts';
 import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
 import { statusOf } from '../errors/status.ts';
-import type { ClientProtocol } from '../listener/exchange.ts';
-import type { Route } from '../listener/route.ts';
+import type { ClientProtocol } from '../forwarding/exchange.ts';
+import type { Route } from '../forwarding/route.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import { ChunkedScanner, MALFORMED, NEED_MORE, parseTrailerSection, type ChunkDataSink } from './chunked-scanner.ts';
 import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
@@ -104,7 +104,7 @@ export interface HandedOffExchange {
 
 export type HandOff = (conn: ServerConnection, endpoint: Endpoint, request: HandOffRequest) => HandedOffExchange;
 
-/** The HTTP/1.1 client protocol value of ../listener/exchange.ts (a type-only import keeps lean free of listener code). */
+/** The HTTP/1.1 client protocol value of ../forwarding/exchange.ts (a type-only import keeps lean free of listener code). */
 const HTTP1 = 0 as ClientProtocol;
 
 const R_HEAD = 0; // waiting for a request head
@@ -443,7 +443,7 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
 
   /**
    * Send the request again on another endpoint when that is safe, with the
-   * rules of ../listener/exchange.ts: it never reached the upstream (connect
+   * rules of ../forwarding/exchange.ts: it never reached the upstream (connect
    * failure), or it is idempotent and its body is still replayable; bounded by
    * --retries and the upstream's retry budget.
    */
@@ -843,7 +843,7 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     else this.#next();
   }
 
-  /** Accounting, exactly as ../listener/exchange.ts finish() does it. */
+  /** Accounting, exactly as ../forwarding/exchange.ts finish() does it. */
   #finish(err: RingsideError | null): void {
     const route = this.engine.route;
     const endpoint = this.#endpoint;

@@ -1,6 +1,6 @@
 // The errors the lean HTTP/2 client reports to dispatch handlers. The
 // listener edge classifies them (lib/upstream/upstream-error.ts,
-// lib/listener/exchange.ts): `unprocessed` marks a request the upstream
+// lib/forwarding/exchange.ts): `unprocessed` marks a request the upstream
 // guarantees it never processed (REFUSED_STREAM, above a GOAWAY's
 // last-stream-id, RFC 9113 section 8.7), which is safe to retry even when it
 // is not idempotent.

@@ -28,7 +28,7 @@ export const S_DONE = 2; // finished, failed or aborted
 // Read states.
 
 export const kStream = Symbol('h2Stream');
-/** A request body; the listener's body stream also carries the client's request trailers once it has ended (../listener/request-body.ts). */
+/** A request body; the listener's body stream also carries the client's request trailers once it has ended (../forwarding/request-body.ts). */
 export type BodyWithStream = Readable & { [kStream]?: H2Stream; readonly trailers?: Record<string, string> | null };
 
 /**

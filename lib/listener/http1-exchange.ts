@@ -2,12 +2,12 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RingsideError } from '../errors/errors.ts';
-import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
-import { RequestBodyTap } from './request-body.ts';
+import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
+import { RequestBodyTap } from '../forwarding/request-body.ts';
 import { writeHttp1Error } from './error-response.ts';
-import { forwardRequestHeaders } from './hop-by-hop.ts';
+import { forwardRequestHeaders } from '../forwarding/hop-by-hop.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
-import type { Route } from './route.ts';
+import type { Route } from '../forwarding/route.ts';
 
 export class Http1Exchange extends Exchange {
   readonly res: ServerResponse;

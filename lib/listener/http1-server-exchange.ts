@@ -15,9 +15,9 @@ import type { HandedOffExchange, HandOffRequest, ServerConnection } from '../htt
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { http1ErrorText } from '../errors/error-response.ts';
 import { learnProtocol } from '../forwarding/learned-protocol.ts';
-import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
-import { RequestBodyTap } from './request-body.ts';
-import type { Route } from './route.ts';
+import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
+import { RequestBodyTap } from '../forwarding/request-body.ts';
+import type { Route } from '../forwarding/route.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 

@@ -22,11 +22,11 @@
 import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { BadRequestError, type RingsideError } from '../errors/errors.ts';
 import type { Hash64 } from '../hash/hash64.ts';
-import { ClientProtocol, Exchange, parseGrpcTimeout } from './exchange.ts';
+import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
 import { type GrpcTrailers, writeHttp2Error } from './error-response.ts';
 import { isGrpcContentType } from './http1-exchange.ts';
-import { RequestBodyTap } from './request-body.ts';
-import type { Route } from './route.ts';
+import { RequestBodyTap } from '../forwarding/request-body.ts';
+import type { Route } from '../forwarding/route.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
 
 const HOP_BY_HOP_H2 = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);

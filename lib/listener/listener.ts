@@ -12,7 +12,7 @@ import { createHttp1Server, type Http1Server } from '../http1/http1-server.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
 import { handOffToExchange } from './http1-server-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
-import type { Route } from './route.ts';
+import type { Route } from '../forwarding/route.ts';
 
 /** Requests in progress on an HTTP/1.1 socket (node:http's own idle tracking needs server.listen(), which we never call). */
 const kBusy = Symbol('ringside.busy');

@@ -2,7 +2,7 @@
 // connection, not the message, so a proxy must not forward them. HTTP/2
 // forbids them outright (RFC 9113 section 8.2.2).
 
-import { forwardableTrailer } from '../forwarding/trailer-fields.ts';
+import { forwardableTrailer } from './trailer-fields.ts';
 
 const HOP_BY_HOP = new Set([
   'connection',

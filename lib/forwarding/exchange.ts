@@ -17,9 +17,9 @@
 import type { Dispatcher } from 'undici';
 import { ClientCancelledError, ErrorCodes, NoEndpointsError, RateLimitedError, type RingsideError, TimeoutError, UpstreamProtocolError } from '../errors/errors.ts';
 import { GrpcStatus, statusOf } from '../errors/status.ts';
-import { learnProtocol } from '../forwarding/learned-protocol.ts';
-import { requestFinished } from '../forwarding/request-outcome.ts';
-import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
+import { learnProtocol } from './learned-protocol.ts';
+import { requestFinished } from './request-outcome.ts';
+import { nextEndpoint, retryAllowed } from './retry-policy.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { mayHideProtocolMismatch, PROBE_INTERVAL_MS, probeProtocol, protocolMark } from '../upstream/protocol-probe.ts';
