@@ -17,6 +17,8 @@ import type {
   Rate,
   RingMode,
   RingsideConfig,
+  SameSite,
+  SessionCookieConfig,
   UpstreamConfig,
   UpstreamProtocol,
   UpstreamTarget,
@@ -53,13 +55,82 @@ export interface SecretSources {
   readonly readFile: (path: string) => string;
 }
 
-function buildGlobal(layers: readonly (Layer | undefined)[], secrets: SecretSources, problems: Problems): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number; engine: Engine; rateLimitRedis: RateLimitRedisConfig | undefined } {
+function buildGlobal(
+  layers: readonly (Layer | undefined)[],
+  secrets: SecretSources,
+  problems: Problems,
+): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number; engine: Engine; rateLimitRedis: RateLimitRedisConfig | undefined; sessionCookieSecret: string | undefined } {
   return {
     logLevel: valueOr<LogLevel>('log-level', layers, DEFAULTS.logLevel),
     admin: valueOr<HostPort>('admin', layers, DEFAULTS.admin),
     drainTimeoutMs: valueOr('drain-timeout', layers, DEFAULTS.drainTimeoutMs),
     engine: valueOr<Engine>('engine', layers, DEFAULTS.engine),
     rateLimitRedis: buildRateLimitRedis(layers, secrets, problems),
+    sessionCookieSecret: sessionCookieSecret(pick('session-cookie-secret-file', layers), secrets, problems),
+  };
+}
+
+/** At least 128 bits, as RFC 2104 section 3 asks of an HMAC key (shorter keys are guessable). */
+const MIN_SECRET_BYTES = 16;
+
+/** The session cookies' MAC key from --session-cookie-secret-file (one trailing newline dropped); left out when not given. */
+function sessionCookieSecret(given: Given | undefined, secrets: SecretSources, problems: Problems): string | undefined {
+  if (given === undefined || !given.valid) return undefined;
+  let text: string;
+  try {
+    text = secrets.readFile(String(given.value)).replace(/\r?\n$/, '');
+  } catch (err) {
+    problems.add(given.key, `cannot read ${JSON.stringify(given.value)} (${(err as Error).message}); expected a readable file holding the session cookie secret`);
+    return undefined;
+  }
+  if (Buffer.byteLength(text) < MIN_SECRET_BYTES) {
+    problems.add(given.key, `the secret in ${JSON.stringify(given.value)} has ${Buffer.byteLength(text)} bytes; expected at least ${MIN_SECRET_BYTES}`);
+    return undefined;
+  }
+  return text;
+}
+
+/** A secret with no session cookie to sign is a mistake worth naming. */
+function checkSessionCookieSecret(given: Given | undefined, upstreams: readonly UpstreamConfig[], problems: Problems): void {
+  if (given?.valid && upstreams.length > 0 && upstreams.every((u) => u.sessionCookie == null)) {
+    problems.add(given.key, 'no upstream issues a session cookie to sign; expected --session-cookie NAME (or sessionCookie per upstream in the config file) alongside it');
+  }
+}
+
+const SESSION_COOKIE_ATTRIBUTES = ['session-cookie-ttl', 'session-cookie-path', 'session-cookie-http-only', 'session-cookie-same-site', 'session-cookie-secure'];
+
+/**
+ * An upstream's session cookie; its attributes mean nothing without a name,
+ * and a name that is also a hash source would make ringside hash on its own
+ * token (the cookie decides alone where a session goes).
+ */
+function buildSessionCookie(layers: readonly (Layer | undefined)[], hash: GivenHash | undefined, problems: Problems): SessionCookieConfig | undefined {
+  const nameGiven = pick('session-cookie', layers);
+  if (nameGiven === undefined) {
+    for (const name of SESSION_COOKIE_ATTRIBUTES) {
+      const given = pick(name, layers);
+      if (given !== undefined) problems.add(given.key, 'applies only to a session cookie; expected --session-cookie NAME (or sessionCookie in the config file) alongside it');
+    }
+    return undefined;
+  }
+  if (!nameGiven.valid) return undefined;
+  const name = nameGiven.value as string;
+  if (hash?.sources.some((s) => s.type === 'cookie' && s.name === name)) {
+    problems.add(nameGiven.key, `the cookie ${JSON.stringify(name)} is also a hash source (${hash.key}); expected a session cookie name that no --hash-cookie (hashOn cookie) uses`);
+  }
+  const sameSite = valueOr<SameSite | null>('session-cookie-same-site', layers, null);
+  const secure = valueOr('session-cookie-secure', layers, false);
+  if (sameSite === 'None' && !secure) {
+    // RFC 6265bis section 5.6.7.1 (and every current browser): SameSite=None without Secure is refused.
+    problems.add(pick('session-cookie-same-site', layers)!.key, 'SameSite=None is refused by browsers without Secure; expected --session-cookie-secure (sessionCookie.secure: true) alongside it, or Lax/Strict');
+  }
+  return {
+    name,
+    maxAgeSeconds: Math.ceil(valueOr('session-cookie-ttl', layers, 0) / 1000),
+    path: valueOr('session-cookie-path', layers, '/'),
+    httpOnly: valueOr('session-cookie-http-only', layers, true),
+    sameSite,
+    secure,
   };
 }
 
@@ -143,6 +214,7 @@ export function buildSingleListener(flags: Layer, env: Layer, file: FileMapping 
     problems,
   );
   checkRateLimitRedis(pick('rate-limit-redis', layers), upstream === undefined ? [] : [upstream], problems);
+  checkSessionCookieSecret(pick('session-cookie-secret-file', layers), upstream === undefined ? [] : [upstream], problems);
   return { ...global, listeners, upstreams: upstream === undefined ? [] : [upstream] };
 }
 
@@ -252,6 +324,7 @@ export function buildMultiListener(flags: Layer, env: Layer, file: FileMapping, 
   addresses.push({ address: global.admin, key: pick('admin', [flags, env, topLevel])?.key ?? '--admin' });
   checkAddresses(addresses, problems);
   checkRateLimitRedis(pick('rate-limit-redis', [flags, env, topLevel]), upstreams, problems);
+  checkSessionCookieSecret(pick('session-cookie-secret-file', [flags, env, topLevel]), upstreams, problems);
   return { ...global, listeners, upstreams };
 }
 
@@ -283,6 +356,7 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
     problems.add(key, `minimum ring size ${minRingSize} is larger than the maximum ${maxRingSize}; expected min-ring-size <= max-ring-size`);
   }
   const rateLimit = buildRateLimit(layers, problems);
+  const sessionCookie = buildSessionCookie(layers, hash, problems);
   if (target === undefined) return undefined;
   return {
     name,
@@ -321,6 +395,7 @@ function buildUpstream(name: string, target: UpstreamTarget | undefined, layers:
       aggression: valueOr('slow-start-aggression', layers, DEFAULTS.slowStartAggression),
     },
     rateLimit,
+    sessionCookie,
   };
 }
 

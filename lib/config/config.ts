@@ -78,6 +78,23 @@ export interface UpstreamConfig {
   readonly slowStart?: SlowStartConfig;
   /** The upstream's rate limit (lib/rate-limit/); absent or null: none. */
   readonly rateLimit?: RateLimitConfig | null;
+  /** Sticky sessions by a cookie ringside issues (lib/forwarding/session-cookie.ts); absent or null: off. */
+  readonly sessionCookie?: SessionCookieConfig | null;
+}
+
+/** RFC 6265bis SameSite values, as they are written in the attribute. */
+export type SameSite = 'Strict' | 'Lax' | 'None';
+
+/** The session cookie an upstream issues, and its attributes (RFC 6265 section 4.1). */
+export interface SessionCookieConfig {
+  readonly name: string;
+  /** Max-Age in seconds; 0: no Max-Age (the client keeps it until it drops it). */
+  readonly maxAgeSeconds: number;
+  readonly path: string;
+  readonly httpOnly: boolean;
+  /** Null: no SameSite attribute. */
+  readonly sameSite: SameSite | null;
+  readonly secure: boolean;
 }
 
 /** A rate as configured (`100/s`, `6000/m`) and in requests per second. */
@@ -157,4 +174,6 @@ export interface RingsideConfig {
   readonly upstreams: readonly UpstreamConfig[];
   /** Share the rate limits of every upstream through this Redis; absent or null: local limits only. */
   readonly rateLimitRedis?: RateLimitRedisConfig | null;
+  /** From --session-cookie-secret-file: session cookies carry a MAC keyed by it; absent or null: unsigned. */
+  readonly sessionCookieSecret?: string | null;
 }

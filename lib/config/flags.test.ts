@@ -30,6 +30,14 @@ const SAMPLES: Readonly<Record<string, readonly string[]>> = {
   'rate-limit-redis-user': ['ringside'],
   'rate-limit-redis-password-file': ['/run/secrets/redis-password'],
   'rate-limit-redis-fail': ['open', 'closed'],
+  // Never a --hash-cookie sample (that clash is a problem), and SameSite=None only comes with Secure.
+  'session-cookie': ['rs_session', 'ringside-route'],
+  'session-cookie-ttl': ['0', '1h'],
+  'session-cookie-path': ['/', '/api'],
+  'session-cookie-http-only': ['true', 'false'],
+  'session-cookie-same-site': ['Strict', 'lax'],
+  'session-cookie-secure': ['true', 'false'],
+  'session-cookie-secret-file': ['/run/secrets/session-cookie'],
   'hash-header': ['x-user-id', 'X-Tenant', ':authority'],
   'hash-query': ['q', 'user'],
   'hash-cookie': ['sid', 'session_id'],
@@ -103,10 +111,12 @@ const flagSet = fc
     // The single options in table order, then the hash sources: the canonical order.
     // The rest of the rate-limit options need --rate-limit (a problem without it), so they come only with it.
     const withoutRate = singles['rate-limit'] === undefined;
+    // Likewise the session cookie's attributes and secret need --session-cookie.
+    const withoutSession = singles['session-cookie'] === undefined;
     const ordered: Entry[] = [
       ...OPTIONS.flatMap((o) => {
         const e: Entry | undefined = singles[o.name];
-        return e === undefined || (withoutRate && o.name.startsWith('rate-limit-')) ? [] : [e];
+        return e === undefined || (withoutRate && o.name.startsWith('rate-limit-')) || (withoutSession && o.name.startsWith('session-cookie-')) ? [] : [e];
       }),
       ...lbEntry,
     ];
@@ -130,8 +140,11 @@ function hashSource({ spec, value }: Entry): HashSource {
   return { type: 'source_ip', terminal: false };
 }
 
+/** What every file reads as: a session cookie secret must be at least 16 bytes. */
+const SECRET = 'a-secret-of-32-bytes-for-tests!!';
+
 function parse(argv: string[]): RingsideConfig {
-  const result = loadConfig({ argv, env: {}, readFile: () => '' }, '1.0.0');
+  const result = loadConfig({ argv, env: {}, readFile: () => SECRET }, '1.0.0');
   if (result.kind !== 'config') throw new Error(`expected a config, got ${result.kind}`);
   return result.config;
 }

@@ -12,6 +12,7 @@ const SECTIONS: readonly { readonly title: string; readonly names: readonly stri
   { title: 'Load balancing', names: ['lb', 'hash-header', 'hash-query', 'hash-cookie', 'hash-source-ip', 'hash-fallback', 'ring-mode', 'ring-entries-per-endpoint', 'min-ring-size', 'max-ring-size', 'hash-balance-factor'] },
   { title: 'DNS discovery', names: ['dns-refresh', 'dns-respect-ttl', 'dns-family', 'dns-server'] },
   { title: 'Resilience', names: ['retries', 'retry-buffer', 'idle-timeout', 'h2-keepalive-interval', 'h2-ping-timeout', 'eject-consecutive-failures', 'eject-base-time', 'eject-max-time', 'max-ejection-percent', 'slow-start', 'slow-start-min-weight', 'slow-start-aggression'] },
+  { title: 'Sticky sessions', names: ['session-cookie', 'session-cookie-ttl', 'session-cookie-path', 'session-cookie-http-only', 'session-cookie-same-site', 'session-cookie-secure', 'session-cookie-secret-file'] },
   { title: 'Rate limits', names: ['rate-limit', 'rate-limit-burst', 'rate-limit-key', 'rate-limit-max-keys', 'rate-limit-redis', 'rate-limit-redis-tls', 'rate-limit-redis-user', 'rate-limit-redis-password-file', 'rate-limit-redis-fail'] },
 ];
 

@@ -3,7 +3,7 @@
 // loader (./load-config.ts), the --help text (./help.ts) and ENV_VARS all read
 // this table, so an option cannot exist in one place and be missing in another.
 
-import type { DnsFamily, Engine, FallbackPolicy, HostPort, LbPolicy, LogLevel, RateLimitKey, RingMode, UpstreamProtocol } from './config.ts';
+import type { DnsFamily, Engine, FallbackPolicy, HostPort, LbPolicy, LogLevel, RateLimitKey, RingMode, SameSite, UpstreamProtocol } from './config.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { formatHostPort, HOST_PORT_FORM, parseHostPort } from './host-port.ts';
 import { expected, parsedValue, type Parsed } from './parsed.ts';
@@ -169,6 +169,24 @@ export function parseQueryName(raw: unknown): Parsed<string> {
   return typeof raw === 'string' && QUERY_NAME.test(raw) ? parsedValue(raw) : expected(QUERY_NAME_FORM);
 }
 
+export const SAME_SITE_VALUES: readonly SameSite[] = ['Strict', 'Lax', 'None'];
+
+/** Strict, Lax or None, in any case (RFC 6265bis section 5.6.7), stored as written there. */
+function parseSameSite(raw: unknown): Parsed<SameSite> {
+  const form = 'one of Strict|Lax|None';
+  const text = asText(raw);
+  const found = text === undefined ? undefined : SAME_SITE_VALUES.find((v) => v.toLowerCase() === text.toLowerCase());
+  return found === undefined ? expected(form) : parsedValue(found);
+}
+
+// RFC 6265 section 4.1.1: path-value is any CHAR except CTLs or ";"; a cookie path starts with "/" (section 5.1.4).
+const COOKIE_PATH = /^\/[\x20-\x3a\x3c-\x7e]*$/;
+
+function parseCookiePath(raw: unknown): Parsed<string> {
+  const form = 'a path starting with / (no ; or control characters)';
+  return typeof raw === 'string' && COOKIE_PATH.test(raw) ? parsedValue(raw) : expected(form);
+}
+
 export const RATE_LIMIT_KEY_FORM = 'header:NAME, query:NAME or cookie:NAME (like header:x-api-key)';
 
 /** `header:x-api-key`, `query:user`, `cookie:sid`: the name checked as the hash sources check theirs. */
@@ -252,6 +270,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ name: 'rate-limit-redis-user', scope: 'global', fileKey: 'rateLimitRedisUser', placeholder: 'NAME', description: 'Redis ACL user to authenticate as (with the password).', defaultText: 'the default user', parse: withText('a Redis user name (no spaces)', (t) => (/^\S+$/.test(t) ? parsedValue(t) : expected('a Redis user name (no spaces)'))) }),
   option({ name: 'rate-limit-redis-password-file', scope: 'global', fileKey: 'rateLimitRedisPasswordFile', placeholder: 'FILE', description: 'Read the Redis password from this file (a trailing newline is dropped). RINGSIDE_RATE_LIMIT_REDIS_PASSWORD gives it directly instead.', defaultText: 'none', parse: withText('a file path', (t) => (t === '' ? expected('a file path') : parsedValue(t))) }),
   option({ name: 'rate-limit-redis-fail', scope: 'global', fileKey: 'rateLimitRedisFail', placeholder: 'open|closed', description: 'When Redis cannot be reached: open admits requests (logged once, counted), closed refuses them with 429.', defaultText: 'open', parse: oneOf<'open' | 'closed'>(['open', 'closed']) }),
+  option({ name: 'session-cookie', scope: 'upstream', fileKey: 'sessionCookie', upstreamKey: 'sessionCookie.name', placeholder: 'NAME', description: "Sticky sessions: answer a request without a valid cookie NAME with Set-Cookie naming the endpoint that served it, and send later requests carrying it to that endpoint while it is in the set and available (whatever --lb would pick); otherwise the policy picks and the cookie is issued again. Must differ from every --hash-cookie.", defaultText: 'off', parse: parseCookieName }),
+  option({ name: 'session-cookie-ttl', scope: 'upstream', fileKey: 'sessionCookieTtl', upstreamKey: 'sessionCookie.ttl', placeholder: 'DURATION', description: 'Max-Age of the session cookie (whole seconds, rounded up); 0 sends none, so the client keeps it until it drops it.', defaultText: '0 (none)', parse: durationOption({ allowZero: true }) }),
+  option({ name: 'session-cookie-path', scope: 'upstream', fileKey: 'sessionCookiePath', upstreamKey: 'sessionCookie.path', placeholder: 'PATH', description: 'Path attribute of the session cookie.', defaultText: '/', parse: parseCookiePath }),
+  option({ name: 'session-cookie-http-only', kind: 'boolean', scope: 'upstream', fileKey: 'sessionCookieHttpOnly', upstreamKey: 'sessionCookie.httpOnly', placeholder: '', description: 'Mark the session cookie HttpOnly (hidden from browser scripts).', defaultText: 'true', parse: parseBoolean }),
+  option({ name: 'session-cookie-same-site', scope: 'upstream', fileKey: 'sessionCookieSameSite', upstreamKey: 'sessionCookie.sameSite', placeholder: 'Strict|Lax|None', description: 'SameSite attribute of the session cookie, for browsers behind the application (None needs --session-cookie-secure).', defaultText: 'none sent', parse: parseSameSite }),
+  option({ name: 'session-cookie-secure', kind: 'boolean', scope: 'upstream', fileKey: 'sessionCookieSecure', upstreamKey: 'sessionCookie.secure', placeholder: '', description: 'Mark the session cookie Secure (sent by browsers over HTTPS only).', defaultText: 'false', parse: parseBoolean }),
+  option({ name: 'session-cookie-secret-file', scope: 'global', fileKey: 'sessionCookieSecretFile', placeholder: 'FILE', description: 'A secret shared by every sidecar (at least 16 bytes, e.g. a mounted Kubernetes Secret; a trailing newline is dropped): session cookies then carry a keyed MAC, and unsigned or forged ones are ignored.', defaultText: 'none (tokens are not signed)', parse: withText('a file path', (t) => (t === '' ? expected('a file path') : parsedValue(t))) }),
   option({ name: 'engine', scope: 'global', fileKey: 'engine', placeholder: 'lean|compat', description: 'lean frames HTTP itself on raw sockets: the HTTP/1.1 server side (about 3x less CPU per request) and the client of h2c upstreams (--upstream-protocol h2c, gRPC); compat is node:http + undici (node:http2 for h2c upstreams), the reference both are tested against.', defaultText: DEFAULTS.engine, parse: oneOf<Engine>(['lean', 'compat']) }),
   option({ name: 'drain-timeout', scope: 'global', fileKey: 'drainTimeout', placeholder: 'DURATION', description: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process exits.', defaultText: formatDuration(DEFAULTS.drainTimeoutMs), parse: durationOption({ allowZero: true }) }),
 
