@@ -116,6 +116,26 @@ export function runBalancerConformance(name: string, options: ConformanceOptions
         expect(seen).toEqual(new Set([eps[1].key, eps[2].key, eps[3].key]));
       });
 
+      it('an eligible override wins over the policy, every time; an unavailable or excluded one is ignored', () => {
+        const lb = options.create();
+        const eps = endpoints(5);
+        lb.update(eps);
+        for (let i = 0; i < 200; i++) expect(lb.pick(hashFor(i), null, eps[i % 5])).toBe(eps[i % 5]);
+        // Busy, so least request and bounded load would avoid it: the override still wins.
+        eps[3].inFlight = 1000;
+        for (let i = 0; i < 50; i++) expect(lb.pick(hashFor(i), null, eps[3])).toBe(eps[3]);
+        eps[3].inFlight = 0;
+        eps[2].available = false;
+        for (let i = 0; i < 200; i++) {
+          const e = lb.pick(hashFor(i), null, eps[2]);
+          expect(e).not.toBeNull();
+          expect(e).not.toBe(eps[2]);
+          const f = lb.pick(hashFor(i), [eps[4]], eps[4]);
+          expect(f === eps[4] || f === eps[2]).toBe(false);
+        }
+        expect(lb.pick(hashFor(0), eps, eps[0])).toBeNull();
+      });
+
       it('does not keep a reference to the caller array', () => {
         const lb = options.create();
         const eps = endpoints(2);

@@ -39,9 +39,13 @@ export interface Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
    * Pick an endpoint for one request (one HTTP/1.1 request, one HTTP/2 stream).
    * `hash` is the request's hash when the hash policy yielded one, else null.
    * `exclude` lists endpoints already tried by this request (retries): never return one of them.
+   * `override` is an endpoint of the current set the request names itself (a
+   * session cookie, lib/forwarding/session-cookie.ts): returned whenever it is
+   * eligible (available, not excluded), whatever the policy would pick (ring,
+   * bounded load, least request); otherwise ignored. Absent or null on most picks.
    * Returns null when no available endpoint is left.
    */
-  pick(hash: Hash64 | null, exclude: readonly E[] | null): E | null;
+  pick(hash: Hash64 | null, exclude: readonly E[] | null, override?: E | null): E | null;
   /**
    * Effective weights changed (a slow-start step) but not the set: recompute
    * whatever the policy derived from them. Off the request path; never

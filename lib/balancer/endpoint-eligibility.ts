@@ -16,6 +16,11 @@ export function isExcluded(endpoint: BalancerEndpoint, exclude: readonly Balance
   return false;
 }
 
+/** The request's override (Balancer.pick) when it is eligible, else null: the policy picks. */
+export function eligibleOverride<E extends BalancerEndpoint>(override: E | null | undefined, exclude: readonly BalancerEndpoint[] | null): E | null {
+  return override != null && isEligible(override, exclude) ? override : null;
+}
+
 /** Available and not excluded. */
 export function isEligible(endpoint: BalancerEndpoint, exclude: readonly BalancerEndpoint[] | null): boolean {
   return endpoint.available && !isExcluded(endpoint, exclude);

@@ -113,9 +113,13 @@ export class Upstream {
     });
   }
 
-  /** Pick an endpoint for one request; null when none is available. */
-  pick(hash: Hash64 | null, exclude: readonly Endpoint[] | null): Endpoint | null {
-    return this.balancer.pick(hash, exclude);
+  /**
+   * Pick an endpoint for one request; null when none is available. `override`:
+   * an endpoint of this set the request names (a session cookie), which wins
+   * while it is available and not excluded (Balancer.pick).
+   */
+  pick(hash: Hash64 | null, exclude: readonly Endpoint[] | null, override: Endpoint | null = null): Endpoint | null {
+    return this.balancer.pick(hash, exclude, override);
   }
 
   #apply(update: DiscoveryUpdate): void {

@@ -11,7 +11,7 @@
 
 import type { Hash64 } from '../../hash/hash64.ts';
 import type { Balancer, BalancerEndpoint } from '../balancer.ts';
-import { isEligible } from '../endpoint-eligibility.ts';
+import { eligibleOverride, isEligible } from '../endpoint-eligibility.ts';
 import { weightsDiffer } from '../weights.ts';
 
 export class LeastRequestBalancer<E extends BalancerEndpoint = BalancerEndpoint> implements Balancer<E> {
@@ -34,7 +34,11 @@ export class LeastRequestBalancer<E extends BalancerEndpoint = BalancerEndpoint>
     this.#weighted = weightsDiffer(this.#endpoints);
   }
 
-  pick(_hash: Hash64 | null, exclude: readonly E[] | null): E | null {
+  pick(_hash: Hash64 | null, exclude: readonly E[] | null, override: E | null = null): E | null {
+    if (override !== null) {
+      const chosen = eligibleOverride(override, exclude);
+      if (chosen !== null) return chosen;
+    }
     const list = this.#endpoints;
     const n = list.length;
     if (n === 0) return null;

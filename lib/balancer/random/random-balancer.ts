@@ -6,7 +6,7 @@
 
 import type { Hash64 } from '../../hash/hash64.ts';
 import type { Balancer, BalancerEndpoint } from '../balancer.ts';
-import { isEligible } from '../endpoint-eligibility.ts';
+import { eligibleOverride, isEligible } from '../endpoint-eligibility.ts';
 import { cumulativeWeights, drawWeighted } from '../weights.ts';
 
 export class RandomBalancer<E extends BalancerEndpoint = BalancerEndpoint> implements Balancer<E> {
@@ -29,7 +29,11 @@ export class RandomBalancer<E extends BalancerEndpoint = BalancerEndpoint> imple
     this.#cumulative = cumulativeWeights(this.#endpoints);
   }
 
-  pick(_hash: Hash64 | null, exclude: readonly E[] | null): E | null {
+  pick(_hash: Hash64 | null, exclude: readonly E[] | null, override: E | null = null): E | null {
+    if (override !== null) {
+      const chosen = eligibleOverride(override, exclude);
+      if (chosen !== null) return chosen;
+    }
     const list = this.#endpoints;
     const n = list.length;
     if (n === 0) return null;

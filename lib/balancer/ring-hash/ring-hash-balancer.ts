@@ -22,7 +22,7 @@
 
 import type { Hash64 } from '../../hash/hash64.ts';
 import type { Balancer, BalancerEndpoint, RingStats } from '../balancer.ts';
-import { isExcluded } from '../endpoint-eligibility.ts';
+import { eligibleOverride, isExcluded } from '../endpoint-eligibility.ts';
 import { buildRing } from './ring.ts';
 import type { Ring, RingMode } from './ring.ts';
 
@@ -104,7 +104,11 @@ export class RingHashBalancer<E extends BalancerEndpoint = BalancerEndpoint> imp
     this.#options.fallback.reweight?.();
   }
 
-  pick(hash: Hash64 | null, exclude: readonly E[] | null): E | null {
+  pick(hash: Hash64 | null, exclude: readonly E[] | null, override: E | null = null): E | null {
+    if (override !== null) {
+      const chosen = eligibleOverride(override, exclude);
+      if (chosen !== null) return chosen;
+    }
     if (hash === null) {
       this.#hashMissing++;
       return this.#options.fallback.pick(null, exclude);

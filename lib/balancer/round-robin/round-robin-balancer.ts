@@ -13,7 +13,7 @@
 
 import type { Hash64 } from '../../hash/hash64.ts';
 import type { Balancer, BalancerEndpoint } from '../balancer.ts';
-import { isEligible } from '../endpoint-eligibility.ts';
+import { eligibleOverride, isEligible } from '../endpoint-eligibility.ts';
 import { weightsDiffer } from '../weights.ts';
 
 export class RoundRobinBalancer<E extends BalancerEndpoint = BalancerEndpoint> implements Balancer<E> {
@@ -45,7 +45,11 @@ export class RoundRobinBalancer<E extends BalancerEndpoint = BalancerEndpoint> i
     if (this.#credit === null || this.#credit.length !== list.length) this.#credit = new Float64Array(list.length);
   }
 
-  pick(_hash: Hash64 | null, exclude: readonly E[] | null): E | null {
+  pick(_hash: Hash64 | null, exclude: readonly E[] | null, override: E | null = null): E | null {
+    if (override !== null) {
+      const chosen = eligibleOverride(override, exclude);
+      if (chosen !== null) return chosen;
+    }
     const list = this.#endpoints;
     const n = list.length;
     const credit = this.#credit;
