@@ -7,7 +7,7 @@
 import { Registry } from './metrics/registry.ts';
 import { createAdminApp } from './admin/admin-app.ts';
 import { startAdminServer, type AdminServer } from './admin/admin-server.ts';
-import type { RateLimitStatusView, Readiness, StatusSnapshot } from './admin/status.ts';
+import type { RateLimitStatusView, Readiness, SessionCookieStatusView, StatusSnapshot } from './admin/status.ts';
 import { createBalancer } from './balancer/create-balancer.ts';
 import type { RingsideConfig } from './config/config.ts';
 import { createDiscovery } from './discovery/create-discovery.ts';
@@ -17,9 +17,11 @@ import { initXxhash64 } from './hash/xxhash64.ts';
 import { leanSocketIo } from './io/stream-handle.ts';
 import { Listener } from './listener/listener.ts';
 import { createMetricsObserver } from './forwarding/metrics-observer.ts';
+import { SessionCookie } from './forwarding/session-cookie.ts';
 import type { Logger } from './log/logger.ts';
 import { createMetrics, type RingsideMetrics } from './metrics/metrics.ts';
 import { registerRateLimitRedisMetrics } from './metrics/rate-limit-metrics.ts';
+import { registerSessionCookieMetrics } from './metrics/session-cookie-metrics.ts';
 import { createLocalBuckets } from './rate-limit/local-buckets.ts';
 import { RateLimiter } from './rate-limit/rate-limiter.ts';
 import { RedisBudget } from './rate-limit/redis-budget.ts';
@@ -82,6 +84,13 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
     limiters.set(u.name, new RateLimiter(u.name, rl, redis === null ? createLocalBuckets(rl) : redis.buckets(u.discovery.description, rl), performance.now()));
   }
 
+  // Sticky sessions: the cookie an upstream issues, one object shared by its listeners.
+  const sessionCookies = new Map<string, SessionCookie>();
+  for (const u of upstreams.values()) {
+    if (u.config.sessionCookie != null) sessionCookies.set(u.name, new SessionCookie(u.name, u.config.sessionCookie, config.sessionCookieSecret ?? null));
+  }
+  registerSessionCookieMetrics(registry, [...sessionCookies].map(([upstream, counts]) => ({ upstream, counts })));
+
   // Listeners: each port forwards to one upstream.
   const listeners = config.listeners.map((lc) => {
     const upstream = upstreams.get(lc.upstream)!;
@@ -94,6 +103,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         upstream,
         hashPolicy: createHashPolicy(upstream.config.hashOn),
         rateLimiter: limiters.get(upstream.name) ?? null,
+        sessionCookie: sessionCookies.get(upstream.name) ?? null,
         protocol: upstream.config.protocol,
         engine: config.engine,
         requestTimeoutMs: upstream.config.requestTimeoutMs,
@@ -143,6 +153,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         ring: ring && ring.entries > 0 ? { entries: ring.entries, min: ring.minEntriesPerEndpoint, max: ring.maxEntriesPerEndpoint } : null,
         slowStartMs: u.slowStart.config.windowMs,
         rateLimit: rateLimitStatus(limiters.get(u.name), redis),
+        sessionCookie: sessionCookieStatus(sessionCookies.get(u.name)),
         dns: { lastSuccess: um.dnsLastSuccess, lastResult: um.dnsLastResult },
       };
     }),
@@ -191,6 +202,12 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
       return stopping;
     },
   };
+}
+
+/** What /status shows of an upstream's session cookie: its name, signed or not, its Max-Age and its counts. */
+function sessionCookieStatus(sc: SessionCookie | undefined): SessionCookieStatusView | null {
+  if (sc === undefined) return null;
+  return { name: sc.name, signed: sc.signed, maxAgeSeconds: sc.config.maxAgeSeconds, started: sc.started, reissued: sc.reissued, rejected: sc.rejected };
 }
 
 /** What /status shows of an upstream's rate limit: rate, burst, key, and local or Redis with its state. */

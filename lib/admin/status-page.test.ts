@@ -34,3 +34,13 @@ describe('status page: learned upstream protocol', () => {
     expect(row('10.0.0.3:80')).toContain('<td class="protocol">unknown</td>');
   });
 });
+
+describe('status page: session cookie', () => {
+  it('says whether an upstream issues a session cookie, and what it counted', () => {
+    const sessionCookie = { name: 'pg_session', signed: true, maxAgeSeconds: 3600, started: 7, reissued: 2, rejected: 1 };
+    const html = renderStatusPage({ ...SNAPSHOT, upstreams: [{ ...SNAPSHOT.upstreams[0], sessionCookie }] }, 0);
+    expect(html).toContain('session cookie: pg_session (signed), max-age 3600 s, 7 started, 2 re-issued, 1 rejected');
+    // (The page's script has the words too: look at the rendered detail line only.)
+    expect(renderStatusPage(SNAPSHOT, 0)).not.toMatch(/<p class="meta">[^<]*session cookie:/);
+  });
+});

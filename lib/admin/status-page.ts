@@ -73,6 +73,8 @@ const SCRIPT = `
     if (u.ring) parts.push('ring: ' + u.ring.entries + ' entries, ' + u.ring.min + '\\u2013' + u.ring.max + ' per endpoint');
     if (u.slowStartMs > 0) parts.push('slow start: ' + (u.slowStartMs / 1000) + ' s');
     var rl = u.rateLimit;
+    var sc = u.sessionCookie;
+    if (sc) parts.push('session cookie: ' + sc.name + (sc.signed ? ' (signed)' : '') + (sc.maxAgeSeconds > 0 ? ', max-age ' + sc.maxAgeSeconds + ' s' : '') + ', ' + sc.started + ' started, ' + sc.reissued + ' re-issued, ' + sc.rejected + ' rejected');
     if (rl) parts.push('rate limit: ' + rl.rate + ', burst ' + rl.burst + (rl.key ? ', per ' + rl.key + ' (' + rl.keys + ' of ' + rl.maxKeys + ' keys)' : '') + (rl.redis ? ', global via Redis ' + rl.redis.address + ' ' + rl.redis.state + ' (fail ' + rl.redis.fail + ')' : ', local'));
     parts.push('discovery: ' + (u.dns.lastResult || 'pending') + (u.dns.lastSuccess !== null ? ', last success ' + ago(u.dns.lastSuccess) + ' ago' : ''));
     return parts.join(' \\u00b7 ');
@@ -222,6 +224,11 @@ function renderUpstream(u: UpstreamStatus, now: number): string {
   const detail: string[] = [];
   if (u.ring) detail.push(`ring: ${u.ring.entries} entries, ${u.ring.min}\u2013${u.ring.max} per endpoint`);
   if (u.slowStartMs > 0) detail.push(`slow start: ${formatSeconds(u.slowStartMs)}`);
+  const sc = u.sessionCookie;
+  if (sc) {
+    const ttl = sc.maxAgeSeconds > 0 ? `, max-age ${sc.maxAgeSeconds} s` : '';
+    detail.push(`session cookie: ${sc.name}${sc.signed ? ' (signed)' : ''}${ttl}, ${sc.started} started, ${sc.reissued} re-issued, ${sc.rejected} rejected`);
+  }
   const rl = u.rateLimit;
   if (rl) {
     const per = rl.key === null ? '' : `, per ${rl.key} (${rl.keys} of ${rl.maxKeys} keys)`;

@@ -63,6 +63,20 @@ export interface UpstreamStatus {
   readonly dns: DnsStatus;
   /** The upstream's rate limit, or null when it has none (absent from views built before it existed). */
   readonly rateLimit?: RateLimitStatusView | null;
+  /** The session cookie it issues (--session-cookie), or null when it issues none. */
+  readonly sessionCookie?: SessionCookieStatusView | null;
+}
+
+/** An upstream's sticky-session cookie (lib/forwarding/session-cookie.ts) and what it counted. */
+export interface SessionCookieStatusView {
+  readonly name: string;
+  /** Tokens carry a MAC (--session-cookie-secret-file). */
+  readonly signed: boolean;
+  /** Max-Age in seconds; 0: none. */
+  readonly maxAgeSeconds: number;
+  readonly started: number;
+  readonly reissued: number;
+  readonly rejected: number;
 }
 
 /** An upstream's rate limit (lib/rate-limit/): one bucket, or one per key; held here or leased from a shared Redis. */

@@ -10,6 +10,7 @@ import type { RateLimiter } from '../rate-limit/rate-limiter.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { ClientProtocol } from './exchange.ts';
+import type { SessionCookie } from './session-cookie.ts';
 
 /** Receives the outcome of every request; implemented by the metrics wiring in app.ts. */
 export interface RequestObserver {
@@ -43,6 +44,8 @@ export interface Route {
   readonly observer: RequestObserver;
   /** The upstream's rate limit (shared by its listeners); absent or null: none, and the check is one field read. */
   readonly rateLimiter?: RateLimiter | null;
+  /** The upstream's sticky-session cookie (shared by its listeners, ./session-cookie.ts); absent or null: none. */
+  readonly sessionCookie?: SessionCookie | null;
   /** Scratch hash reused by every request of this listener: hashing and picking are synchronous. */
   readonly hash: Hash64;
 }

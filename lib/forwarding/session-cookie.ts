@@ -52,6 +52,9 @@ export class SessionCookie {
   /** Cookies of this name that were not a valid token (tampered, truncated, foreign, oversized, unsigned). */
   rejected = 0;
 
+  /** Tokens carry a MAC (--session-cookie-secret-file). */
+  readonly signed: boolean;
+
   readonly #tag: number;
   readonly #secret: Buffer | null;
   readonly #attributes: string;
@@ -65,6 +68,7 @@ export class SessionCookie {
     this.config = config;
     this.#tag = upstreamTag(upstreamName);
     this.#secret = secret === null ? null : Buffer.from(secret);
+    this.signed = secret !== null;
     // RFC 6265 section 4.1.1 attribute syntax; SameSite per RFC 6265bis section 4.1.2.7.
     let attributes = `; Path=${config.path}`;
     if (config.maxAgeSeconds > 0) attributes += `; Max-Age=${config.maxAgeSeconds}`;
