@@ -1,5 +1,5 @@
 // HTTP/2 framing constants and the 9-byte frame header (RFC 9113 section 4.1):
-// what the lean upstream client (./h2-session.ts) reads and writes.
+// what our HTTP/2 client and server sessions read and write.
 
 /** Frame types, RFC 9113 section 6. */
 export const FrameType = {

@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
 import { ErrorCode } from './frames.ts';
 import type { H2Session } from './h2-session.ts';
+import { CONNECTION_SPECIFIC } from './header-fields.ts';
 
 type Handler = Dispatcher.DispatchHandler;
 type Headers = Record<string, string | string[]>;
@@ -132,7 +133,89 @@ export class H2Stream extends DispatchControllerBase {
     this.received = 0;
   }
 
+  /** Internal: response DATA for the handler, or for the inbox while paused; credited as consumed. */
+  deliver(chunk: Buffer): void {
+    this.received += chunk.length;
+    if (this.paused || this.inbox !== null) {
+      (this.inbox ??= []).push(chunk);
+      return;
+    }
+    this.unacked += chunk.length;
+    this.handler.onResponseData?.(this, chunk);
+    if (this.state === S_OPEN && !this.paused && this.unacked >= RECV_STREAM_WINDOW / 2) this.session!.creditStream(this);
+  }
+
+  // --- the request body, sent through the session's flow control ----------
+
+  /** Internal: listen to the request body (the session just sent the head). */
+  attachBody(): void {
+    const body = this.body!;
+    body[kStream] = this;
+    body.on('data', onBodyData);
+    body.on('end', onBodyEnd);
+    body.on('error', onBodyError);
+  }
+
+  /** Internal: stop listening to the request body. */
+  detachBody(): void {
+    const body = this.body;
+    if (body === null || body[kStream] !== this) return;
+    body[kStream] = undefined;
+    body.off('data', onBodyData);
+    body.off('end', onBodyEnd);
+    body.off('error', onBodyError);
+  }
+
+  /** A request body chunk: send what the windows allow; the rest waits on the stream with the body paused. */
+  sendBody(chunk: Buffer): void {
+    if (this.state !== S_OPEN || chunk.length === 0) return;
+    if (!this.session!.flow.send(this, chunk)) this.body!.pause();
+  }
+
+  endBody(): void {
+    this.bodyEnded = true;
+    if (this.state !== S_OPEN || this.pendingOut !== null) return;
+    this.sendEnd();
+  }
+
+  /** Internal: the whole body went out (every pending DATA frame is queued): END_STREAM, or the trailers. */
+  sendEnd(): void {
+    this.endSent = true;
+    this.detachBody();
+    const session = this.session!;
+    const trailers = this.body?.trailers;
+    if (trailers == null) {
+      session.writer.endStream(this.id, this);
+      return;
+    }
+    // Request trailers: a trailing HEADERS frame with END_STREAM (RFC 9113
+    // section 8.1) instead of END_STREAM on the last DATA. Names are
+    // lower-cased; pseudo-header and connection-specific fields, which HTTP/2
+    // forbids (section 8.2.2), are left out.
+    const fields: string[] = [];
+    for (const name in trailers) {
+      const lower = name.toLowerCase();
+      if (lower.charCodeAt(0) === 58 /* ':' */ || CONNECTION_SPECIFIC.has(lower) || lower === 'te') continue;
+      fields.push(lower, trailers[name]);
+    }
+    session.writer.headers(fields, this.id, true, session.peer.maxFrame);
+  }
+
   get done(): boolean {
     return this.state === S_DONE;
   }
+}
+
+// Body listeners shared by every stream: they find their stream through a field, so no closure is made per request.
+function onBodyData(this: BodyWithStream, chunk: Buffer): void {
+  const stream = this[kStream];
+  if (stream !== undefined) stream.sendBody(chunk);
+}
+function onBodyEnd(this: BodyWithStream): void {
+  const stream = this[kStream];
+  if (stream !== undefined) stream.endBody();
+}
+function onBodyError(this: BodyWithStream, err: Error): void {
+  const stream = this[kStream];
+  if (stream !== undefined && stream.state === S_OPEN) stream.abort(err);
 }
