@@ -25,6 +25,7 @@ import { type Endpoint, LearnedProtocol } from '../upstream/endpoint.ts';
 import { mayHideProtocolMismatch, PROBE_INTERVAL_MS, probeProtocol, protocolMark } from '../upstream/protocol-probe.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
 import { forwardResponseHeaders as forwardResponse, forwardResponseTrailers } from './hop-by-hop.ts';
+import { findCookie, type SessionCarrier, type SessionCookie, SessionState } from './session-cookie.ts';
 import type { RequestBodyTap } from './request-body.ts';
 import type { Route } from './route.ts';
 
@@ -34,7 +35,7 @@ type Headers = Record<string, string | string[] | undefined>;
 export const ClientProtocol = { HTTP1: 0, HTTP2: 1 } as const;
 export type ClientProtocol = (typeof ClientProtocol)[keyof typeof ClientProtocol];
 
-export abstract class Exchange implements Dispatcher.DispatchHandler {
+export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCarrier {
   readonly route: Route;
   readonly clientProtocol: ClientProtocol;
   readonly isGrpc: boolean;
@@ -70,6 +71,10 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
   upstreamH2 = false;
   /** The request was sent again in the other protocol after the endpoint answered in it (`auto`; at most once). */
   protocolSwitched = false;
+  /** What the request's session cookie said (--session-cookie; ./session-cookie.ts), set by start() before the pick. */
+  sessionState: SessionState = SessionState.NONE;
+  /** The endpoint the session cookie named, while it is in the set. */
+  sessionEndpoint: Endpoint | null = null;
 
   constructor(route: Route, clientProtocol: ClientProtocol, isGrpc: boolean) {
     this.route = route;
@@ -101,7 +106,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       }
     }
     route.upstream.retryBudget.recordRequest(this.startedAt);
-    const endpoint = route.upstream.pick(hash, null);
+    // A session cookie naming an available endpoint wins over the policy (it enters the pick as its override).
+    const endpoint = route.upstream.pick(hash, null, route.sessionCookie == null ? null : this.#readSession(route.sessionCookie));
     if (endpoint === null) {
       this.fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
       return;
@@ -246,7 +252,10 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
       const gs = headers['grpc-status'];
       if (typeof gs === 'string') this.grpcStatus = Number(gs);
     }
-    this.writeHead(statusCode, this.upstreamH2 ? (headers as Record<string, string | string[]>) : forwardResponse(headers), statusMessage);
+    const head = this.upstreamH2 ? (headers as Record<string, string | string[]>) : forwardResponse(headers);
+    // Set-Cookie for a session that starts or moved here; a trailers-only gRPC response carries it in this head too.
+    if (this.route.sessionCookie != null) this.route.sessionCookie.issue(head, this.endpoint!, this);
+    this.writeHead(statusCode, head, statusMessage);
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
@@ -402,6 +411,30 @@ export abstract class Exchange implements Dispatcher.DispatchHandler {
     if (next === null) return false;
     this.#dispatch(next, body);
     return true;
+  }
+
+  // --- sticky sessions (--session-cookie) ----------------------------------
+  /**
+   * The value of the request's cookie `name`, or null. Read from `headers`; a
+   * codec that keeps the request's fields in its own form overrides this.
+   */
+  protected sessionCookieValue(name: string): string | null {
+    return findCookie(this.headers, name);
+  }
+
+  /** Read the session cookie into this exchange (its SessionCarrier fields): the endpoint the pick must prefer, or null. */
+  #readSession(sc: SessionCookie): Endpoint | null {
+    return sc.readValue(this.sessionCookieValue(sc.name), this.route.upstream.endpoints, this);
+  }
+
+  /**
+   * The Set-Cookie value the response head from this attempt's endpoint must
+   * carry (a session started, or moved here), or null; counted. For a codec
+   * that writes the upstream's head itself; onResponseStart adds it for the others.
+   */
+  protected sessionSetCookie(): string | null {
+    const sc = this.route.sessionCookie;
+    return sc == null || this.endpoint === null ? null : sc.toIssue(this.endpoint, this);
   }
 
   // --- shared ending -------------------------------------------------------

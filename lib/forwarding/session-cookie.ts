@@ -128,13 +128,23 @@ export class SessionCookie {
    * started or re-issued.
    */
   issue(head: Record<string, string | string[]>, endpoint: Endpoint, carrier: SessionCarrier): void {
-    const state = carrier.sessionState;
-    if (state === SessionState.STUCK && carrier.sessionEndpoint === endpoint) return;
-    if (state === SessionState.STUCK || state === SessionState.AWAY) this.reissued++;
-    else this.started++;
-    const cookie = this.setCookieFor(endpoint);
+    const cookie = this.toIssue(endpoint, carrier);
+    if (cookie === null) return;
     const prior = head['set-cookie'];
     head['set-cookie'] = prior === undefined ? cookie : Array.isArray(prior) ? [...prior, cookie] : [prior, cookie];
+  }
+
+  /**
+   * issue() for a codec that writes the head itself: the Set-Cookie value to
+   * add (counted as a session started or re-issued), or null when the
+   * request's cookie already names `endpoint`.
+   */
+  toIssue(endpoint: Endpoint, carrier: SessionCarrier): string | null {
+    const state = carrier.sessionState;
+    if (state === SessionState.STUCK && carrier.sessionEndpoint === endpoint) return null;
+    if (state === SessionState.STUCK || state === SessionState.AWAY) this.reissued++;
+    else this.started++;
+    return this.setCookieFor(endpoint);
   }
 
   /** The Set-Cookie value naming `endpoint`: `NAME=TOKEN; Path=/; ...`. */
