@@ -430,9 +430,10 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   /**
    * The Set-Cookie value the response head from this attempt's endpoint must
    * carry (a session started, or moved here), or null; counted. For a codec
-   * that writes the upstream's head itself; onResponseStart adds it for the others.
+   * that writes the upstream's head itself (once per response); onResponseStart
+   * adds it for the others.
    */
-  protected sessionSetCookie(): string | null {
+  sessionSetCookie(): string | null {
     const sc = this.route.sessionCookie;
     return sc == null || this.endpoint === null ? null : sc.toIssue(this.endpoint, this);
   }

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import type { SessionCookieConfig } from '../config/config.ts';
 import { createEndpointAddress } from '../discovery/endpoint-address.ts';
 import { Endpoint } from '../upstream/endpoint.ts';
-import { findCookie, SessionCookie, SessionState, type SessionCarrier } from './session-cookie.ts';
+import { findCookie, findCookieIn, SessionCookie, SessionState, type SessionCarrier } from './session-cookie.ts';
 
 const CONFIG: SessionCookieConfig = { name: 'rs', maxAgeSeconds: 3600, path: '/', httpOnly: true, sameSite: 'Lax', secure: false };
 
@@ -36,6 +36,9 @@ describe('findCookie', () => {
     expect(findCookie(['cookie', 'rs=; a=1'], 'rs')).toBeNull();
     expect(findCookie(['cookie', 'rs'], 'rs')).toBeNull();
     expect(findCookie(['x-cookie', 'rs=1', 'cookies', 'rs=2'], 'rs')).toBeNull();
+    expect(findCookieIn(['a=1', ' rs=two'], 'rs')).toBe('two');
+    expect(findCookieIn('rs=; rs=x', 'rs')).toBeNull();
+    expect(findCookieIn(undefined, 'rs')).toBeNull();
   });
 });
 

@@ -176,6 +176,20 @@ export function findCookie(fields: readonly string[], name: string): string | nu
   return null;
 }
 
+/** findCookie() over the values of `cookie` fields a codec collected itself (a header object's entry). */
+export function findCookieIn(values: string | readonly string[] | undefined, name: string): string | null {
+  if (values === undefined) return null;
+  if (typeof values === 'string') {
+    const value = cookieValue(values, name);
+    return value === null || value.length === 0 ? null : value;
+  }
+  for (let i = 0; i < values.length; i++) {
+    const value = cookieValue(values[i], name);
+    if (value !== null) return value.length === 0 ? null : value;
+  }
+  return null;
+}
+
 function cookieValue(header: string, name: string): string | null {
   const n = header.length;
   let at = 0;
