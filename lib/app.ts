@@ -18,6 +18,8 @@ import { leanSocketIo } from './io/stream-handle.ts';
 import { Listener } from './listener/listener.ts';
 import { createMetricsObserver } from './forwarding/metrics-observer.ts';
 import { SessionCookie } from './forwarding/session-cookie.ts';
+import { TunnelRegistry } from './forwarding/tunnel-registry.ts';
+import { DEFAULTS } from './config/options.ts';
 import type { Logger } from './log/logger.ts';
 import { createMetrics, type RingsideMetrics } from './metrics/metrics.ts';
 import { registerRateLimitRedisMetrics } from './metrics/rate-limit-metrics.ts';
@@ -71,6 +73,8 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         discovery: createDiscovery(uc, logger),
         logger,
         observer: createUpstreamMetricsObserver(metrics, uc.name, listenersOf(uc.name)),
+        // A removed endpoint's tunnels (WebSockets) run on for the drain timeout, then close.
+        tunnelDrainMs: config.drainTimeoutMs,
       }),
     );
   }
@@ -83,6 +87,9 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
     if (rl == null) continue;
     limiters.set(u.name, new RateLimiter(u.name, rl, redis === null ? createLocalBuckets(rl) : redis.buckets(u.discovery.description, rl), performance.now()));
   }
+
+  // Tunnels (WebSocket) of every listener: one cap and one idle sweep for the process.
+  const tunnels = new TunnelRegistry({ maxTunnels: config.maxTunnels ?? DEFAULTS.maxTunnels, idleTimeoutMs: config.tunnelIdleTimeoutMs ?? DEFAULTS.tunnelIdleTimeoutMs });
 
   // Sticky sessions: the cookie an upstream issues, one object shared by its listeners.
   const sessionCookies = new Map<string, SessionCookie>();
@@ -104,6 +111,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         hashPolicy: createHashPolicy(upstream.config.hashOn),
         rateLimiter: limiters.get(upstream.name) ?? null,
         sessionCookie: sessionCookies.get(upstream.name) ?? null,
+        tunnels,
         protocol: upstream.config.protocol,
         engine: config.engine,
         requestTimeoutMs: upstream.config.requestTimeoutMs,
@@ -145,7 +153,9 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
           protocol: e.protocolName,
           weight: e.weight,
           slowStart: u.slowStart.startedAt(e) >= 0 ? e.effectiveWeight / e.weight : null,
-          inFlight: e.inFlight,
+          // Requests apart from tunnels: Endpoint.inFlight carries both (the load balancers read).
+          inFlight: e.inFlight - e.tunnels.size,
+          tunnels: e.tunnels.size,
           requestRate: e.metrics.reduce((sum, m) => sum + m.requestRate(), 0),
           errorRate: e.metrics.length === 0 ? 0 : Math.max(...e.metrics.map((m) => m.errorRate())),
           ringShare: shares.get(e.key) ?? null,

@@ -163,6 +163,10 @@ export interface RingsideConfig {
   readonly logLevel: LogLevel;
   /** How long in-flight requests may take to finish after SIGTERM/SIGINT. */
   readonly drainTimeoutMs: number;
+  /** --max-tunnels: open tunnels (WebSocket) and handshakes at once. The loader always sets it; absent: the default. */
+  readonly maxTunnels?: number;
+  /** --tunnel-idle-timeout in ms (0 = off). The loader always sets it; absent: the default. */
+  readonly tunnelIdleTimeoutMs?: number;
   /**
    * The engine of every listener: the HTTP/1.1 server side (h2c clients are
    * always served by node:http2) and the h2c upstream client.

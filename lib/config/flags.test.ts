@@ -63,6 +63,8 @@ const SAMPLES: Readonly<Record<string, readonly string[]>> = {
   'max-ejection-percent': ['0', '50', '100'],
   engine: ['lean', 'compat'],
   'drain-timeout': ['0', '20s'],
+  'max-tunnels': ['1', '10000'],
+  'tunnel-idle-timeout': ['0', '90s', '1h'],
   'dns-refresh': ['250ms', '5s'],
   'dns-respect-ttl': ['true', 'false'],
   'dns-family': ['any', 'ipv4', 'ipv6'],

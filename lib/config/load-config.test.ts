@@ -57,6 +57,8 @@ describe('defaults', () => {
     expect(config(UP)).toEqual({
       logLevel: 'info',
       drainTimeoutMs: 20_000,
+      maxTunnels: 10_000,
+      tunnelIdleTimeoutMs: 3_600_000,
       engine: 'lean',
       admin: { host: '0.0.0.0', port: 15090 },
       listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 15001 }, upstream: 'default' }],
@@ -136,6 +138,8 @@ describe('flags', () => {
     const expected: RingsideConfig = {
       logLevel: 'debug',
       drainTimeoutMs: 20_000,
+      maxTunnels: 10_000,
+      tunnelIdleTimeoutMs: 3_600_000,
       engine: 'lean',
       admin: { host: '127.0.0.1', port: 0 },
       listeners: [{ name: 'default', listen: { host: '::1', port: 0 }, upstream: 'default' }],

@@ -19,6 +19,8 @@ export const ErrorCodes = {
   UPSTREAM_PROTOCOL: 'RS_ERR_UPSTREAM_PROTOCOL',
   /** The upstream's rate limit (--rate-limit) refused the request; it was not sent. */
   RATE_LIMITED: 'RS_ERR_RATE_LIMITED',
+  /** --max-tunnels tunnels (WebSocket and other protocol switches) are open: the handshake was not sent. */
+  TUNNEL_LIMIT: 'RS_ERR_TUNNEL_LIMIT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -134,7 +136,7 @@ export class UpstreamTruncatedError extends RingsideError {
  * client made too large for it and a call in a protocol it does not speak do not.
  */
 export function blamesEndpoint(err: RingsideError): boolean {
-  return err.code !== ErrorCodes.CLIENT_CANCELLED && err.code !== ErrorCodes.HEADERS_TOO_LARGE && err.code !== ErrorCodes.UPSTREAM_PROTOCOL && err.code !== ErrorCodes.RATE_LIMITED;
+  return err.code !== ErrorCodes.CLIENT_CANCELLED && err.code !== ErrorCodes.HEADERS_TOO_LARGE && err.code !== ErrorCodes.UPSTREAM_PROTOCOL && err.code !== ErrorCodes.RATE_LIMITED && err.code !== ErrorCodes.TUNNEL_LIMIT;
 }
 
 /**
@@ -156,6 +158,14 @@ export class RateLimitedError extends RingsideError {
 /** Retry-After seconds when `err` carries one (a rate-limited request), else 0. */
 export function retryAfterOf(err: RingsideError): number {
   return err.code === ErrorCodes.RATE_LIMITED ? (err as RateLimitedError).retryAfterSeconds : 0;
+}
+
+/** The process already holds --max-tunnels open tunnels (or handshakes on their way): this handshake is not sent. */
+export class TunnelLimitError extends RingsideError {
+  constructor(upstream: string, max: number) {
+    super(ErrorCodes.TUNNEL_LIMIT, `${max} tunnels are open (--max-tunnels): upstream "${upstream}" gets no more until one closes`, { upstream });
+    this.name = 'TunnelLimitError';
+  }
 }
 
 export class BadRequestError extends RingsideError {

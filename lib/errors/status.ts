@@ -20,7 +20,7 @@ export interface ErrorStatus {
   readonly httpStatus: number;
   readonly grpcStatus: number;
   /** Label value for ringside_proxy_errors_total{reason}. */
-  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'upstream_protocol' | 'upstream_truncated' | 'rate_limited' | 'internal';
+  readonly reason: 'no_endpoints' | 'connect_failed' | 'upstream_reset' | 'timeout' | 'client_cancelled' | 'bad_request' | 'upstream_protocol' | 'upstream_truncated' | 'rate_limited' | 'tunnel_limit' | 'internal';
 }
 
 const NO_ENDPOINTS: ErrorStatus = { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'no_endpoints' };
@@ -40,6 +40,8 @@ const UPSTREAM_PROTOCOL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus
 const UPSTREAM_TRUNCATED: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'upstream_truncated' };
 /** Over a rate limit: HTTP 429 (RFC 6585 section 4); gRPC's RESOURCE_EXHAUSTED, as gRPC servers report their own rate limits. */
 const RATE_LIMITED: ErrorStatus = { httpStatus: 429, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'rate_limited' };
+/** Over --max-tunnels: the sidecar, not the upstream, is out of room (gRPC never upgrades; UNAVAILABLE for completeness). */
+const TUNNEL_LIMIT: ErrorStatus = { httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'tunnel_limit' };
 const INTERNAL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'internal' };
 
 export function statusOf(err: unknown): ErrorStatus {
@@ -64,6 +66,8 @@ export function statusOf(err: unknown): ErrorStatus {
       return UPSTREAM_TRUNCATED;
     case ErrorCodes.RATE_LIMITED:
       return RATE_LIMITED;
+    case ErrorCodes.TUNNEL_LIMIT:
+      return TUNNEL_LIMIT;
     default:
       return INTERNAL;
   }

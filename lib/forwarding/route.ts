@@ -11,6 +11,7 @@ import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { ClientProtocol } from './exchange.ts';
 import type { SessionCookie } from './session-cookie.ts';
+import type { TunnelRegistry } from './tunnel-registry.ts';
 
 /** Receives the outcome of every request; implemented by the metrics wiring in app.ts. */
 export interface RequestObserver {
@@ -46,6 +47,8 @@ export interface Route {
   readonly rateLimiter?: RateLimiter | null;
   /** The upstream's sticky-session cookie (shared by its listeners, ./session-cookie.ts); absent or null: none. */
   readonly sessionCookie?: SessionCookie | null;
+  /** The process's tunnels (--max-tunnels, --tunnel-idle-timeout); absent or null: no cap, no idle timeout. */
+  readonly tunnels?: TunnelRegistry | null;
   /** Scratch hash reused by every request of this listener: hashing and picking are synchronous. */
   readonly hash: Hash64;
 }

@@ -52,6 +52,11 @@ export class RequestHead {
   expectContinue = false;
   hasHost = false;
   isGrpc = false;
+  /**
+   * A protocol switch to tunnel (Upgrade with `Connection: upgrade`, HTTP/1.1,
+   * not h2c): `forward` then keeps the Upgrade field and says `connection: upgrade`.
+   */
+  upgrade = false;
   /** The head to send upstream: HTTP/1.1 request line, end-to-end fields, blank line. */
   forward = '';
   /** The fields the hash policy reads (a shared empty object when none were present). */
@@ -107,6 +112,9 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
   let keepAliveToken = false;
   let upgradeToken = false;
   let upgradeHeader = false;
+  let upgradeLine = -1;
+  let upgrades = 0;
+  let upgradeH2c = false;
   let expectContinue = false;
   let expectOther = false;
   let isGrpc = false;
@@ -145,6 +153,10 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
         if (equalsLower(text, pos, colon, 'upgrade')) {
           drop = 1;
           upgradeHeader = true;
+          upgradeLine = lines;
+          upgrades++;
+          // h2c is never switched to (we serve HTTP/2 on prior knowledge): such a request keeps its 501.
+          if (/(?:^|,)\s*h2c\s*(?:[,/]|$)/i.test(text.slice(vs, ve)) || vs === ve) upgradeH2c = true;
         } else if (equalsLower(text, pos, colon, 'trailer')) drop = 1;
         break;
       case 10:
@@ -221,8 +233,12 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
   // HTTP/1.0 has no chunked coding (RFC 9112 section 6.1: treat as faulty framing).
   if (chunked && minor === 0) return fail(out, 'Transfer-Encoding in an HTTP/1.0 request');
   if (method === 'CONNECT') return refuse(out, HeadResult.METHOD_NOT_ALLOWED, 'CONNECT is not supported');
-  // A protocol switch (Connection: upgrade + Upgrade) is not proxied.
-  if (upgradeHeader && upgradeToken) return refuse(out, HeadResult.NOT_IMPLEMENTED, 'protocol upgrade is not supported');
+  // A protocol switch (Connection: upgrade + Upgrade, RFC 9110 section 7.8) becomes a tunnel
+  // (../forwarding/tunnel.ts); h2c, several Upgrade fields and HTTP/1.0 (which has no Upgrade) are refused as before.
+  const upgrade = upgradeHeader && upgradeToken;
+  if (upgrade && (upgradeH2c || minor === 0 || upgrades > 1)) {
+    return refuse(out, HeadResult.NOT_IMPLEMENTED, 'protocol upgrade is not supported');
+  }
   if (expectOther) return refuse(out, HeadResult.EXPECTATION_FAILED, 'unsupported expectation');
 
   // Fields named by Connection are hop-by-hop too (RFC 9110 section 7.6.1).
@@ -246,6 +262,12 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
   out.expectContinue = expectContinue && minor === 1;
   out.hasHost = hosts === 1;
   out.isGrpc = isGrpc;
+  out.upgrade = upgrade;
+  // The handshake's Upgrade field goes upstream (hop-by-hop for other requests, not for this one).
+  if (upgrade) {
+    lineDrop[upgradeLine] = 0;
+    drops--;
+  }
   if (hashHeaders !== null) out.hashHeaders = hashHeaders;
   if (drops === 0 && minor === 1) {
     out.forward = text; // nothing to change: forward the head as received
@@ -255,6 +277,7 @@ export function parseRequestHead(text: string, out: RequestHead, hashNames: read
       if (lineDrop[l] === 0) head += text.slice(lineStarts[l], lineEnds[l] + 2);
       else if (lineDrop[l] === 2) head += text.slice(lineStarts[l], lineNameEnds[l]) + ': trailers\r\n';
     }
+    if (upgrade) head += 'connection: upgrade\r\n';
     // The chunked body is forwarded as received (validated), so its framing field goes with it.
     out.forward = chunked ? head + 'transfer-encoding: chunked\r\n\r\n' : head + '\r\n';
   }

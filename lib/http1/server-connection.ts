@@ -31,6 +31,7 @@ import { http1ErrorText } from '../errors/error-response.ts';
 import { learnProtocol } from '../forwarding/learned-protocol.ts';
 import { requestFinished } from '../forwarding/request-outcome.ts';
 import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
+import { startTunnel } from '../forwarding/tunnel.ts';
 import { statusOf } from '../errors/status.ts';
 import type { ClientProtocol } from '../forwarding/exchange.ts';
 import type { Route } from '../forwarding/route.ts';
@@ -306,8 +307,27 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     const rest = start + headLen;
     this.#pending = rest >= end ? null : shared ? Buffer.copyBytesFrom(buf, rest, end - rest) : buf.subarray(rest, end);
     this.#disarm();
+    if (head.upgrade) {
+      this.#tunnel(head);
+      return false;
+    }
     this.#startExchange(head);
     return true;
+  }
+
+  /**
+   * A protocol switch (WebSocket): the socket, the handshake and the bytes the
+   * client sent after it go to the tunnel core (../forwarding/tunnel.ts), which
+   * reads the socket from now on; this connection is over as HTTP.
+   */
+  #tunnel(head: RequestHead): void {
+    const early = this.#pending;
+    this.#pending = null;
+    this.#closed = true;
+    timerWheel.remove(this);
+    this.engine.connections.delete(this);
+    const tunnel = startTunnel(this.engine.route, this.socket, this.#reader, { method: head.method, target: head.target, head: head.forward, hashHeaders: head.hashHeaders }, early);
+    this.#reader.retarget(tunnel);
   }
 
   #startExchange(head: RequestHead): void {

@@ -56,7 +56,8 @@ function onDirectRead(this: ReadingHandle, arrayBuffer: ArrayBuffer | undefined)
 
 export class SocketReader {
   readonly socket: net.Socket;
-  readonly target: ReadTarget;
+  /** Who gets the reads: the connection, until it hands the socket over (a tunnel, ../forwarding/tunnel.ts). */
+  target: ReadTarget;
   /** The handle whose reads we take; null when reads come as 'data' events. */
   readonly #handle: ReadingHandle | null;
   /** node:net's onread, for what we do not handle ourselves. */
@@ -78,6 +79,11 @@ export class SocketReader {
       this.#handle = null;
       this.nodeOnRead = () => undefined;
     }
+  }
+
+  /** Hand the reads to another target from the next read on (the connection became a tunnel). */
+  retarget(target: ReadTarget): void {
+    this.target = target;
   }
 
   /** Whether reads bypass Readable. */

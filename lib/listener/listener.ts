@@ -10,6 +10,7 @@ import net from 'node:net';
 import type { Engine, HostPort } from '../config/config.ts';
 import { createHttp1Server, type Http1Server } from '../http1/http1-server.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
+import { handleHttp1Upgrade } from './http1-upgrade.ts';
 import { handOffToExchange } from './http1-server-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
 import type { Route } from '../forwarding/route.ts';
@@ -115,7 +116,12 @@ export class Listener {
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     };
     this.http1.on('connect', refuse);
-    this.http1.on('upgrade', refuse);
+    // A protocol switch (WebSocket) becomes a tunnel (../forwarding/tunnel.ts); h2c and HTTP/1.0 are refused as before.
+    this.http1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, early: Buffer) => {
+      if (!handleHttp1Upgrade(route, req, socket, early)) return refuse(req, socket);
+      // No longer an HTTP connection: a drain must not close it as idle (it runs until the drain timeout).
+      this.#http1Sockets.delete(socket as TrackedSocket);
+    });
     // node:http enforces headersTimeout from a connection tracker that it only
     // starts on 'listening', and we never call http1.listen(): start it here, or
     // a client trickling its head one byte at a time holds a socket forever.

@@ -18,6 +18,7 @@ import { registerCollectedMetric } from './collected-metric.ts';
 import type { Sample } from './collected-metric.ts';
 import { createRateWindow } from './rate-window.ts';
 import { registerRuntimeMetrics } from './runtime-metrics.ts';
+import { registerTunnelMetrics, type TunnelMetrics } from './tunnel-metrics.ts';
 import type { RateWindow } from './rate-window.ts';
 
 /**
@@ -72,7 +73,7 @@ const BUCKET_SLOTS = DURATION_BUCKETS_SECONDS.length + 1;
 const BUCKET_LE = [...DURATION_BUCKETS_SECONDS.map(String), '+Inf'];
 
 const PROXY_ERROR_REASONS: readonly ProxyErrorReason[] = [
-  'no_endpoints', 'connect_failed', 'upstream_reset', 'timeout', 'client_cancelled', 'bad_request', 'upstream_protocol', 'upstream_truncated', 'rate_limited', 'internal',
+  'no_endpoints', 'connect_failed', 'upstream_reset', 'timeout', 'client_cancelled', 'bad_request', 'upstream_protocol', 'upstream_truncated', 'rate_limited', 'tunnel_limit', 'internal',
 ];
 const DNS_RESULTS: readonly ResolutionResult[] = ['success', 'nxdomain', 'nodata', 'servfail', 'timeout', 'error'];
 const ENDPOINT_STATES = ['active', 'draining', 'ejected'] as const;
@@ -143,6 +144,8 @@ export interface RingsideMetrics {
   endpoint(listener: string, upstream: string, endpoint: string): EndpointMetrics;
   /** The handle for this upstream; the same object on every call. */
   upstream(name: string): UpstreamMetrics;
+  /** Tunnels (WebSocket), per upstream and endpoint (./tunnel-metrics.ts). */
+  readonly tunnels: TunnelMetrics;
 }
 
 export interface MetricsOptions {
@@ -336,9 +339,11 @@ export function createMetrics(registry: Registry, options: MetricsOptions = {}):
   });
 
   if (options.runtimeMetrics) registerRuntimeMetrics(registry);
+  const tunnels = registerTunnelMetrics(registry);
 
   return {
     registry,
+    tunnels,
     endpoint(listener, upstream, endpoint) {
       const key = `${listener}\u0000${upstream}\u0000${endpoint}`;
       let handle = endpoints.get(key);

@@ -8,10 +8,13 @@ import type { Dispatcher, Pool } from 'undici';
 import type { BalancerEndpoint } from '../balancer/balancer.ts';
 import type { EndpointAddress } from '../discovery/discovery.ts';
 import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
+import type { TunnelEndpointMetrics } from '../metrics/tunnel-metrics.ts';
 import { Protocol } from '../metrics/metrics.ts';
 import { UpstreamPool } from '../http1/upstream-pool.ts';
 import { H2Client } from '../http2/h2-client.ts';
 import { Http1Dispatcher } from '../http1/http1-dispatcher.ts';
+import { UpgradeRequest } from '../http1/upgrade-request.ts';
+import type { UpgradeAttempt, UpgradeHandler } from '../forwarding/upgrade-handler.ts';
 import { NodeHttp1Client } from './node-http1-client.ts';
 import { NodeH2cClient } from './node-h2c-client.ts';
 
@@ -30,6 +33,12 @@ function undici(): typeof import('undici') {
 export type UpstreamDispatcher = Pick<Dispatcher, 'dispatch'>;
 
 export type EndpointState = 'active' | 'draining' | 'ejected';
+
+/** An open tunnel on an endpoint (../forwarding/tunnel.ts), as the endpoint can end it. */
+export interface OpenTunnel {
+  /** Close both sides now (the endpoint left the set and --drain-timeout passed). */
+  close(): void;
+}
 
 /**
  * What `--upstream-protocol auto` learned an endpoint speaks (Endpoint.protocol):
@@ -69,7 +78,17 @@ export class Endpoint implements BalancerEndpoint {
   weight: number;
   /** The weight picks use now: `weight`, scaled down during slow start (./slow-start.ts). */
   effectiveWeight: number;
+  /**
+   * The load least request and bounded load read: requests in flight plus
+   * open tunnels (a WebSocket is work on its replica for as long as it is open).
+   */
   inFlight = 0;
+  /** Open tunnels (each also counted in inFlight); /status and metrics show them apart from requests. */
+  readonly tunnels = new Set<OpenTunnel>();
+  /** Tunnel counters of this endpoint, when metrics are on (set by ./upstream-metrics.ts). */
+  tunnelMetrics: TunnelEndpointMetrics | null = null;
+  /** Closes the tunnels of a removed endpoint once --drain-timeout has passed (./upstream.ts). */
+  tunnelDrainTimer: NodeJS.Timeout | null = null;
   /** Mirrors `state === 'active'`; a plain field so balancers read it without a getter call. */
   available = true;
   state: EndpointState = 'active';
@@ -210,6 +229,31 @@ export class Endpoint implements BalancerEndpoint {
     return this.#nodeHttp1;
   }
 
+  /**
+   * Send an HTTP/1.1 protocol-switch handshake (WebSocket) on a connection of
+   * its own, whatever --upstream-protocol says: Upgrade does not exist in
+   * HTTP/2 (RFC 9113 section 8.6). See ../http1/upgrade-request.ts.
+   */
+  upgrade(head: string, handler: UpgradeHandler): UpgradeAttempt {
+    return new UpgradeRequest(this.host, this.port, this.#options.connectTimeoutMs, head, handler);
+  }
+
+  /** A handshake on this endpoint (counted by requestStarted) became a tunnel: it stays load until tunnelClosed. */
+  tunnelOpened(tunnel: OpenTunnel): void {
+    this.tunnels.add(tunnel);
+    this.inFlight++;
+  }
+
+  tunnelClosed(tunnel: OpenTunnel): void {
+    if (!this.tunnels.delete(tunnel)) return;
+    if (--this.inFlight === 0 && this.state === 'draining') this.onDrained?.(this);
+  }
+
+  /** Close every open tunnel (the endpoint was removed and --drain-timeout passed). */
+  closeTunnels(): void {
+    for (const tunnel of [...this.tunnels]) tunnel.close();
+  }
+
   #countConnections(dispatcher: Dispatcher, protocol: Protocol): void {
     const gauge = this.#options.connections;
     if (gauge === undefined) return;
@@ -287,6 +331,8 @@ export class Endpoint implements BalancerEndpoint {
   async close(force = false): Promise<void> {
     if (this.ejectionTimer !== null) clearTimeout(this.ejectionTimer);
     this.ejectionTimer = null;
+    if (this.tunnelDrainTimer !== null) clearTimeout(this.tunnelDrainTimer);
+    this.tunnelDrainTimer = null;
     const http1 = this.#http1;
     const h2c = this.#h2c;
     const lean = this.#lean;

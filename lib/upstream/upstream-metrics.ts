@@ -14,10 +14,12 @@ export function createUpstreamMetricsObserver(metrics: RingsideMetrics, upstream
     endpointAdded(_upstream: Upstream, endpoint: Endpoint) {
       // Slot i belongs to the i-th listener of this upstream (Route.slot).
       endpoint.metrics = listenerNames.map((listener) => metrics.endpoint(listener, upstreamName, endpoint.key));
+      endpoint.tunnelMetrics = metrics.tunnels.endpoint(upstreamName, endpoint.key);
     },
     endpointRemoved(upstream: Upstream, endpoint: Endpoint) {
       for (const m of endpoint.metrics) m.remove();
       um.connections(endpoint.key).remove();
+      endpoint.tunnelMetrics?.remove();
       countStates(upstream);
     },
     endpointsChanged(upstream: Upstream, added: number, removed: number) {

@@ -38,6 +38,8 @@ export interface UpstreamOptions {
   readonly discovery: Discovery;
   readonly logger: Logger;
   readonly observer?: UpstreamObserver;
+  /** --drain-timeout: how long the tunnels of a removed endpoint may run on; absent: until they end. */
+  readonly tunnelDrainMs?: number;
 }
 
 export class Upstream {
@@ -66,6 +68,7 @@ export class Upstream {
 
   readonly #logger: Logger;
   readonly #observer: UpstreamObserver;
+  readonly #tunnelDrainMs: number;
   #closed = false;
   /**
    * Discovery has answered before: endpoints added from now on are new pods
@@ -84,6 +87,7 @@ export class Upstream {
     this.discovery = options.discovery;
     this.#logger = options.logger;
     this.#observer = options.observer ?? {};
+    this.#tunnelDrainMs = options.tunnelDrainMs ?? -1;
     this.slowStart = new SlowStart(options.config.slowStart ?? SLOW_START_OFF, () => {
       this.balancer.reweight?.();
       this.#observer.slowStartChanged?.(this);
@@ -170,6 +174,8 @@ export class Upstream {
       if (old.key === address.key) {
         this.draining.delete(old);
         old.onDrained = null;
+        if (old.tunnelDrainTimer !== null) clearTimeout(old.tunnelDrainTimer);
+        old.tunnelDrainTimer = null;
         old.weight = address.weight;
         old.effectiveWeight = address.weight;
         old.setState('active');
@@ -206,6 +212,12 @@ export class Upstream {
     this.#removed++;
     endpoint.onDrained = (ep) => this.#finishDrain(ep);
     endpoint.setState('draining');
+    // Tunnels (WebSockets) may never end by themselves: they get --drain-timeout from now, then close,
+    // and the endpoint drains (its series go) when the last one has.
+    if (endpoint.tunnels.size > 0 && this.#tunnelDrainMs >= 0) {
+      endpoint.tunnelDrainTimer = setTimeout(closeTunnels, this.#tunnelDrainMs, endpoint);
+      endpoint.tunnelDrainTimer.unref();
+    }
     return true;
   }
 
@@ -250,6 +262,8 @@ export class Upstream {
   #finishDrain(endpoint: Endpoint): void {
     if (!this.draining.delete(endpoint)) return;
     endpoint.onDrained = null;
+    if (endpoint.tunnelDrainTimer !== null) clearTimeout(endpoint.tunnelDrainTimer);
+    endpoint.tunnelDrainTimer = null;
     this.#logger.debug('endpoint drained', { upstream: this.name, endpoint: endpoint.key });
     this.#observer.endpointRemoved?.(this, endpoint);
     void endpoint.close();
@@ -273,4 +287,9 @@ export class Upstream {
     this.draining.clear();
     await Promise.all(all.map((e) => e.close(force)));
   }
+}
+
+function closeTunnels(endpoint: Endpoint): void {
+  endpoint.tunnelDrainTimer = null;
+  endpoint.closeTunnels();
 }

@@ -15,6 +15,8 @@ export interface TestProxyOptions {
   /** HTTP/1.1 engine (default: ringside's default). */
   engine?: Engine;
   logger?: Logger;
+  /** Process-wide settings (maxTunnels, tunnelIdleTimeoutMs, drainTimeoutMs, ...). */
+  global?: Partial<Pick<RingsideConfig, 'maxTunnels' | 'tunnelIdleTimeoutMs' | 'drainTimeoutMs'>>;
 }
 
 export interface TestProxy {
@@ -56,6 +58,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     listeners: [{ name: 'default', listen: { host: '127.0.0.1', port: 0 }, upstream: 'default' }],
     upstreams: [upstreamConfig(options)],
     ...(options.engine === undefined ? {} : { engine: options.engine }),
+    ...options.global,
   });
   const app = await startApp(config, { logger: options.logger ?? silentLogger, version: 'test' });
   const port = app.listeners[0].port;
