@@ -166,6 +166,27 @@ describe.each(ENGINES)('WebSocket tunnels (%s engine)', (engine) => {
     expect(again.status).toBe(101);
   });
 
+  it('a session cookie wins over the hash for tunnels too, and the 101 issues it', async () => {
+    const rs = await replicas(3);
+    const sessionCookie = { name: 'rs_ws', maxAgeSeconds: 0, path: '/', httpOnly: true, sameSite: null, secure: false };
+    const proxy = await proxyFor(engine, rs, { upstream: { sessionCookie } });
+    const first = await open(proxy, '/chat?room=r0');
+    expect(first.status).toBe(101);
+    const setCookie = /^set-cookie: (rs_ws=[^;\r]+)/im.exec(first.head);
+    expect(setCookie).not.toBeNull();
+    const home = (await first.next()).payload.toString();
+    // Rooms that hash all over the ring: with the cookie, every tunnel lands where the session lives.
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const c = await open(proxy, `/chat?room=other-${i}`, { extraHeaders: `cookie: a=b; ${setCookie![1]}\r\n` });
+      expect(c.status).toBe(101);
+      expect(c.head.toLowerCase()).not.toContain('set-cookie');
+      seen.add((await c.next()).payload.toString());
+      c.socket.end();
+    }
+    expect([...seen]).toEqual([home]);
+  });
+
   it('h2c upgrades are not tunnelled: 501 as before', async () => {
     const [r] = await replicas(1);
     const proxy = await proxyFor(engine, [r]);

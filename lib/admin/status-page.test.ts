@@ -44,3 +44,11 @@ describe('status page: session cookie', () => {
     expect(renderStatusPage(SNAPSHOT, 0)).not.toMatch(/<p class="meta">[^<]*session cookie:/);
   });
 });
+
+describe('status page: tunnels', () => {
+  it('shows open tunnels per endpoint beside its requests in flight', () => {
+    const endpoints = [{ ...SNAPSHOT.upstreams[0].endpoints[0], key: '10.0.0.9:80', inFlight: 2, tunnels: 3 }];
+    const html = renderStatusPage({ ...SNAPSHOT, upstreams: [{ ...SNAPSHOT.upstreams[0], endpoints }] }, 0);
+    expect(html).toContain('<td class="num inflight">2<span class="tunnels meta"> + 3 tunnels</span></td>');
+  });
+});

@@ -88,7 +88,8 @@ const SCRIPT = `
     if (e.slowStart !== null) state.appendChild(el('span', 'slow-start meta', ' slow start ' + percent(e.slowStart)));
     tr.appendChild(state);
     tr.appendChild(el('td', 'protocol', e.protocol));
-    tr.appendChild(el('td', 'num inflight', String(e.inFlight)));
+    var inflight = tr.appendChild(el('td', 'num inflight', String(e.inFlight)));
+    if (e.tunnels > 0) inflight.appendChild(el('span', 'tunnels meta', ' + ' + e.tunnels + (e.tunnels === 1 ? ' tunnel' : ' tunnels')));
     tr.appendChild(el('td', 'num rate', rate(e.requestRate)));
     tr.appendChild(el('td', 'num error' + (e.errorRate > 0.05 ? ' bad' : ''), percent(e.errorRate)));
     var share = el('td', 'share');
@@ -201,6 +202,11 @@ function formatAgo(ms: number, now: number): string {
   return `${Math.round(s / 3600)} h`;
 }
 
+/** Open tunnels beside the requests in flight: ` + 3 tunnels`, or nothing. */
+function tunnelsText(tunnels: number | undefined): string {
+  return tunnels === undefined || tunnels === 0 ? '' : `<span class="tunnels meta"> + ${tunnels} ${tunnels === 1 ? 'tunnel' : 'tunnels'}</span>`;
+}
+
 function renderEndpointRow(e: EndpointStatus): string {
   const share =
     e.ringShare === null
@@ -211,7 +217,7 @@ function renderEndpointRow(e: EndpointStatus): string {
     `<td class="key">${escapeHtml(e.key)}</td>` +
     `<td><span class="state state-${escapeHtml(e.state)}">${escapeHtml(e.state)}</span>${e.slowStart === null ? '' : `<span class="slow-start meta"> slow start ${formatPercent(e.slowStart)}</span>`}</td>` +
     `<td class="protocol">${escapeHtml(e.protocol)}</td>` +
-    `<td class="num inflight">${escapeHtml(e.inFlight)}</td>` +
+    `<td class="num inflight">${escapeHtml(e.inFlight)}${tunnelsText(e.tunnels)}</td>` +
     `<td class="num rate">${formatRate(e.requestRate)}</td>` +
     `<td class="num error${e.errorRate > 0.05 ? ' bad' : ''}">${formatPercent(e.errorRate)}</td>` +
     `<td class="share">${share}</td>` +

@@ -26,6 +26,8 @@ export interface EndpointStatus {
   readonly slowStart: number | null;
   /** Requests / gRPC streams dispatched to it and not finished. */
   readonly inFlight: number;
+  /** Open tunnels (WebSocket) to it, apart from requests; they count as load for least request and bounded load (absent from views built before they existed). */
+  readonly tunnels?: number;
   /** Requests per second over the last minute (EndpointMetrics.requestRate()). */
   readonly requestRate: number;
   /** Fraction 0..1 of the last minute's requests that failed (EndpointMetrics.errorRate()). */

@@ -32,6 +32,7 @@ import { toUpstreamError } from '../upstream/upstream-error.ts';
 import type { ClientProtocol } from './exchange.ts';
 import { requestFinished } from './request-outcome.ts';
 import { nextEndpoint, retryAllowed } from './retry-policy.ts';
+import { findCookieIn, type SessionCarrier, SessionState } from './session-cookie.ts';
 import type { Route } from './route.ts';
 import type { IdleTracked, TunnelRegistry } from './tunnel-registry.ts';
 import type { UpgradeAttempt, UpgradeHandler } from './upgrade-handler.ts';
@@ -91,7 +92,7 @@ export function startTunnel(route: Route, socket: net.Socket, reader: TunnelClie
   return tunnel;
 }
 
-export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked {
+export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionCarrier {
   readonly route: Route;
   readonly client: net.Socket;
   readonly #reader: TunnelClientReader;
@@ -116,6 +117,9 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked {
   #clientEnded = false;
   #timer: NodeJS.Timeout | null = null;
   #metrics: TunnelEndpointMetrics | null = null;
+  // SessionCarrier: what the session cookie (--session-cookie) said, for the Set-Cookie of the answer.
+  sessionState: SessionState = SessionState.NONE;
+  sessionEndpoint: Endpoint | null = null;
   // IdleTracked
   active = false;
   quietSweeps = 0;
@@ -166,7 +170,10 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked {
       } else route.observer.hashKeyMissing(route);
     }
     route.upstream.retryBudget.recordRequest(this.#startedAt);
-    const endpoint = route.upstream.pick(hash, null);
+    // A session cookie wins over the policy, as for any request (./session-cookie.ts).
+    const sc = route.sessionCookie;
+    const stuck = sc == null ? null : sc.readValue(findCookieIn(handshake.hashHeaders.cookie, sc.name), route.upstream.endpoints, this);
+    const endpoint = route.upstream.pick(hash, null, stuck);
     if (endpoint === null) {
       this.#fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
       return;
@@ -278,7 +285,9 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked {
     }
     this.active = true;
     const client = this.client;
-    client.write(head);
+    const cookie = this.#setCookie();
+    // The 101 names the endpoint in the session cookie when the request's cookie did not (a WebSocket client's jar keeps it).
+    client.write(cookie === null ? head : Buffer.concat([head.subarray(0, head.length - 2), Buffer.from(`set-cookie: ${cookie}\r\n\r\n`, 'latin1')]));
     if (rest !== null) {
       if (m !== null) m.bytesToClient += rest.length;
       client.write(rest);
@@ -298,7 +307,8 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked {
     this.#clearTimer();
     this.#state = S_RESPONSE;
     this.#status = status;
-    this.client.write(head, 'latin1');
+    const cookie = this.#setCookie();
+    this.client.write(cookie === null ? head : `${head.slice(0, -2)}set-cookie: ${cookie}\r\n\r\n`, 'latin1');
   }
 
   onResponseData(chunk: Buffer): boolean {
@@ -360,6 +370,12 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked {
     if (!(up.readableEnded && up.writableFinished)) this.client.resetAndDestroy();
     this.#closeTunnel();
   };
+
+  /** The Set-Cookie the answer from this endpoint carries (a session started or moved here), or null. */
+  #setCookie(): string | null {
+    const sc = this.route.sessionCookie;
+    return sc == null ? null : sc.toIssue(this.endpoint!, this);
+  }
 
   // --- endings ---------------------------------------------------------------
   /** OpenTunnel: the endpoint left the set and --drain-timeout passed. */

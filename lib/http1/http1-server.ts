@@ -62,6 +62,8 @@ export function createHttp1Server(route: Route, options: Partial<Http1ServerOpti
 /** The request fields the route's hash policy reads (header sources, and `cookie` for cookie sources), and its rate limit's key. */
 function hashHeaderNames(route: Route): string[] {
   const names = new Set<string>(route.rateLimiter?.keyHeaderNames);
+  // The session cookie (--session-cookie) is read from the cookie fields (WebSocket handshakes: ../forwarding/tunnel.ts).
+  if (route.sessionCookie != null) names.add('cookie');
   if (route.hashPolicy === null) return [...names];
   for (const source of route.upstream.config.hashOn) {
     if (source.type === 'header') names.add(source.name.toLowerCase());
