@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ENGINES, startProxy, stopWhenIdle, type TestProxy } from './support/proxy.ts';
 import { encodeFrame, OP_BINARY, OP_PING, OP_TEXT, startWsReplica, type WsReplica, wsConnect, type WsClient } from './support/websocket.ts';
 import type { Engine } from '../lib/config/config.ts';
+import { startDnsServer } from './support/dns-server.ts';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -116,9 +117,17 @@ describe.each(ENGINES)('WebSocket tunnels (%s engine)', (engine) => {
     for (const m of messages) c.send(OP_BINARY, m);
     // The client does not read: the echo must back up into the replica (its writes wait), not into ringside.
     await waitFor('the replica to feel backpressure', () => r.accepted[0]?.socket.writableLength > 0 || r.accepted[0]?.socket.isPaused(), 5000);
-    await new Promise((res) => setTimeout(res, 200));
-    const upstreamWaiting = r.accepted[0].socket.writableLength;
-    expect(upstreamWaiting).toBeGreaterThan(0);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(r.accepted[0].socket.writableLength).toBeGreaterThan(0);
+    // What ringside took from the replica for the client stays bounded by socket buffers (a few MiB), far below the 32 MiB echoed.
+    const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+    const toClient = Number(/^ringside_tunnel_bytes_total\{[^}]*direction="to_client"\} (\d+)/m.exec(metrics)![1]);
+    expect(toClient).toBeGreaterThan(0);
+    expect(toClient).toBeLessThan(12 * 1024 * 1024);
+    // And the replica, not reading while its echoes wait, holds the client back through ringside too.
+    const toUpstream = Number(/^ringside_tunnel_bytes_total\{[^}]*direction="to_upstream"\} (\d+)/m.exec(metrics)![1]);
+    console.log(`backpressure: ${toClient} bytes to the client, ${toUpstream} to the replica, of ${32 * 1024 * 1024}`);
+    expect(toUpstream).toBeLessThan(28 * 1024 * 1024);
     // Now read, slowly at first.
     c.socket.resume();
     expect((await c.next()).payload.toString()).toBe('replica:r0');
@@ -127,6 +136,23 @@ describe.each(ENGINES)('WebSocket tunnels (%s engine)', (engine) => {
       expect(f.opcode).toBe(OP_BINARY);
       expect(createHash('sha1').update(f.payload).digest('hex')).toBe(createHash('sha1').update(m).digest('hex'));
     }
+  });
+
+  it('a handshake whose endpoint refuses connections is sent to another one (never sent: retried)', async () => {
+    const [r] = await replicas(1);
+    const dead = net.createServer();
+    await new Promise<void>((res) => dead.listen(0, '127.0.0.1', res));
+    const deadKey = `127.0.0.1:${(dead.address() as net.AddressInfo).port}`;
+    await new Promise((res) => dead.close(res));
+    const proxy = await proxyFor(engine, [r], { endpoints: [deadKey, r.key], upstream: { ejection: { consecutiveFailures: 0, baseTimeMs: 1000, maxTimeMs: 1000, maxPercent: 50 } } });
+    for (let i = 0; i < 10; i++) {
+      const c = await open(proxy, `/chat?room=room-${i}`);
+      expect(c.status).toBe(101);
+      expect((await c.next()).payload.toString()).toBe('replica:r0');
+      c.socket.end();
+    }
+    const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+    expect(Number(/^ringside_retries_total\{upstream="default"\} (\d+)/m.exec(metrics)![1])).toBeGreaterThan(0);
   });
 
   it('a non-101 answer to the handshake passes through as an ordinary response', async () => {
@@ -243,5 +269,61 @@ describe.each(ENGINES)('WebSocket tunnel lifecycle (%s engine)', (engine) => {
     expect(closedAfter).toBeLessThan(2000);
     await stopped;
     await waitFor('the replica socket closed', () => r.open.size === 0, 1000);
+  });
+
+  it('an endpoint that leaves the set keeps its tunnels for --drain-timeout, then closes them and its series go', async () => {
+    const NAME = 'ws.svc.test';
+    let pods: WsReplica[] = [];
+    for (let attempt = 0; attempt < 10 && pods.length === 0; attempt++) {
+      const first = await startWsReplica('a', '127.0.0.2');
+      try {
+        pods = [first, await startWsReplica('b', '127.0.0.3', first.port)];
+      } catch {
+        await first.close();
+      }
+    }
+    for (const p of pods) cleanups.push(() => p.close());
+    const dns = await startDnsServer();
+    cleanups.push(() => dns.close());
+    dns.setA(NAME, ['127.0.0.2', '127.0.0.3'], 1);
+    const proxy = await startProxy({
+      engine,
+      target: { kind: 'dns', name: NAME, port: pods[0].port },
+      upstream: { dns: { refreshMs: 250, respectTtl: false, family: 'ipv4', server: { host: '127.0.0.1', port: dns.port } } },
+      global: { drainTimeoutMs: 700 },
+    });
+    cleanups.push(() => proxy.stop());
+    const upstream = proxy.app.upstreams.get('default')!;
+    await waitFor('both endpoints', () => upstream.endpoints.size === 2);
+    // Least request: tunnels are load, so six of them spread three and three.
+    const clients: { c: WsClient; replica: string }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await open(proxy, `/chat?n=${i}`);
+      clients.push({ c, replica: (await c.next()).payload.toString() });
+    }
+    expect(clients.filter((x) => x.replica === 'replica:b').length).toBe(3);
+    const leaving = clients.filter((x) => x.replica === 'replica:b').map((x) => x.c);
+    const staying = clients.filter((x) => x.replica === 'replica:a').map((x) => x.c);
+    dns.setA(NAME, ['127.0.0.2'], 1);
+    await waitFor('b to drain', () => upstream.draining.size === 1, 3000);
+    const t0 = performance.now();
+    // Still carried while the drain timeout runs.
+    await new Promise((res) => setTimeout(res, 300));
+    for (const c of leaving) {
+      c.send(OP_TEXT, 'still there');
+      expect((await c.next()).payload.toString()).toBe('still there');
+    }
+    await Promise.all(leaving.map((c) => c.closed));
+    const closedAfter = performance.now() - t0;
+    expect(closedAfter).toBeGreaterThan(600);
+    expect(closedAfter).toBeLessThan(2000);
+    await waitFor('the endpoint to finish draining', () => upstream.draining.size === 0, 1000);
+    const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+    expect(metrics).not.toContain(`endpoint="127.0.0.3:${pods[0].port}"`);
+    expect(metrics).toContain(`ringside_tunnels_open{upstream="default",endpoint="127.0.0.2:${pods[0].port}"} 3`);
+    for (const c of staying) {
+      c.send(OP_TEXT, 'unaffected');
+      expect((await c.next()).payload.toString()).toBe('unaffected');
+    }
   });
 });

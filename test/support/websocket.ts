@@ -90,7 +90,7 @@ export interface WsReplica {
  * message echoed. A close frame is answered and the socket ended; the
  * client's FIN is answered with ours (the replica ends its side).
  */
-export async function startWsReplica(name: string): Promise<WsReplica> {
+export async function startWsReplica(name: string, host = '127.0.0.1', port = 0): Promise<WsReplica> {
   const accepted: WsReplica['accepted'] = [];
   const open = new Set<net.Socket>();
   const server = http.createServer((_req, res) => res.end(`plain:${name}`));
@@ -131,12 +131,15 @@ export async function startWsReplica(name: string): Promise<WsReplica> {
     socket.on('data', onBytes);
     socket.on('end', () => socket.end());
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const bound = (server.address() as AddressInfo).port;
   return {
     name,
-    port,
-    key: `127.0.0.1:${port}`,
+    port: bound,
+    key: `${host}:${bound}`,
     accepted,
     open,
     kill() {
