@@ -84,12 +84,12 @@ for (const engine of ['compat', 'lean'] as const) {
       expect(closed).toBe(true);
     });
 
-    it('CONNECT and Upgrade are refused cleanly (405 / 501, then close)', async () => {
+    it('CONNECT and an h2c Upgrade are refused cleanly (405 / 501, then close); WebSocket upgrades are tunnelled (websocket-tunnel.test.ts)', async () => {
       const port = proxies.get(engine)!.port;
       const connect = await sendRaw(port, 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n', 2000);
       expect(connect.data).toMatch(/^HTTP\/1\.1 405 /);
       expect(connect.closed).toBe(true);
-      const upgrade = await sendRaw(port, 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 2000);
+      const upgrade = await sendRaw(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n', 2000);
       expect(upgrade.data).toMatch(/^HTTP\/1\.1 501 /);
       expect(upgrade.closed).toBe(true);
     });
