@@ -1,0 +1,99 @@
+// The target of the HTTP/2 server tests (test/h2-server-*.test.ts): ringside
+// as its own process (so a crash or a runaway is seen, and its memory is its
+// own) on one engine, in front of a real h2c replica on loopback, plus a
+// well-behaved request through the same listener to show it still serves.
+
+import http2 from 'node:http2';
+import type { Engine } from '../../lib/config/config.ts';
+import { defaultHandler, startHttpReplica, type Replica } from './http-replicas.ts';
+import { startRingsideProcess, type RingsideProcess } from './ringside-process.ts';
+
+export interface H2Target {
+  readonly engine: Engine;
+  readonly replica: Replica;
+  readonly ringside: RingsideProcess;
+  readonly port: number;
+  /** RSS right after start and one warm-up request (bytes). */
+  readonly baselineRss: number;
+  /** A GET /ok over a fresh node:http2 connection: `STATUS BODY`, or what went wrong. */
+  normalRequest(path?: string): Promise<string>;
+  /** The process is still running (no exit seen). */
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * `/slow/MS...` answers after MS ms (a stream stays open on ringside while the
+ * test sends more frames on it); `/big/N` answers N bytes (flow-control tests);
+ * anything else as the default replica.
+ */
+function handler(...[req, res, replica]: Parameters<typeof defaultHandler>): void {
+  const slow = /^\/slow\/(\d+)/.exec(req.url ?? '');
+  if (slow !== null) {
+    setTimeout(() => defaultHandler(req, res, replica), Number(slow[1])).unref();
+    return;
+  }
+  const big = /^\/big\/(\d+)/.exec(req.url ?? '');
+  if (big !== null) {
+    req.resume();
+    res.end(Buffer.alloc(Number(big[1]), 0x61));
+    return;
+  }
+  defaultHandler(req, res, replica);
+}
+
+export async function startH2Target(engine: Engine, args: readonly string[] = []): Promise<H2Target> {
+  const replica = await startHttpReplica('r0', { h2c: true, handler });
+  let ringside: RingsideProcess;
+  try {
+    ringside = await startRingsideProcess(['--upstream', `static:${replica.key}`, '--upstream-protocol', 'h2c', '--engine', engine, ...args]);
+  } catch (err) {
+    await replica.close();
+    throw err;
+  }
+  let exited = false;
+  void ringside.exited.then(() => (exited = true));
+  const port = ringside.port;
+  const target: H2Target = {
+    engine,
+    replica,
+    ringside,
+    port,
+    baselineRss: 0,
+    normalRequest: (path = '/ok') => normalRequest(port, path),
+    alive: () => !exited,
+    stop: async () => {
+      ringside.kill('SIGKILL');
+      await ringside.exited;
+      await replica.close();
+    },
+  };
+  const warm = await target.normalRequest('/warm');
+  if (!warm.startsWith('200 ')) throw new Error(`warm-up request through ringside (${engine}): ${warm}`);
+  return { ...target, baselineRss: ringside.rss() };
+}
+
+export function normalRequest(port: number, path = '/ok', ms = 3_000): Promise<string> {
+  return new Promise((resolve) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    let settled = false;
+    const done = (s: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      session.destroy();
+      resolve(s);
+    };
+    const timer = setTimeout(() => done('timeout'), ms);
+    session.on('error', (err) => done(`error ${err.message}`));
+    const req = session.request({ ':path': path });
+    let head = '';
+    let body = '';
+    req.on('response', (h) => (head = String(h[':status'])));
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => done(`${head} ${body}`));
+    req.on('error', (err) => done(`error ${err.message}`));
+    req.end();
+  });
+}
