@@ -6,12 +6,13 @@
 // same connection must still serve a request, after a connection error a new
 // one must.
 //
-// node:http2 fails nine of h2spec's 146 cases (see issue 22). Eight are
-// encoded here and must pass on lean once our server lands: they are in
-// LEAN_PENDING until then (skipped on lean) and in COMPAT_KNOWN_FAILURES for
-// good (skipped on compat, whose server stays node:http2). The ninth, an
-// invalid connection preface, is answered with HTTP/1.1 400 on purpose: the
-// port also serves HTTP/1.1 (RFC 9113 section 3.4 wants GOAWAY).
+// node:http2 fails ten of h2spec's 146 cases (h2spec run against ringside,
+// 2026-12-06, both engines alike; issue 22). Nine are encoded here and must
+// pass on lean once our server lands: they are in LEAN_PENDING until then
+// (skipped on lean) and in COMPAT_KNOWN_FAILURES for good (skipped on compat,
+// whose server stays node:http2). The tenth (3.5/2), an invalid connection
+// preface, is answered with HTTP/1.1 400 on purpose: the port also serves
+// HTTP/1.1 (RFC 9113 section 3.4 wants GOAWAY).
 // H2_RUN_PENDING=1 runs the skipped cases too, to see which pass.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
