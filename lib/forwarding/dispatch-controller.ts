@@ -43,6 +43,13 @@ export abstract class DispatchControllerBase implements Dispatcher.DispatchContr
     this.resuming();
   }
 
+  /** A controller reused for another request (../http1/pool-attempt.ts keeps one per client connection) starts unpaused and unaborted. */
+  protected rearm(): void {
+    this.#aborted = false;
+    this.#paused = false;
+    this.#reason = null;
+  }
+
   /** The request is over (completed, failed or aborted): abort() does nothing. */
   protected abstract get finished(): boolean;
   /** Cancel the request on the wire and tell the handler (onResponseError with `reason`). */

@@ -26,11 +26,28 @@ import { mayHideProtocolMismatch, PROBE_INTERVAL_MS, probeProtocol, protocolMark
 import { toUpstreamError } from '../upstream/upstream-error.ts';
 import { forwardResponseHeaders as forwardResponse, forwardResponseTrailers } from './hop-by-hop.ts';
 import { findCookie, type SessionCarrier, type SessionCookie, SessionState } from './session-cookie.ts';
-import type { RequestBodyTap } from './request-body.ts';
+import type { RateLimiter } from '../rate-limit/rate-limiter.ts';
 import type { Route } from './route.ts';
 
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
+
+/**
+ * What the core needs of a request body: whether it can be sent again, and
+ * the stream an upstream client reads. ./request-body.ts's tap for the
+ * reference codecs; ../http1/ has its own, which can also go out as the bytes
+ * the client sent.
+ */
+export interface ExchangeBody {
+  /** Everything forwarded so far is still held (within --retry-buffer): the body can be sent again. */
+  readonly replayable: boolean;
+  /** The stream the first attempt sends. */
+  readonly current: NodeJS.ReadableStream;
+  /** A stream that carries the whole body again; called only while `replayable`. */
+  replay(): NodeJS.ReadableStream;
+  /** The exchange is over: read the rest of the client's body and drop it. */
+  discard(): void;
+}
 
 export const ClientProtocol = { HTTP1: 0, HTTP2: 1 } as const;
 export type ClientProtocol = (typeof ClientProtocol)[keyof typeof ClientProtocol];
@@ -38,7 +55,8 @@ export type ClientProtocol = (typeof ClientProtocol)[keyof typeof ClientProtocol
 export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCarrier {
   readonly route: Route;
   readonly clientProtocol: ClientProtocol;
-  readonly isGrpc: boolean;
+  /** A gRPC request (content-type application/grpc...); set again by a codec that reuses the exchange. */
+  isGrpc: boolean;
   endpoint: Endpoint | null = null;
   controller: Controller | null = null;
   startedAt = 0;
@@ -56,7 +74,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   method = '';
   path = '';
   headers: string[] = [];
-  body: RequestBodyTap | null = null;
+  body: ExchangeBody | null = null;
   hasHash = false;
   hashHi = 0;
   hashLo = 0;
@@ -93,44 +111,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   protected abstract writeError(err: RingsideError, headSent: boolean): void;
 
   /** Pick an endpoint and send the request upstream. */
-  start(method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number): void {
-    const route = this.route;
-    this.#init(method, path, headers, body, hash, deadlineMs);
-    // The rate limit takes a token here, once per client request (never in #retry).
-    const limiter = route.rateLimiter;
-    if (limiter != null) {
-      const waitMs = limiter.checkFields(headers, path, this.startedAt);
-      if (waitMs > 0) {
-        this.fail(new RateLimitedError(route.upstream.name, waitMs));
-        return;
-      }
-    }
-    route.upstream.retryBudget.recordRequest(this.startedAt);
-    // A session cookie naming an available endpoint wins over the policy (it enters the pick as its override).
-    const endpoint = route.upstream.pick(hash, null, route.sessionCookie == null ? null : this.#readSession(route.sessionCookie));
-    if (endpoint === null) {
-      this.fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
-      return;
-    }
-    this.#dispatch(endpoint, body === null ? null : body.current);
-  }
-
-  /**
-   * Send a request another engine read, and already counted for the retry
-   * budget, to the endpoint it picked: the lean HTTP/1.1 engine hands over
-   * requests for endpoints that speak only h2c (./http1-server-exchange.ts).
-   * `accounted`: it already counted the request as started on `endpoint`.
-   */
-  startOn(endpoint: Endpoint, method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number, accounted: boolean): void {
-    this.#init(method, path, headers, body, hash, deadlineMs);
-    if (accounted) {
-      this.attempt = 1;
-      this.endpoint = endpoint;
-    }
-    this.#dispatch(endpoint, body === null ? null : body.current, accounted);
-  }
-
-  #init(method: string, path: string, headers: string[], body: RequestBodyTap | null, hash: Hash64 | null, deadlineMs: number): void {
+  start(method: string, path: string, headers: string[], body: ExchangeBody | null, hash: Hash64 | null, deadlineMs: number): void {
     const route = this.route;
     this.startedAt = performance.now();
     this.method = method;
@@ -145,11 +126,115 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
     }
     this.deadlineMs = deadlineMs;
     const timeout = route.requestTimeoutMs > 0 && (deadlineMs === 0 || route.requestTimeoutMs < deadlineMs) ? route.requestTimeoutMs : deadlineMs;
-    if (timeout > 0) this.timer = setTimeout(onTimeout, timeout, this);
+    if (timeout > 0) this.armTimer(timeout);
+    // The rate limit takes a token here, once per client request (never in #retry).
+    const limiter = route.rateLimiter;
+    if (limiter != null) {
+      const waitMs = this.rateLimitWait(limiter, this.startedAt);
+      if (waitMs > 0) {
+        this.fail(new RateLimitedError(route.upstream.name, waitMs));
+        return;
+      }
+    }
+    route.upstream.retryBudget.recordRequest(this.startedAt);
+    // A session cookie naming an available endpoint wins over the policy (it enters the pick as its override).
+    const endpoint = route.upstream.pick(hash, null, route.sessionCookie == null ? null : this.#readSession(route.sessionCookie));
+    if (endpoint === null) {
+      this.fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
+      return;
+    }
+    this.#dispatch(endpoint, false, false);
   }
 
-  /** Send the request to `endpoint`; `resend`: the same attempt again in the other protocol (already accounted). */
-  #dispatch(endpoint: Endpoint, body: NodeJS.ReadableStream | null, resend = false): void {
+  /**
+   * Make this exchange ready for the next request of the same client
+   * connection (../http1/ keeps one per connection): only once it is done and
+   * no upstream client still holds it (see reusable).
+   */
+  protected reset(): void {
+    this.endpoint = null;
+    this.controller = null;
+    this.startedAt = 0;
+    this.status = 0;
+    this.grpcStatus = -1;
+    this.done = false;
+    this.cancelled = false;
+    this.timer = null;
+    this.deadlineMs = 0;
+    this.body = null;
+    this.hasHash = false;
+    this.tried = null;
+    this.attempt = 0;
+    this.upstreamH2 = false;
+    this.protocolSwitched = false;
+    this.viaClient = false;
+    this.sessionState = SessionState.NONE;
+    this.sessionEndpoint = null;
+  }
+
+  /**
+   * The exchange went through an upstream client of the dispatch contract (or
+   * a protocol probe), which may still call it after it is done: it must not
+   * be reset for another request.
+   */
+  viaClient = false;
+
+  // --- hooks a codec may override ------------------------------------------
+  /**
+   * Send this attempt over HTTP/1.1 to `endpoint` the codec's own way (the
+   * HTTP/1.1 server forwards the client's bytes as they are); false: through
+   * the endpoint's HTTP/1.1 client. `replay`: the body goes again from its start.
+   */
+  protected sendHttp1(_endpoint: Endpoint, _replay: boolean): boolean {
+    return false;
+  }
+
+  /** Called before the request goes to an upstream client: a codec that defers building `path` and `headers` builds them now. */
+  protected prepareFields(): void {}
+
+  /** The rate limit's wait for this request (0: go on), read from its fields. */
+  protected rateLimitWait(limiter: RateLimiter, now: number): number {
+    return limiter.checkFields(this.headers, this.path, now);
+  }
+
+  /** Arm the request's deadline `ms` from now; timedOut() when it passes. */
+  protected armTimer(ms: number): void {
+    this.timer = setTimeout(onTimeout, ms, this);
+  }
+
+  protected clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** The request's deadline passed (--request-timeout before the head, or the gRPC deadline). */
+  timedOut(): void {
+    this.timer = null;
+    const err = new TimeoutError(this.route.upstream.name, this.endpoint?.key, this.deadlineMs > 0 ? 'gRPC deadline (grpc-timeout)' : 'request');
+    if (this.controller !== null) this.controller.abort(err);
+    else this.fail(err);
+  }
+
+  /**
+   * The client broke its request mid-body (malformed framing): the attempt is
+   * aborted, never retried, and the client answered with `err` (when no head went out yet).
+   */
+  requestBroken(err: RingsideError): void {
+    if (this.done) return;
+    const controller = this.controller;
+    this.controller = null;
+    this.fail(err);
+    if (controller !== null && !controller.aborted) controller.abort(err);
+  }
+
+  /**
+   * Send the request to `endpoint`: the one place where the upstream protocol
+   * and client of an attempt are chosen. `replay`: the body goes again from its
+   * start; `resend`: the same attempt again in the other protocol (already accounted).
+   */
+  #dispatch(endpoint: Endpoint, replay: boolean, resend: boolean): void {
     const route = this.route;
     this.endpoint = endpoint;
     this.controller = null;
@@ -172,6 +257,10 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
       }
     }
     this.upstreamH2 = useH2;
+    if (!useH2 && this.sendHttp1(endpoint, replay)) return;
+    this.viaClient = true;
+    this.prepareFields();
+    const body = this.body === null ? null : replay ? this.body.replay() : this.body.current;
     try {
       (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : this.#http1Client(endpoint, body)).dispatch(
         { path: this.path, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
@@ -240,22 +329,26 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
 
   onResponseStart(_controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
     if (this.done) return;
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-      // The head arrived: only a gRPC deadline still runs, for what is left of it.
-      if (this.deadlineMs > 0) this.timer = setTimeout(onTimeout, Math.max(1, this.deadlineMs - (performance.now() - this.startedAt)), this);
-    }
-    this.status = statusCode;
-    if (this.isGrpc) {
-      // A trailers-only gRPC response carries grpc-status in the head.
-      const gs = headers['grpc-status'];
-      if (typeof gs === 'string') this.grpcStatus = Number(gs);
-    }
+    // A trailers-only gRPC response carries grpc-status in the head.
+    const gs = this.isGrpc ? headers['grpc-status'] : undefined;
+    this.responseStarted(statusCode, typeof gs === 'string' ? Number(gs) : -1);
     const head = this.upstreamH2 ? (headers as Record<string, string | string[]>) : forwardResponse(headers);
     // Set-Cookie for a session that starts or moved here; a trailers-only gRPC response carries it in this head too.
     if (this.route.sessionCookie != null) this.route.sessionCookie.issue(head, this.endpoint!, this);
     this.writeHead(statusCode, head, statusMessage);
+  }
+
+  /**
+   * The response head arrived (`grpcStatus` from the head, or -1): the core's
+   * side of onResponseStart, also called by a codec that forwards heads as it
+   * read them (../http1/), which then writes the head itself.
+   */
+  protected responseStarted(status: number, grpcStatus: number): void {
+    this.clearTimer();
+    // The head arrived: only a gRPC deadline still runs, for what is left of it.
+    if (this.deadlineMs > 0) this.armTimer(Math.max(1, this.deadlineMs - (performance.now() - this.startedAt)));
+    this.status = status;
+    if (this.isGrpc && grpcStatus >= 0) this.grpcStatus = grpcStatus;
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
@@ -296,7 +389,8 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
           this.#learned(endpoint, known, error);
           return;
         }
-      } else if (mayHideProtocolMismatch(error)) {
+      } else if (this.viaClient && mayHideProtocolMismatch(error)) {
+        // (A codec's own HTTP/1.1 path, sendHttp1, names a mismatch itself: it is never probed for.)
         const err = toUpstreamError(error, route.upstream.name, endpoint.key);
         if (err.code === ErrorCodes.UPSTREAM_RESET && (endpoint.probe !== null || performance.now() >= endpoint.probeAfter)) {
           this.#probe(endpoint, error);
@@ -350,14 +444,13 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
       this.fail(this.#http1OnlyError(cause));
       return;
     }
-    const body = this.body === null ? null : this.body.replay();
-    if (this.body !== null && body === null) {
+    if (this.body !== null && !this.body.replayable) {
       const what = learned === LearnedProtocol.HTTP1 ? 'HTTP/1.1' : 'h2c';
       this.fail(new UpstreamProtocolError(route.upstream.name, endpoint.key, `speaks only ${what}, and the part of the request body already sent was not kept to send again (over --retry-buffer)`, cause));
       return;
     }
     if (route.logger.debugEnabled) route.logger.debug('resend in the other protocol', { upstream: route.upstream.name, endpoint: endpoint.key, protocol: endpoint.protocolName });
-    this.#dispatch(endpoint, body, true);
+    this.#dispatch(endpoint, true, true);
   }
 
   /**
@@ -382,6 +475,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
     }
     // No controller while waiting: a timeout now fails the exchange directly (onTimeout).
     this.controller = null;
+    this.viaClient = true; // the probe's answer comes back to this object
     probe.then((learned) => {
       if (this.done) return;
       if (this.cancelled) {
@@ -404,12 +498,11 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   #retry(err: RingsideError, cause: Error, failed: Endpoint): boolean {
     const route = this.route;
     if (!retryAllowed(route, this.attempt, err, err.code === ErrorCodes.CONNECT_FAILED || wasRefused(cause), this.method)) return false;
-    const body = this.body === null ? null : this.body.replay();
-    if (this.body !== null && body === null) return false;
+    if (this.body !== null && !this.body.replayable) return false;
     const hash = this.hasHash ? { hi: this.hashHi, lo: this.hashLo } : null;
     const next = nextEndpoint(route, failed, err, (this.tried ??= []), hash, this.clientProtocol, this.isGrpc, this.startedAt);
     if (next === null) return false;
-    this.#dispatch(next, body);
+    this.#dispatch(next, true, false);
     return true;
   }
 
@@ -453,10 +546,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   finish(err: RingsideError | null): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.clearTimer();
     this.body?.discard();
     requestFinished(this.route, this.endpoint, err, this.clientProtocol, this.status, this.grpcStatus, this.startedAt, this.attempt);
   }
@@ -487,10 +577,7 @@ function abortUpstream(controller: Controller, err: Error): void {
 }
 
 function onTimeout(exchange: Exchange): void {
-  exchange.timer = null;
-  const err = new TimeoutError(exchange.route.upstream.name, exchange.endpoint?.key, exchange.deadlineMs > 0 ? 'gRPC deadline (grpc-timeout)' : 'request');
-  if (exchange.controller !== null) exchange.controller.abort(err);
-  else exchange.fail(err);
+  exchange.timedOut();
 }
 
 /**

@@ -13,8 +13,9 @@
 // stream's buffer is full and resumed from _read.
 
 import { Readable } from 'node:stream';
+import type { ExchangeBody } from './exchange.ts';
 
-export class RequestBodyTap {
+export class RequestBodyTap implements ExchangeBody {
   readonly source: Readable;
   readonly #limit: number;
   /** Chunks forwarded so far, or null once they exceeded the limit (no replay). */
@@ -88,9 +89,14 @@ export class RequestBodyTap {
     this.source.resume();
   }
 
-  /** A new stream carrying the whole body again, or null when more was forwarded than the replay buffer holds. */
-  replay(): RequestBodyStream | null {
-    if (this.#recorded === null) return null;
+  /** Everything forwarded so far is still recorded: replay() can send it again. */
+  get replayable(): boolean {
+    return this.#recorded !== null;
+  }
+
+  /** A new stream carrying the whole body again (only while replayable). */
+  replay(): RequestBodyStream {
+    if (this.#recorded === null) throw new Error('RequestBodyTap.replay: more was forwarded than the replay buffer holds');
     const next = new RequestBodyStream(this);
     for (const chunk of this.#recorded) next.push(chunk);
     if (this.#ended) next.push(null);

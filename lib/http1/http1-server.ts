@@ -5,7 +5,7 @@
 
 import type net from 'node:net';
 import type { Route } from '../forwarding/route.ts';
-import { type HandOff, ServerConnection, type Http1ServerOptions, type Http1ServerState } from './server-connection.ts';
+import { ServerConnection, type Http1ServerOptions, type Http1ServerState } from './server-connection.ts';
 
 export type { Http1ServerOptions };
 
@@ -26,12 +26,8 @@ export interface Http1Server {
   readonly connectionCount: number;
 }
 
-/**
- * `handOff`: how a request this engine cannot forward itself (HTTP/1.1 to an
- * h2c upstream or an h2c-only endpoint) reaches the listener's Exchange core
- * (../listener/http1-server-exchange.ts).
- */
-export function createHttp1Server(route: Route, options: Partial<Http1ServerOptions> = {}, handOff: HandOff | null = null): Http1Server {
+/** Our HTTP/1.1 server for the listener of `route`: every request goes through the forwarding core (./http1-server-exchange.ts). */
+export function createHttp1Server(route: Route, options: Partial<Http1ServerOptions> = {}): Http1Server {
   const state: Http1ServerState = {
     route,
     options: {
@@ -42,8 +38,6 @@ export function createHttp1Server(route: Route, options: Partial<Http1ServerOpti
     hashNames: hashHeaderNames(route),
     connections: new Set(),
     closing: false,
-    handOff,
-    handOffAll: handOff !== null && route.protocol === 'h2c',
   };
   return {
     handleConnection(socket, initialChunk) {

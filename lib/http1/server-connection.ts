@@ -1,48 +1,31 @@
-// One client connection of the lean HTTP/1.1 engine, and the exchange in
-// flight on it. Requests are handled one at a time in arrival order: the
-// next pipelined head is parsed only when the previous response has been
+// One client connection of our HTTP/1.1 server: a codec in front of the
+// forwarding core. It turns bytes into requests (strict head parse, body
+// framing) and hands each to the core through the connection's exchange
+// (./http1-server-exchange.ts), which picks, retries, times out, accounts and
+// answers errors; an HTTP/1.1 attempt passes the bytes on as they are
+// (./pool-attempt.ts). Requests are handled one at a time in arrival order:
+// the next pipelined head is parsed only when the previous response has been
 // written, so responses can never be reordered (RFC 9112 section 9.3.2).
 //
-// Life of one exchange (all methods, no per-request closures or timers):
-//   #parseHead       strict head parse -> hash -> pick -> pool.acquire -> write head (+ body bytes at hand)
-//   #feedBody*       Content-Length or validated chunked bytes, forwarded as received
-//   onUpstreamHead   build the client head (framing fields added), held until the first body bytes
-//   onUpstreamBody*  head + first bytes in one write; then pass-through slices
-//   onUpstreamEnd    account, then the next pipelined request (or close)
-// Failures before the response head become the same error responses as
-// ../listener/error-response.ts; after it, the client connection is closed
-// (never a truncated success).
+// Life of one request (methods and reused objects, no per-request closures or timers):
+//   #parseHead     strict head parse -> hash -> exchange.begin (the core: pick, attempt)
+//   #feedBody*     Content-Length or validated chunked bytes, to the body relay as received
+//   exchangeEnded  the core finished: the next pipelined request (or close)
+// Malformed input before any exchange is answered here (400/431/408, then close).
 
 import { STATUS_CODES } from 'node:http';
 import type net from 'node:net';
-import {
-  BadRequestError,
-  ClientCancelledError,
-  ConnectFailedError,
-  ErrorCodes,
-  NoEndpointsError,
-  RateLimitedError,
-  type RingsideError,
-  TimeoutError,
-  UpstreamProtocolError,
-  UpstreamResetError,
-} from '../errors/errors.ts';
-import { http1ErrorText } from '../errors/error-response.ts';
-import { learnProtocol } from '../forwarding/learned-protocol.ts';
-import { requestFinished } from '../forwarding/request-outcome.ts';
-import { nextEndpoint, retryAllowed } from '../forwarding/retry-policy.ts';
-import { startTunnel } from '../forwarding/tunnel.ts';
-import { statusOf } from '../errors/status.ts';
-import type { ClientProtocol } from '../forwarding/exchange.ts';
+import { BadRequestError } from '../errors/errors.ts';
 import type { Route } from '../forwarding/route.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
-import { ChunkedScanner, MALFORMED, NEED_MORE, parseTrailerSection, type ChunkDataSink } from './chunked-scanner.ts';
+import { startTunnel } from '../forwarding/tunnel.ts';
+import { ChunkedScanner, MALFORMED, NEED_MORE } from './chunked-scanner.ts';
+import { Http1ServerExchange } from './http1-server-exchange.ts';
+import { COALESCE_LIMIT } from './pool-attempt.ts';
+import type { BodySource } from './request-body-relay.ts';
 import { HeadResult, parseRequestHead, RequestHead } from './request-head.ts';
-import { Framing, type ResponseHead } from './response-head.ts';
 import { SocketReader, type ReadTarget } from '../io/socket-reader.ts';
 import { SocketWriter, type WriteDrainListener } from '../io/socket-writer.ts';
 import { timerWheel, type TimedItem } from '../io/timer-wheel.ts';
-import { H2C_ONLY, UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
 
 export interface Http1ServerOptions {
   /** Largest request head accepted (bytes); larger gets 431 (node:http's default is 16 KiB too). */
@@ -61,64 +44,15 @@ export interface Http1ServerState {
   readonly hashNames: readonly string[];
   readonly connections: Set<ServerConnection>;
   closing: boolean;
-  /**
-   * Forwards a request this engine cannot (an h2c-only endpoint under
-   * `--upstream-protocol auto`) through the listener's Exchange core; null
-   * when the listener gave none (requests then fail as the pool reports them).
-   */
-  readonly handOff: HandOff | null;
-  /** `--upstream-protocol h2c`: every request is handed off (this engine frames HTTP/1.1 to the client, our HTTP/2 client the upstream). */
-  readonly handOffAll: boolean;
 }
-
-/** A request handed to the Exchange core (../listener/http1-server-exchange.ts), as the lean engine read it. */
-export interface HandOffRequest {
-  readonly method: string;
-  /** The head as it would go upstream over HTTP/1.1 (request line, end-to-end fields, blank line). */
-  readonly forward: string;
-  readonly hasHost: boolean;
-  readonly isGrpc: boolean;
-  readonly minor: number;
-  readonly keepAlive: boolean;
-  readonly hasBody: boolean;
-  /** The hash of the request, when the route hashes and one was computed. */
-  readonly hash: { hi: number; lo: number } | null;
-  /** The lean engine already counted the request as started on `endpoint` (the endpoint just said it speaks only h2c). */
-  readonly accounted: boolean;
-  /** `endpoint` just showed it speaks only h2c (learn it). */
-  readonly learnedNow: boolean;
-}
-
-/** The handed-off exchange, as the lean connection drives it. */
-export interface HandedOffExchange {
-  /** Request body bytes (decoded: no chunked framing), or null at its end; false: stop reading the client until ServerConnection.bodyWanted(). */
-  pushBody(chunk: Buffer | null): boolean;
-  /** The trailer fields of a chunked request body (names lower-case), given before its end. */
-  setTrailers(fields: Record<string, string>): void;
-  /** The client connection closed. */
-  clientGone(): void;
-  /** The client socket drained after a write returned false. */
-  clientDrained(): void;
-  /** Send the request upstream (called once the connection holds the exchange: it may end at once, calling handOffEnded). */
-  begin(): void;
-}
-
-export type HandOff = (conn: ServerConnection, endpoint: Endpoint, request: HandOffRequest) => HandedOffExchange;
-
-/** The HTTP/1.1 client protocol value of ../forwarding/exchange.ts (a type-only import keeps lean free of listener code). */
-const HTTP1 = 0 as ClientProtocol;
 
 const R_HEAD = 0; // waiting for a request head
-const R_BODY = 1; // forwarding the request body
+const R_BODY = 1; // reading the request body
 const R_DONE = 2; // request fully read
 
 const B_NONE = 0;
 const B_LENGTH = 1;
 const B_CHUNKED = 2;
-
-const H_NONE = 0; // no response head yet
-const H_HELD = 1; // built, waiting to go out with the first body bytes
-const H_SENT = 2;
 
 const D_NONE = 0;
 const D_HEADERS = 1;
@@ -127,26 +61,13 @@ const D_REQUEST = 3;
 
 /** Pipelined bytes buffered while a response is in flight before the client is paused. */
 const MAX_PIPELINED = 64 * 1024;
-/** Up to this many body bytes are copied to go out in the same write as the head. */
-const COALESCE_LIMIT = 16 * 1024;
-/**
- * The largest coalesced response whose buffer a connection keeps for the next
- * one: an idle keep-alive connection (60 s by default) holds it, so it stays
- * small (a few hundred bytes is the common answer; the slice shares one of
- * Buffer's 8 KiB pool slabs with others).
- */
-const REUSE_LIMIT = 2 * 1024;
 
 const requestHead = new RequestHead();
-const EMPTY = Buffer.alloc(0);
-/** The last chunk of a re-chunked body (RFC 9112 section 7.1). */
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
-
-export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainListener, ReadTarget, ChunkDataSink {
+export class ServerConnection implements TimedItem, WriteDrainListener, ReadTarget, BodySource {
   readonly engine: Http1ServerState;
   readonly socket: net.Socket;
-  readonly #writer: SocketWriter;
+  readonly writer: SocketWriter;
   readonly #reader: SocketReader;
   deadline = 0;
   #deadlineKind = D_NONE;
@@ -154,56 +75,28 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
   #pending: Buffer | null = null;
   #pausedForUpstream = false;
   #pausedForPipeline = false;
-  #upstreamPaused = false;
   #remoteAddress: string | undefined = undefined;
+  /** The exchange of this connection's requests, reused while nothing else holds it (Http1ServerExchange.reusable). */
+  #exchange: Http1ServerExchange | null = null;
 
-  // --- the exchange in flight --------------------------------------------
+  // --- the request in flight ------------------------------------------------
   #active = false;
+  /** Counts requests: code that ran the core synchronously tells whether it is still on the same one. */
+  #seq = 0;
   #reqState = R_HEAD;
   #bodyFraming = B_NONE;
   #bodyRemaining = 0;
   readonly #scanner = new ChunkedScanner();
-  #endpoint: Endpoint | null = null;
-  #conn: UpstreamConnection | null = null;
-  #startedAt = 0;
-  #status = 0;
-  #grpcStatus = -1;
-  #isGrpc = false;
-  #minor = 1;
-  #keepAlive = true;
-  #headState = H_NONE;
-  /** The client's response head while H_HELD (shared, read-only: see ResponseHead.encoded). */
-  #headOut: Buffer = EMPTY;
-  #rechunk = false;
   #responseDone = false;
-  /**
-   * The last small response (head and body in one buffer), once its write has
-   * completed: the next one of the same size is built in it instead of in a
-   * new buffer (responses of one size are common: a sidecar's callers ask the
-   * same kind of question over and over). Null while a write may still read it.
-   */
-  #coalesced: Buffer | null = null;
-  // What a retry needs to send the request again (see #retry).
-  #method = '';
-  #forward = '';
-  #hasHost = true;
-  #hasHash = false;
-  #hashHi = 0;
-  #hashLo = 0;
-  #attempt = 0;
-  #tried: Endpoint[] | null = null;
-  /** Body bytes forwarded so far, kept for a replay while they fit --retry-buffer; null when they did not. */
-  #kept: Buffer[] | null = null;
-  #keptBytes = 0;
-  /** A handed-off chunked body's trailer section while it arrives in pieces (onChunkTrailers). */
-  #trailerText: string | null = null;
-  /** The exchange in flight was handed to the Exchange core (an h2c-only endpoint), which answers the client. */
-  #handedOff: HandedOffExchange | null = null;
+  /** The request's HTTP minor version (0 or 1). */
+  minor = 1;
+  /** The connection may stay open after this response (the client's wish, HTTP/1.0, the response's framing, a drain). */
+  keepAlive = true;
 
   constructor(engine: Http1ServerState, socket: net.Socket) {
     this.engine = engine;
     this.socket = socket;
-    this.#writer = new SocketWriter(socket, this);
+    this.writer = new SocketWriter(socket, this);
     this.#reader = new SocketReader(socket, this);
     engine.connections.add(this);
     timerWheel.add(this);
@@ -215,6 +108,10 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
   /** No exchange in flight and no partial request buffered. */
   get idle(): boolean {
     return !this.#active && this.#pending === null;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Close when idle (graceful shutdown); a busy connection closes after its response. */
@@ -333,27 +230,11 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
   #startExchange(head: RequestHead): void {
     const engine = this.engine;
     const route = engine.route;
+    const seq = ++this.#seq;
     this.#active = true;
     this.#responseDone = false;
-    this.#headState = H_NONE;
-    this.#status = 0;
-    this.#isGrpc = head.isGrpc;
-    this.#grpcStatus = -1;
-    this.#minor = head.minor;
-    this.#keepAlive = head.keepAlive && !engine.closing;
-    this.#rechunk = false;
-    this.#endpoint = null;
-    this.#conn = null;
-    this.#startedAt = performance.now();
-    this.#method = head.method;
-    this.#forward = head.forward;
-    this.#hasHost = head.hasHost;
-    this.#attempt = 0;
-    this.#tried = null;
-    this.#kept = null;
-    this.#keptBytes = 0;
-    this.#trailerText = null;
-    this.#hasHash = false;
+    this.minor = head.minor;
+    this.keepAlive = head.keepAlive && !engine.closing;
     if (head.chunked) {
       this.#bodyFraming = B_CHUNKED;
       this.#scanner.reset();
@@ -373,64 +254,15 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     const policy = route.hashPolicy;
     if (policy !== null) {
       if (this.#remoteAddress === undefined) this.#remoteAddress = this.socket.remoteAddress;
-      if (policy.compute(head.hashHeaders, head.target, this.#remoteAddress, route.hash)) {
-        hash = route.hash;
-        // route.hash is shared scratch: keep our own copy for a retry.
-        this.#hasHash = true;
-        this.#hashHi = hash.hi;
-        this.#hashLo = hash.lo;
-      } else route.observer.hashKeyMissing(route);
+      if (policy.compute(head.hashHeaders, head.target, this.#remoteAddress, route.hash)) hash = route.hash;
+      else route.observer.hashKeyMissing(route);
     }
-    // The rate limit takes a token here, once per client request (never in #retry).
-    const limiter = route.rateLimiter;
-    if (limiter != null) {
-      const waitMs = limiter.check(head.hashHeaders, head.target, this.#startedAt);
-      if (waitMs > 0) {
-        this.#fail(new RateLimitedError(route.upstream.name, waitMs));
-        this.#drainBodyAfterResponse();
-        return;
-      }
-    }
-    route.upstream.retryBudget.recordRequest(this.#startedAt);
-    if (this.#reqState === R_BODY && route.upstream.config.retries > 0) this.#kept = [];
-    const endpoint = route.upstream.pick(hash, null);
-    if (endpoint === null) {
-      this.#fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
-      this.#drainBodyAfterResponse();
-      return;
-    }
-    // An h2c upstream, or under `auto` an endpoint learned to speak only h2c: the Exchange core forwards it (plain field reads while nothing was learned).
-    if (engine.handOffAll || (endpoint.protocol !== 0 && engine.handOff !== null && route.protocol === 'auto' && endpoint.learnedProtocol(this.#bodyFraming === B_NONE) === 2 /* LearnedProtocol.H2C */)) {
-      this.#handOff(endpoint, false);
-      return;
-    }
-    if (route.requestTimeoutMs > 0) this.#arm(D_REQUEST, route.requestTimeoutMs);
-    const conn = this.#dispatch(endpoint);
-    const forward = this.#headFor(endpoint);
-
-    // One write for the head and the body bytes already at hand, when they are small.
+    let exchange = this.#exchange;
+    if (exchange === null || !exchange.reusable) exchange = this.#exchange = new Http1ServerExchange(route, this);
+    exchange.begin(head, hash);
+    // The core may have answered at once (rate limited, no endpoint) and this connection gone on to the next request.
+    if (seq !== this.#seq || this.#closed || this.#reqState !== R_BODY) return;
     const pending = this.#pending;
-    if (this.#reqState === R_BODY && pending !== null && pending.length <= COALESCE_LIMIT) {
-      const stop = this.#bodyEnd(pending);
-      if (stop === MALFORMED) {
-        this.#badBody();
-        return;
-      }
-      const n = stop === NEED_MORE ? pending.length : stop;
-      const out = Buffer.allocUnsafe(forward.length + n);
-      out.write(forward, 0, 'latin1');
-      pending.copy(out, forward.length, 0, n);
-      if (this.#kept !== null) this.#keep(pending.subarray(0, n));
-      this.#pending = n < pending.length ? pending.subarray(n) : null;
-      if (!conn.write(out)) this.#pauseForUpstream();
-      if (stop !== NEED_MORE) this.#requestComplete();
-      return;
-    }
-    if (!conn.write(forward)) this.#pauseForUpstream();
-    if (this.#reqState === R_DONE) {
-      conn.requestSent();
-      return;
-    }
     if (pending !== null) {
       this.#pending = null;
       const stop = this.#feedBody(pending, 0, pending.length);
@@ -438,66 +270,28 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     }
   }
 
-  /** Start an attempt on `endpoint`: accounting, and a pooled connection (the head is written by the caller). */
-  #dispatch(endpoint: Endpoint): UpstreamConnection {
-    const route = this.engine.route;
-    this.#endpoint = endpoint;
-    this.#attempt++;
-    endpoint.requestStarted();
-    route.observer.requestStarted(route, endpoint);
-    const conn = endpoint.leanPool().acquire(this, this.#method === 'HEAD', this.#minor === 0);
-    this.#conn = conn;
-    return conn;
-  }
-
-  /** The head to send to `endpoint`: an HTTP/1.0 request without Host gets the endpoint's (as undici does). */
-  #headFor(endpoint: Endpoint): string {
-    return this.#hasHost ? this.#forward : this.#forward.slice(0, -2) + 'host: ' + endpoint.key + '\r\n\r\n';
-  }
-
-  #keep(bytes: Buffer): void {
-    this.#keptBytes += bytes.length;
-    if (this.#keptBytes > this.engine.route.upstream.config.retryBufferBytes) this.#kept = null;
-    else this.#kept!.push(bytes);
-  }
-
   /**
-   * Send the request again on another endpoint when that is safe, with the
-   * rules of ../forwarding/exchange.ts: it never reached the upstream (connect
-   * failure), or it is idempotent and its body is still replayable; bounded by
-   * --retries and the upstream's retry budget.
+   * The first write of an HTTP/1.1 attempt: `head` and the Content-Length body
+   * bytes already at hand, when they are few (one write, one packet); the
+   * bytes are taken from #pending and go through the body relay (kept for a retry).
    */
-  #retry(err: RingsideError, failure: UpstreamFailure, failed: Endpoint): boolean {
-    const route = this.engine.route;
-    if (!retryAllowed(route, this.#attempt, err, failure === UpstreamFailure.CONNECT, this.#method)) return false;
-    if (this.#bodyFraming !== B_NONE && this.#kept === null) return false;
-    const hash = this.#hasHash ? { hi: this.#hashHi, lo: this.#hashLo } : null;
-    const next = nextEndpoint(route, failed, err, (this.#tried ??= []), hash, HTTP1, this.#isGrpc, this.#startedAt);
-    if (next === null) return false;
-    const conn = this.#dispatch(next);
-    const head = this.#headFor(next);
-    const kept = this.#kept;
-    let ok: boolean;
-    if (kept === null || kept.length === 0) ok = conn.write(head);
-    else {
-      const out = Buffer.allocUnsafe(head.length + this.#keptBytes);
-      let o = out.write(head, 0, 'latin1');
-      for (const b of kept) o += b.copy(out, o);
-      ok = conn.write(out);
+  withBodyAtHand(head: string): Buffer | string {
+    const pending = this.#pending;
+    if (this.#reqState !== R_BODY || this.#bodyFraming !== B_LENGTH || pending === null || pending.length > COALESCE_LIMIT) return head;
+    const n = Math.min(this.#bodyRemaining, pending.length);
+    this.#bodyRemaining -= n;
+    const out = Buffer.allocUnsafe(head.length + n);
+    out.write(head, 0, 'latin1');
+    pending.copy(out, head.length, 0, n);
+    this.#pending = n < pending.length ? pending.subarray(n) : null;
+    const relay = this.#exchange!.relay;
+    relay.sink = null; // these bytes go out with the head
+    relay.data(pending.subarray(0, n));
+    if (this.#bodyRemaining === 0) {
+      this.#reqState = R_DONE;
+      relay.ended = true;
     }
-    if (!ok) this.#pauseForUpstream();
-    if (this.#reqState === R_DONE) conn.requestSent();
-    return true;
-  }
-
-  /** Account the body bytes of buf (from 0) without forwarding: index past the body's end, NEED_MORE or MALFORMED. */
-  #bodyEnd(buf: Buffer): number {
-    if (this.#bodyFraming === B_LENGTH) {
-      const n = Math.min(this.#bodyRemaining, buf.length);
-      this.#bodyRemaining -= n;
-      return this.#bodyRemaining === 0 ? n : NEED_MORE;
-    }
-    return this.#scanner.scan(buf, 0, buf.length, null);
+    return out;
   }
 
   /**
@@ -507,344 +301,93 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
    */
   #feedBody(buf: Buffer, start: number, end: number): number {
     let stop: number;
-    const handedOff = this.#handedOff;
+    const relay = this.#exchange!.relay;
     if (this.#bodyFraming === B_LENGTH) {
       const n = Math.min(this.#bodyRemaining, end - start);
       this.#bodyRemaining -= n;
       stop = start + n;
-      // The bytes are this connection's own (onRead copies what arrives mid-exchange): the exchange may keep them.
-      if (handedOff !== null && n > 0 && !handedOff.pushBody(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop))) this.#pauseForUpstream();
     } else {
-      // Handed off: the chunk data goes to the exchange decoded (onChunkData), as an HTTP/2 upstream needs it.
-      const r = this.#scanner.scan(buf, start, end, handedOff === null ? null : this);
+      // A body going to an upstream client is decoded on the way (relay.onChunkData).
+      const r = this.#scanner.scan(buf, start, end, relay.decoding ? relay : null);
       if (r === MALFORMED) {
         this.#badBody();
         return -1;
       }
       stop = r === NEED_MORE ? end : r;
     }
-    const conn = this.#conn;
-    if (stop > start && (conn !== null || this.#kept !== null)) {
-      const bytes = start === 0 && stop === buf.length ? buf : buf.subarray(start, stop);
-      if (this.#kept !== null) this.#keep(bytes);
-      if (conn !== null && !conn.write(bytes)) this.#pauseForUpstream();
-    }
+    // The bytes are this connection's own (onRead copies what arrives mid-exchange): the relay may keep them.
+    if (stop > start && !relay.data(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop))) this.pauseForUpstream();
     const finished = this.#bodyFraming === B_LENGTH ? this.#bodyRemaining === 0 : this.#scanner.done;
     if (!finished) return -1;
-    this.#requestComplete();
+    this.#reqState = R_DONE;
+    relay.end();
+    if (this.#responseDone) this.#exchangeDone();
     return stop;
   }
 
-  #requestComplete(): void {
-    this.#reqState = R_DONE;
-    if (this.#handedOff !== null) this.#handedOff.pushBody(null);
-    if (this.#conn !== null) this.#conn.requestSent();
-    if (this.#responseDone) this.#exchangeDone();
-  }
-
-  /** After an early error response: read and drop the rest of the request body, then carry on. */
-  #drainBodyAfterResponse(): void {
-    if (this.#reqState === R_DONE) return;
-    const pending = this.#pending;
-    if (pending === null) return;
-    this.#pending = null;
-    const stop = this.#feedBody(pending, 0, pending.length);
-    if (stop >= 0 && stop < pending.length) {
-      this.#pending = pending.subarray(stop);
-      this.#next();
-    }
-  }
-
-  #pauseForUpstream(): void {
+  /** Stop reading the client until the upstream (or the stream that carries the body) wants more. */
+  pauseForUpstream(): void {
     if (this.#pausedForUpstream) return;
     this.#pausedForUpstream = true;
     this.#reader.pause();
   }
 
-  // --- UpstreamUser ---------------------------------------------------------
-  onUpstreamHead(head: ResponseHead): void {
-    if (this.#deadlineKind === D_REQUEST) this.#disarm();
-    this.#status = head.status;
-    if (this.#isGrpc && head.grpcStatus >= 0) this.#grpcStatus = head.grpcStatus;
-    let out = head.forward;
-    const framing = head.framing;
-    this.#rechunk = false;
-    if (this.#minor === 1) {
-      if (framing === Framing.CHUNKED) out += 'transfer-encoding: chunked\r\n';
-      else if (framing === Framing.CLOSE) {
-        // Close-delimited upstream body: re-framed as chunked so the client connection survives.
-        out += 'transfer-encoding: chunked\r\n';
-        this.#rechunk = true;
-      }
-    } else if (framing === Framing.CHUNKED || framing === Framing.CLOSE) {
-      this.#keepAlive = false; // HTTP/1.0 has no chunked coding: the close ends the body
-    }
-    if (this.engine.closing) this.#keepAlive = false;
-    // The same upstream head bytes give the same client head for the same (minor, keep-alive): encode it once.
-    const variant = this.#minor | (this.#keepAlive ? 2 : 0);
-    if (head.encoded !== null && head.encodedVariant === variant) {
-      this.#headOut = head.encoded;
-    } else {
-      if (!this.#keepAlive) out += 'connection: close\r\n';
-      else if (this.#minor === 0) out += 'connection: keep-alive\r\n';
-      const bytes = Buffer.from(out + '\r\n', 'latin1');
-      head.encoded = bytes;
-      head.encodedVariant = variant;
-      this.#headOut = bytes;
-    }
-    this.#headState = H_HELD;
-  }
-
-  onUpstreamBody(buf: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (n === 0 || this.#closed) return;
-    const writer = this.#writer;
-    let ok: boolean;
-    if (this.#rechunk) {
-      const size = n.toString(16);
-      const head = this.#takeHead();
-      const out = Buffer.allocUnsafe(head.length + size.length + 2 + n + 2);
-      out.set(head, 0);
-      let o = head.length;
-      o += out.write(size, o, 'latin1');
-      out[o++] = 0x0d;
-      out[o++] = 0x0a;
-      o += buf.copy(out, o, start, end);
-      out[o++] = 0x0d;
-      out[o] = 0x0a;
-      ok = writer.write(out);
-    } else if (this.#headState === H_HELD && n <= COALESCE_LIMIT) {
-      const head = this.#takeHead();
-      const len = head.length + n;
-      // The previous response's buffer, when it had this size and no write holds it any more.
-      let out = this.#coalesced;
-      if (out === null || out.length !== len) out = Buffer.allocUnsafe(len);
-      out.set(head, 0);
-      buf.copy(out, head.length, start, end);
-      ok = writer.write(out);
-      this.#coalesced = len <= REUSE_LIMIT && !this.#clientWritesPending() ? out : null;
-    } else {
-      if (this.#headState === H_HELD) writer.write(this.#takeHead());
-      ok = writer.write(buf.subarray(start, end));
-      // The socket kept a reference to our slice of the upstream's read buffer: let it have it.
-      if (this.#clientWritesPending()) this.#conn?.lendReadBuffer();
-    }
-    if (!ok && this.#conn !== null && !this.#upstreamPaused) {
-      this.#upstreamPaused = true;
-      this.#conn.pause();
-    }
-  }
-
-  onUpstreamEnd(): void {
-    this.#conn = null;
-    this.#upstreamPaused = false;
-    this.onUpstreamDrain();
-    if (this.#closed) return;
-    if (this.#rechunk) {
-      this.#writer.write(Buffer.concat([this.#takeHead(), LAST_CHUNK]));
-    } else if (this.#headState === H_HELD) {
-      this.#writer.write(this.#takeHead());
-    }
-    this.#responseDone = true;
-    this.#finish(null);
-    if (this.#reqState === R_DONE) this.#exchangeDone();
-    else {
-      // The response ended before the request body did: the upstream connection
-      // is gone (not reusable) and the rest of the body has nowhere to go.
-      this.#keepAlive = false;
-      this.#exchangeDone();
-    }
-  }
-
-  onUpstreamError(failure: UpstreamFailure, cause: Error, headSeen: boolean): void {
-    const upstream = this.engine.route.upstream.name;
-    const key = this.#endpoint?.key ?? '-';
-    const err = failure === UpstreamFailure.CONNECT ? new ConnectFailedError(upstream, key, cause) : new UpstreamResetError(upstream, key, cause);
-    this.#conn = null;
-    this.#upstreamPaused = false;
-    this.onUpstreamDrain();
-    if (this.#closed) return;
-    if ((cause as { code?: unknown }).code === H2C_ONLY && this.#endpoint !== null && this.#headState === H_NONE && this.#handOffAfterH2Answer(this.#endpoint)) return;
-    if (!headSeen && this.#headState === H_NONE && this.#endpoint !== null && this.#retry(err, failure, this.#endpoint)) return;
-    if (headSeen || this.#headState !== H_NONE) {
-      // Part of the response may have gone out: only a closed connection tells the client it is truncated.
-      this.#finish(err);
-      this.#destroy();
-      return;
-    }
-    this.#fail(err);
-    this.#drainBodyAfterResponse();
-  }
-
-  onUpstreamDrain(): void {
+  /** BodySource: the upstream drained, or the body's reader wants more. */
+  bodyWanted(): void {
     if (this.#pausedForUpstream) {
       this.#pausedForUpstream = false;
       if (!this.#pausedForPipeline) this.#reader.resume();
     }
   }
 
-  // --- hand-off to the Exchange core (h2c-only endpoints) -------------------
-  /**
-   * Forward the exchange in flight through the Exchange core
-   * (../listener/http1-server-exchange.ts): this engine speaks only HTTP/1.1 upstream.
-   * The body keeps arriving here (#feedBody), decoded and pushed to the
-   * exchange; the exchange writes the response to this connection and calls
-   * handOffEnded().
-   */
-  #handOff(endpoint: Endpoint, accounted: boolean): void {
-    const engine = this.engine;
-    this.#disarm();
-    if (accounted) this.#endpoint = null; // the exchange accounts from here on
-    const exchange = engine.handOff!(this, endpoint, {
-      method: this.#method,
-      forward: this.#forward,
-      hasHost: this.#hasHost,
-      isGrpc: this.#isGrpc,
-      minor: this.#minor,
-      keepAlive: this.#keepAlive,
-      hasBody: this.#bodyFraming !== B_NONE,
-      hash: this.#hasHash ? { hi: this.#hashHi, lo: this.#hashLo } : null,
-      accounted,
-      learnedNow: accounted,
-    });
-    this.#handedOff = exchange;
-    exchange.begin();
-    if (accounted || this.#handedOff === null) return; // #handOffAfterH2Answer replays the body read so far; or it ended at once
-    if (this.#reqState === R_DONE) {
-      if (this.#bodyFraming !== B_NONE) exchange.pushBody(null);
-      return;
-    }
-    const pending = this.#pending;
-    if (pending !== null) {
-      this.#pending = null;
-      const stop = this.#feedBody(pending, 0, pending.length);
-      if (stop >= 0 && stop < pending.length) this.#pending = pending.subarray(stop);
-    }
-  }
-
-  /**
-   * The endpoint answered our HTTP/1.1 request with HTTP/2 frames: it never
-   * processed it. Hand it off with the body bytes sent so far (kept for a
-   * retry), decoded again from the start. False when they were not kept
-   * (--retries 0, or more than --retry-buffer): the request fails as it is,
-   * and the next one goes straight to h2c.
-   */
-  #handOffAfterH2Answer(endpoint: Endpoint): boolean {
-    const route = this.engine.route;
-    if (this.engine.handOff === null || route.protocol !== 'auto') return false;
-    if (this.#bodyFraming !== B_NONE && this.#kept === null) {
-      // Learned all the same: the next request goes to h2c at once.
-      learnProtocol(route, endpoint, 2 /* LearnedProtocol.H2C */);
-      this.#fail(new UpstreamProtocolError(route.upstream.name, endpoint.key, 'speaks only h2c, and the part of the request body already sent was not kept to send again (over --retry-buffer, or --retries 0)'));
-      this.#drainBodyAfterResponse();
-      return true;
-    }
-    const kept = this.#kept;
-    this.#kept = null;
-    this.#handOff(endpoint, true);
-    const exchange = this.#handedOff;
-    if (exchange === null) return true; // it ended at once
-    // The body bytes read so far first (chunked ones decoded again from the start), then what follows (#feedBody).
-    if (kept !== null && kept.length > 0) {
-      if (this.#bodyFraming === B_CHUNKED) {
-        const replay = new ChunkedScanner();
-        replay.reset();
-        for (const b of kept) replay.scan(b, 0, b.length, this);
-      } else for (const b of kept) exchange.pushBody(b);
-    }
-    if (this.#reqState === R_DONE && this.#bodyFraming !== B_NONE) exchange.pushBody(null);
-    return true;
-  }
-
-  onChunkData(buf: Buffer, start: number, end: number): void {
-    if (this.#handedOff !== null && end > start && !this.#handedOff.pushBody(buf.subarray(start, end))) this.#pauseForUpstream();
-  }
-
-  /**
-   * A handed-off chunked body's trailer section (validated by the scanner, so
-   * `name: value` lines ending in CRLF), in pieces; the last piece ends with
-   * the blank line, and the fields go to the exchange, as HTTP/2 trailers.
-   */
-  onChunkTrailers(buf: Buffer, start: number, end: number): void {
-    if (this.#handedOff === null) return;
-    const text = (this.#trailerText ?? '') + buf.toString('latin1', start, end);
-    if (!text.endsWith('\r\n\r\n') && text !== '\r\n') {
-      this.#trailerText = text;
-      return;
-    }
-    this.#trailerText = null;
-    const parsed = parseTrailerSection(text);
-    let fields: Record<string, string> | null = null;
-    for (const name in parsed) {
-      const value = parsed[name];
-      (fields ??= {})[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
-    if (fields !== null) this.#handedOff.setTrailers(fields);
-  }
-
-  /** The handed-off exchange wants more request body. */
-  bodyWanted(): void {
-    this.onUpstreamDrain();
-  }
-
-  /** Bytes of the handed-off exchange's response; false when the client is not draining. */
+  // --- what the exchange asks of the connection --------------------------------
+  /** Response bytes of an h2c attempt or an error; false when the client is not draining. */
   writeClient(bytes: Buffer): boolean {
     if (this.#closed) return true;
-    this.#headState = H_SENT;
-    return this.#writer.write(bytes);
+    return this.writer.write(bytes);
   }
 
-  /** Whether the handed-off response may leave the connection open (the client's wish, HTTP/1.0, a drain). */
+  /** Whether a response may leave the connection open (the client's wish, HTTP/1.0, a drain). */
   get responseKeepAlive(): boolean {
-    return this.#keepAlive && !this.engine.closing;
+    return this.keepAlive && !this.engine.closing;
   }
 
-  /** The handed-off exchange ended: its response is written (or it failed after the head, `broken`); `keepAlive`: the response allows reuse. */
-  handOffEnded(broken: boolean, keepAlive: boolean): void {
-    this.#handedOff = null;
-    // Reads paused because the exchange's body stream was full: its last push
-    // may have returned false with no _read() after it (the body ended), so
-    // nothing else would resume them and the next request would never be read.
-    this.onUpstreamDrain();
+  armRequestDeadline(ms: number): void {
+    this.#arm(D_REQUEST, ms);
+  }
+
+  clearRequestDeadline(): void {
+    if (this.#deadlineKind === D_REQUEST) this.#disarm();
+  }
+
+  /**
+   * The core finished the exchange: its response is written (or it broke
+   * after the head went out, `broken`); `keepAlive`: the response allows
+   * reuse; `answered`: it was our error response, and the rest of the request
+   * body is read and dropped before the next request (an upstream's response
+   * that ends before the body does closes the connection instead: the rest
+   * had nowhere to go).
+   */
+  exchangeEnded(broken: boolean, keepAlive: boolean, answered: boolean): void {
+    this.bodyWanted();
     if (this.#closed) return;
     if (broken) {
       this.#destroy();
       return;
     }
     this.#responseDone = true;
-    if (!keepAlive || !this.responseKeepAlive) this.#keepAlive = false;
-    if (this.#reqState !== R_DONE) this.#keepAlive = false; // the rest of the body has nowhere to go
-    this.#exchangeDone();
-  }
-
-  // --- endings ---------------------------------------------------------------
-  #takeHead(): Buffer {
-    if (this.#headState !== H_HELD) return EMPTY;
-    this.#headState = H_SENT;
-    const head = this.#headOut;
-    this.#headOut = EMPTY;
-    return head;
-  }
-
-  /** Answer with a proxy-generated error (the response of writeHttp1Error) and account it. */
-  #fail(err: RingsideError): void {
-    const s = statusOf(err);
-    this.#status = s.httpStatus;
-    if (this.#isGrpc) this.#grpcStatus = s.grpcStatus;
-    this.socket.write(http1ErrorText(err, this.#isGrpc, !this.#keepAlive || this.engine.closing));
-    this.#headState = H_SENT;
-    this.#responseDone = true;
-    this.#finish(err);
+    if (!keepAlive) this.keepAlive = false;
     if (this.#reqState === R_DONE) this.#exchangeDone();
+    else if (!answered) {
+      this.keepAlive = false;
+      this.#exchangeDone();
+    }
   }
 
   /** Request and response are both over: close, or go on with the next pipelined request. */
   #exchangeDone(): void {
     this.#active = false;
-    this.#endpoint = null;
-    this.#kept = null; // an idle connection holds no body bytes
-    this.#tried = null;
-    if (!this.#keepAlive || this.engine.closing) {
+    if (!this.keepAlive || this.engine.closing) {
       this.#closed = true;
       this.#pending = null;
       this.socket.end();
@@ -863,15 +406,7 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     else this.#next();
   }
 
-  /** Accounting, exactly as ../forwarding/exchange.ts finish() does it. */
-  #finish(err: RingsideError | null): void {
-    const route = this.engine.route;
-    const endpoint = this.#endpoint;
-    if (this.#deadlineKind === D_REQUEST) this.#disarm();
-    this.#endpoint = null;
-    requestFinished(route, endpoint, err, HTTP1, this.#status, this.#grpcStatus, this.#startedAt, this.#attempt);
-  }
-
+  // --- endings of our own ---------------------------------------------------------
   /** Malformed input before any exchange: 400/431, then close. */
   #reject(status: 400 | 431, why: string): false {
     const route = this.engine.route;
@@ -895,21 +430,16 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     this.socket.end(head + body, 'latin1');
   }
 
-  /** The request body broke its framing mid-way. */
+  /** The request body broke its framing mid-way: the core answers 400 (or the connection closes), and the connection is not reused. */
   #badBody(): void {
     const route = this.engine.route;
     route.observer.badRequest(route);
-    const conn = this.#conn;
-    this.#conn = null;
-    conn?.abort();
-    if (this.#headState === H_NONE && !this.#responseDone) {
-      this.#status = 400;
-      if (this.#endpoint !== null) this.#finish(new BadRequestError('malformed request body'));
-      this.#endWith(400, 'Bad Request', 'ringside: Bad Request: malformed chunked body\n');
-    } else {
-      if (!this.#responseDone) this.#finish(new BadRequestError('malformed request body'));
-      this.#destroy();
-    }
+    this.keepAlive = false;
+    const exchange = this.#exchange!;
+    if (!exchange.done) {
+      exchange.requestBroken(new BadRequestError('malformed chunked request body'));
+      if (!this.#closed) this.#destroy();
+    } else if (this.#responseDone) this.#destroy();
   }
 
   // --- socket events and timeouts ------------------------------------------
@@ -918,11 +448,7 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
   }
 
   #onClientDrain(): void {
-    if (this.#handedOff !== null) this.#handedOff.clientDrained();
-    if (this.#upstreamPaused && this.#conn !== null) {
-      this.#upstreamPaused = false;
-      this.#conn.resume();
-    }
+    if (this.#active) this.#exchange?.clientDrained();
     // Pipelined requests held back while the client was not reading its responses.
     if (this.#pausedForPipeline && !this.#active && !this.#clientBacklogged()) {
       this.#releasePipeline();
@@ -931,13 +457,13 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
   }
 
   /** Bytes handed to the client socket that have not left yet (a write still holds its buffer). */
-  #clientWritesPending(): boolean {
-    return this.#writer.queued > 0 || this.socket.writableLength > 0;
+  writesPending(): boolean {
+    return this.writer.queued > 0 || this.socket.writableLength > 0;
   }
 
   /** Response bytes wait for the client (a write returned false and no drain has come since). */
   #clientBacklogged(): boolean {
-    return this.#writer.queued > 0 || this.socket.writableNeedDrain;
+    return this.writer.queued > 0 || this.socket.writableNeedDrain;
   }
 
   #onClientClose(): void {
@@ -945,17 +471,8 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
     this.#pending = null;
     timerWheel.remove(this);
     this.engine.connections.delete(this);
-    const conn = this.#conn;
-    this.#conn = null;
-    // Client abort: the upstream connection is destroyed, never reused.
-    conn?.abort();
-    const handedOff = this.#handedOff;
-    this.#handedOff = null;
-    handedOff?.clientGone();
-    if (this.#active && !this.#responseDone && this.#endpoint !== null) {
-      if (this.#headState === H_NONE) this.#status = statusOf(new ClientCancelledError()).httpStatus;
-      this.#finish(new ClientCancelledError(this.engine.route.upstream.name, this.#endpoint.key));
-    }
+    // Client abort: the core cancels the attempt (its upstream connection is destroyed, never reused) and accounts it.
+    if (this.#active) this.#exchange?.clientGone();
   }
 
   #destroy(): void {
@@ -982,14 +499,6 @@ export class ServerConnection implements UpstreamUser, TimedItem, WriteDrainList
       const route = this.engine.route;
       route.observer.badRequest(route);
       this.#endWith(408, 'Request Timeout', 'ringside: Request Timeout: request head not received in time\n');
-    } else if (kind === D_REQUEST && this.#active && this.#headState === H_NONE && !this.#responseDone) {
-      const conn = this.#conn;
-      this.#conn = null;
-      conn?.abort();
-      const route = this.engine.route;
-      this.#fail(new TimeoutError(route.upstream.name, this.#endpoint?.key, 'request'));
-      this.#drainBodyAfterResponse();
-    }
+    } else if (kind === D_REQUEST && this.#active) this.#exchange?.timedOut();
   }
 }
-

@@ -11,7 +11,6 @@ import type { Engine, HostPort } from '../config/config.ts';
 import { createHttp1Server, type Http1Server } from '../http1/http1-server.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
 import { handleHttp1Upgrade } from './http1-upgrade.ts';
-import { handOffToExchange } from './http1-server-exchange.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
 import type { Route } from '../forwarding/route.ts';
 
@@ -208,12 +207,7 @@ export class Listener {
 
   #leanEngine(): Http1Server {
     const route = this.route;
-    return (this.#lean ??= createHttp1Server(
-      route,
-      { maxHeaderSize: this.options.maxHeaderSize, headersTimeoutMs: this.options.headersTimeoutMs },
-      // Requests for h2c-only endpoints (`--upstream-protocol auto`) go through the Exchange core.
-      (conn, endpoint, request) => handOffToExchange(route, conn, endpoint, request),
-    ));
+    return (this.#lean ??= createHttp1Server(route, { maxHeaderSize: this.options.maxHeaderSize, headersTimeoutMs: this.options.headersTimeoutMs }));
   }
 
   /** Stop accepting; ask clients to go away (GOAWAY / Connection: close); resolve when all connections closed. */
