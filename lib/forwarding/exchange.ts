@@ -27,27 +27,14 @@ import { toUpstreamError } from '../upstream/upstream-error.ts';
 import { forwardResponseHeaders as forwardResponse, forwardResponseTrailers } from './hop-by-hop.ts';
 import { findCookie, type SessionCarrier, type SessionCookie, SessionState } from './session-cookie.ts';
 import type { RateLimiter } from '../rate-limit/rate-limiter.ts';
+import type { ExchangeBody } from './request-body.ts';
 import type { Route } from './route.ts';
+
+export type { ExchangeBody };
+export { parseGrpcTimeout } from './grpc-timeout.ts';
 
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
-
-/**
- * What the core needs of a request body: whether it can be sent again, and
- * the stream an upstream client reads. ./request-body.ts's tap for the
- * reference codecs; ../http1/ has its own, which can also go out as the bytes
- * the client sent.
- */
-export interface ExchangeBody {
-  /** Everything forwarded so far is still held (within --retry-buffer): the body can be sent again. */
-  readonly replayable: boolean;
-  /** The stream the first attempt sends. */
-  readonly current: NodeJS.ReadableStream;
-  /** A stream that carries the whole body again; called only while `replayable`. */
-  replay(): NodeJS.ReadableStream;
-  /** The exchange is over: read the rest of the client's body and drop it. */
-  discard(): void;
-}
 
 export const ClientProtocol = { HTTP1: 0, HTTP2: 1 } as const;
 export type ClientProtocol = (typeof ClientProtocol)[keyof typeof ClientProtocol];
@@ -578,30 +565,4 @@ function abortUpstream(controller: Controller, err: Error): void {
 
 function onTimeout(exchange: Exchange): void {
   exchange.timedOut();
-}
-
-/**
- * gRPC's grpc-timeout header (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md):
- * up to 8 digits and a unit (H M S m u n). Returns milliseconds, 0 when absent or malformed.
- */
-export function parseGrpcTimeout(value: string | string[] | undefined): number {
-  if (typeof value !== 'string' || value.length < 2 || value.length > 9) return 0;
-  const n = Number(value.slice(0, -1));
-  if (!Number.isInteger(n) || n < 0) return 0;
-  switch (value.charCodeAt(value.length - 1)) {
-    case 72 /* H */:
-      return n * 3_600_000;
-    case 77 /* M */:
-      return n * 60_000;
-    case 83 /* S */:
-      return n * 1000;
-    case 109 /* m */:
-      return Math.max(1, n);
-    case 117 /* u */:
-      return Math.max(1, Math.ceil(n / 1000));
-    case 110 /* n */:
-      return Math.max(1, Math.ceil(n / 1_000_000));
-    default:
-      return 0;
-  }
 }

@@ -13,7 +13,23 @@
 // stream's buffer is full and resumed from _read.
 
 import { Readable } from 'node:stream';
-import type { ExchangeBody } from './exchange.ts';
+
+/**
+ * What the core needs of a request body: whether it can be sent again, and
+ * the stream an upstream client reads. RequestBodyTap below for the
+ * reference codecs; ../http1/ has its own, which can also go out as the bytes
+ * the client sent.
+ */
+export interface ExchangeBody {
+  /** Everything forwarded so far is still held (within --retry-buffer): the body can be sent again. */
+  readonly replayable: boolean;
+  /** The stream the first attempt sends. */
+  readonly current: NodeJS.ReadableStream;
+  /** A stream that carries the whole body again; called only while `replayable`. */
+  replay(): NodeJS.ReadableStream;
+  /** The exchange is over: read the rest of the client's body and drop it. */
+  discard(): void;
+}
 
 export class RequestBodyTap implements ExchangeBody {
   readonly source: Readable;

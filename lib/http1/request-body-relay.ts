@@ -8,7 +8,7 @@
 // either kind can send it all again (decoding it again for a stream).
 
 import { Readable } from 'node:stream';
-import type { ExchangeBody } from '../forwarding/exchange.ts';
+import type { ExchangeBody } from '../forwarding/request-body.ts';
 import { ChunkedScanner, parseTrailerSection, type ChunkDataSink } from './chunked-scanner.ts';
 
 /** Where the body's bytes come from: the client connection, whose reads stop when a consumer is full. */
