@@ -48,9 +48,11 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   listener: { runtime: ['balancer', 'upstream', 'hash', 'errors', 'metrics', 'log', 'http1', 'forwarding'], types: ['config', 'rate-limit'] },
   // Codecs: HTTP/1.1 (server connection, client pool, head parsers, chunked framing) and HTTP/2 (frames,
   // HPACK, flow control, client session); they know nothing of balancing.
-  // beyond STYLE.md: `listener`, `upstream` (types) - the HTTP/1.1 server connection still runs its own
-  // HTTP/1.1->HTTP/1.1 exchange (Route, Endpoint), until it is a codec in front of the one core.
-  http1: { runtime: ['errors', 'forwarding', 'io'], types: ['listener', 'upstream', 'config'] },
+  // The HTTP/1.1 server connection is a codec in front of the one core: its side of the core's contract
+  // (http1-server-exchange.ts, pool-attempt.ts) subclasses Exchange and implements the controller.
+  // beyond STYLE.md: `upstream` (types) - an HTTP/1.1 attempt takes the pool of the Endpoint the core
+  // picked (endpoint.leanPool()); with clients chosen from the engine and handed in, it would get the pool.
+  http1: { runtime: ['errors', 'forwarding', 'io'], types: ['upstream', 'config'] },
   http2: { runtime: ['io', 'forwarding'], types: [] },
   // Socket reader/writer on the stream handle, the timer wheel.
   io: { runtime: [], types: [] },
