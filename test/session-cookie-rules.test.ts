@@ -7,6 +7,7 @@
 // gRPC clients send the cookie as metadata and get Set-Cookie as initial
 // metadata, and in the head of a trailers-only response.
 
+import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import type { SessionCookieConfig } from '../lib/config/config.ts';
@@ -119,6 +120,37 @@ describe.each(ENGINES)('session cookie rules, HTTP/1.1 clients (%s engine)', (en
     }
     expect(await metric(proxy, 'ringside_session_cookies_rejected_total')).toBe(rejectedBefore + bad.length);
     expect(await metric(proxy, 'ringside_sessions_started_total')).toBe(startedBefore + bad.length);
+  });
+
+  it('an HTTP/2 client of these HTTP/1.1 replicas gets the same: Set-Cookie beside the replica cookies, then stickiness', async () => {
+    const session = http2.connect(proxy.url);
+    try {
+      const get = (path: string, cookie?: string): Promise<{ status: number; setCookie: string[]; body: string }> =>
+        new Promise((resolve, reject) => {
+          const req = session.request({ ':path': path, ...(cookie === undefined ? {} : { cookie }) });
+          let body = '';
+          let head: http2.IncomingHttpHeaders = {};
+          req.on('response', (h) => (head = h));
+          req.setEncoding('utf8');
+          req.on('data', (d: string) => (body += d));
+          req.on('end', () => resolve({ status: Number(head[':status']), setCookie: (head['set-cookie'] as string[] | undefined) ?? [], body }));
+          req.on('error', reject);
+          req.end();
+        });
+      const first = await get('/own-cookie');
+      expect(first.status).toBe(200);
+      const owner = first.body.split(' ')[0];
+      expect(first.setCookie).toEqual([`app=${owner}; Path=/`, 'theme=dark', expect.stringMatching(new RegExp(`^${NAME}=`))]);
+      const token = tokens.get(owner)!;
+      expect(first.setCookie[2].startsWith(`${NAME}=${token};`)).toBe(true);
+      for (let i = 0; i < 5; i++) {
+        const r = await get('/h2', `a=1; ${NAME}=${token}`);
+        expect(r.body.split(' ')[0]).toBe(owner);
+        expect(r.setCookie).toEqual([]);
+      }
+    } finally {
+      await new Promise<void>((resolve) => session.close(() => resolve()));
+    }
   });
 
   it('/status says the upstream issues a session cookie', async () => {
