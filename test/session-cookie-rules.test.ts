@@ -80,6 +80,21 @@ describe.each(ENGINES)('session cookie rules, HTTP/1.1 clients (%s engine)', (en
     }
   });
 
+  it("another sidecar (here on the other engine) honours this one's cookies without shared state", async () => {
+    const other = await startProxy({ endpoints: replicas.map((r) => r.key), engine: engine === 'lean' ? 'compat' : 'lean', hashOn: [{ type: 'header', name: 'x-key', terminal: false }], upstream: { sessionCookie: SESSION } });
+    const otherAgent = new Agent({ connections: 2 });
+    try {
+      for (const [owner, token] of tokens) {
+        const c = new HttpSessionClient(other.url, NAME, otherAgent);
+        c.token = token;
+        for (let i = 0; i < 3; i++) expect(await c.call(`/elsewhere/${i}`, SAME_KEY)).toMatchObject({ ok: true, replica: owner, setCookie: null });
+      }
+    } finally {
+      await otherAgent.close();
+      await stopWhenIdle(other.app);
+    }
+  });
+
   it('other cookies and the session cookie reach the replica untouched', async () => {
     const [owner, token] = [...tokens][1];
     const c = new HttpSessionClient(proxy.url, NAME, agent, 'theme=dark; cart="a b"');
