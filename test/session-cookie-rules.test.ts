@@ -18,6 +18,7 @@ import { silentLogger } from '../lib/log/logger.ts';
 import { createEchoClient, startGrpcReplica, type EchoClient, type GrpcReplica } from './support/grpc-replicas.ts';
 import { defaultHandler, startHttpReplicas, type Replica } from './support/http-replicas.ts';
 import { ENGINES, startProxy, stopWhenIdle, upstreamConfig, type TestProxy } from './support/proxy.ts';
+import { promtoolCheckMetrics } from './support/promtool.ts';
 import { GrpcSessionClient, HttpSessionClient } from './support/session-clients.ts';
 
 const NAME = 'rs_session';
@@ -135,6 +136,10 @@ describe.each(ENGINES)('session cookie rules, HTTP/1.1 clients (%s engine)', (en
     }
     expect(await metric(proxy, 'ringside_session_cookies_rejected_total')).toBe(rejectedBefore + bad.length);
     expect(await metric(proxy, 'ringside_sessions_started_total')).toBe(startedBefore + bad.length);
+    // The new families pass promtool's lint.
+    const text = await (await request(`${proxy.adminUrl}/metrics`)).body.text();
+    const lint = await promtoolCheckMetrics(text);
+    expect(lint.output.split('\n').filter((l) => l.includes('session'))).toEqual([]);
   });
 
   it('an HTTP/2 client of these HTTP/1.1 replicas gets the same: Set-Cookie beside the replica cookies, then stickiness', async () => {
