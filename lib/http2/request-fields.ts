@@ -1,0 +1,144 @@
+// A request's header block, as our HTTP/2 server reads it (RFC 9113 section
+// 8.3.1 and 8.2): checked, and turned straight into what the forwarding core
+// needs (method, path, the flat list of fields to forward, gRPC markers) on
+// the stream object. A request that breaks the rules is malformed (section
+// 8.1.1): the session resets its stream with PROTOCOL_ERROR, and it never
+// reaches an upstream.
+
+import { CONNECTION_SPECIFIC, isLowerToken, SINGLE_VALUE } from './header-fields.ts';
+import type { ServerStream } from './server-stream.ts';
+
+/**
+ * Decode the request head `fields` (a flat [name, value, ...] list in
+ * arrival order) onto `stream`. False when it is malformed.
+ *
+ * Repeated fields are joined as node:http2 did before forwarding (", ", and
+ * "; " for cookie as section 8.2.3 asks for HTTP/1.1), or keep their first
+ * value (the single-value fields); `host` carries :authority when the client
+ * sent no host field.
+ */
+export function decodeRequest(fields: readonly string[], stream: ServerStream): boolean {
+  let method: string | undefined;
+  let scheme: string | undefined;
+  let path: string | undefined;
+  let authority: string | undefined;
+  const n = fields.length;
+  let i = 0;
+  // Pseudo-header fields come first, once each, only the request's four (section 8.3).
+  for (; i < n; i += 2) {
+    const name = fields[i];
+    if (name.charCodeAt(0) !== 58 /* ':' */) break;
+    const value = fields[i + 1];
+    switch (name) {
+      case ':method':
+        if (method !== undefined) return false;
+        method = value;
+        break;
+      case ':scheme':
+        if (scheme !== undefined) return false;
+        scheme = value;
+        break;
+      case ':path':
+        if (path !== undefined) return false;
+        path = value;
+        break;
+      case ':authority':
+        if (authority !== undefined) return false;
+        authority = value;
+        break;
+      default:
+        return false; // :status, :protocol (no extended CONNECT), or unknown
+    }
+  }
+  if (method === undefined || method.length === 0) return false;
+  if (method === 'CONNECT') {
+    // Section 8.5: only :method and :authority.
+    if (scheme !== undefined || path !== undefined || authority === undefined) return false;
+  } else if (scheme === undefined || path === undefined || path.length === 0) return false;
+  const out: string[] = [];
+  let sawHost = false;
+  for (; i < n; i += 2) {
+    const name = fields[i];
+    const value = fields[i + 1];
+    // Upper case, a pseudo-header field after a regular one, or not a token.
+    if (!isLowerToken(name) || !isValidValue(value)) return false;
+    if (CONNECTION_SPECIFIC.has(name)) return false;
+    switch (name) {
+      case 'te':
+        if (value !== 'trailers') return false;
+        break;
+      case 'content-length': {
+        const length = parseLength(value);
+        if (length < 0 || (stream.contentLength >= 0 && length !== stream.contentLength)) return false;
+        stream.contentLength = length;
+        break;
+      }
+      case 'content-type':
+        stream.isGrpc = value.startsWith('application/grpc');
+        break;
+      case 'grpc-timeout':
+        stream.grpcTimeout = value;
+        break;
+      case 'host':
+        if (sawHost) continue;
+        sawHost = true;
+        break;
+    }
+    const j = indexOfName(out, name);
+    if (j < 0) out.push(name, value);
+    else if (name === 'cookie') out[j + 1] += '; ' + value;
+    else if (!SINGLE_VALUE.has(name)) out[j + 1] += ', ' + value;
+  }
+  if (!sawHost && authority !== undefined) out.push('host', authority);
+  stream.method = method;
+  stream.path = path ?? '';
+  stream.authority = authority ?? '';
+  stream.fields = out;
+  return true;
+}
+
+/** Request trailers (section 8.1): no pseudo-header or connection-specific fields. False when malformed. */
+export function decodeTrailers(fields: readonly string[]): Record<string, string> | false {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i];
+    const value = fields[i + 1];
+    if (!isLowerToken(name) || !isValidValue(value) || CONNECTION_SPECIFIC.has(name)) return false;
+    const existing = out[name];
+    out[name] = existing === undefined ? value : `${existing}, ${value}`;
+  }
+  return out;
+}
+
+/**
+ * Section 8.2.1: no NUL, CR or LF anywhere (a value must never split an
+ * HTTP/1.1 head upstream), and no leading or trailing space or tab.
+ */
+function isValidValue(value: string): boolean {
+  const n = value.length;
+  if (n === 0) return true;
+  let c = value.charCodeAt(0);
+  if (c === 0x20 || c === 0x09) return false;
+  c = value.charCodeAt(n - 1);
+  if (c === 0x20 || c === 0x09) return false;
+  for (let i = 0; i < n; i++) {
+    c = value.charCodeAt(i);
+    if (c < 0x20 && c !== 0x09) return false;
+  }
+  return true;
+}
+
+function parseLength(value: string): number {
+  const n = value.length;
+  if (n === 0 || n > 15) return -1;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+  }
+  return Number(value);
+}
+
+function indexOfName(list: readonly string[], name: string): number {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return i;
+  return -1;
+}

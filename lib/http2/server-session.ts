@@ -1,0 +1,638 @@
+// Our HTTP/2 server session: one cleartext HTTP/2 connection (h2c, prior
+// knowledge, RFC 9113 section 3.3) from a client, framed by hand on the
+// accepted socket, sharing the frame reader/writer, SETTINGS, flow control and
+// HPACK with our client (./h2-session.ts). It replaces node:http2's server on
+// --engine lean: node:http2 spent more CPU per stream than everything else
+// the proxy does (issue 22), and it let through frames RFC 9113 says to refuse.
+//
+// A request is decoded straight from its header block into what the
+// forwarding core needs (./request-fields.ts) and handed to the owner; the
+// stream (./server-stream.ts) is a plain object the core writes the response
+// through. Flow control:
+// - request DATA: the stream window is credited only as the request body is
+//   read (the core reads as the upstream accepts), so a slow upstream slows
+//   the client; the connection window is credited as DATA arrives (the stream
+//   windows bound the memory: SERVER_MAX_STREAMS x 64 KiB);
+// - response DATA: through ./outbound-flow.ts; a write that cannot go out
+//   returns false and the core pauses the upstream until the stream's
+//   consumer is resumed.
+// Defences (each counted through owner.defended, for the metrics): rapid
+// reset (CVE-2023-44487), SETTINGS/PING floods (acks queued while the client
+// does not read), empty-frame floods, CONTINUATION floods and HPACK bombs
+// (./frame-reader.ts, ./hpack.ts limits), too many streams, flow-control
+// abuse, malformed requests, and frames on closed streams (section 5.1).
+
+import type net from 'node:net';
+import { SocketReader, type ReadTarget } from '../io/socket-reader.ts';
+import { timerWheel, type TimedItem } from '../io/timer-wheel.ts';
+import { ConnectionReceiveWindow, grow } from './flow-control.ts';
+import { FrameReader, SELF_DEPENDENT, type FrameHandler } from './frame-reader.ts';
+import { FrameWriter } from './frame-writer.ts';
+import { CLIENT_PREFACE, DEFAULT_WINDOW, ErrorCode, Flag, FRAME_HEADER_SIZE, FrameType, MAX_WINDOW, Setting, writeFrameHeader } from './frames.ts';
+import { HpackDecoder, HpackError } from './hpack.ts';
+import { OutboundFlow, type OutboundOwner } from './outbound-flow.ts';
+import { decodeRequest, decodeTrailers } from './request-fields.ts';
+import { type ServerStream as Stream, ServerRequestBody, ServerStream, SS_CLOSED, SS_HALF_CLOSED_REMOTE, SS_OPEN } from './server-stream.ts';
+import { PeerSettings, settingsFrameSize, writeSettingsFrame } from './settings.ts';
+import { Defence, type DefenceReason, DefenceFrame } from './defences.ts';
+
+/** Our SETTINGS_MAX_CONCURRENT_STREAMS (what the node:http2 server was configured with). */
+export const SERVER_MAX_STREAMS = 1000;
+/** Our SETTINGS_MAX_HEADER_LIST_SIZE and the HPACK decoder's limit (node:http2's default is 64 KiB too). */
+export const SERVER_MAX_HEADER_LIST = 64 * 1024;
+/** Request streams get the protocol's default window (65,535): SETTINGS need not mention it. */
+const STREAM_WINDOW = DEFAULT_WINDOW;
+/** The connection's receive window, credited as DATA arrives. */
+const CONNECTION_WINDOW = 16 << 20;
+/** Client RST_STREAMs allowed in a burst, and per second after it (what the listener gave node:http2: streamResetBurst, streamResetRate). */
+const RESET_BURST = 100;
+const RESET_RATE = 33;
+/** SETTINGS and PING acks queued while the client does not read our output: more is a flood (nghttp2 allows 1000). */
+const MAX_PENDING_ACKS = 1000;
+/** Empty DATA frames (no END_STREAM), empty CONTINUATIONs and unknown-stream WINDOW_UPDATEs tolerated per connection before it is a flood. */
+const MAX_EMPTY_FRAMES = 1000;
+/** Time allowed to acknowledge our SETTINGS (section 6.5.3). */
+const SETTINGS_TIMEOUT_MS = 10_000;
+/** Bytes of our output queued in the socket beyond which we stop reading the client (it is not reading ours). */
+const MAX_SOCKET_BACKLOG = 1 << 20;
+/** Streams closed lately, remembered to tell a frame on a closed stream from one on an idle one (section 5.1). */
+const CLOSED_RING = 64;
+
+const SERVER_SETTINGS = [Setting.MAX_CONCURRENT_STREAMS, SERVER_MAX_STREAMS, Setting.MAX_HEADER_LIST_SIZE, SERVER_MAX_HEADER_LIST];
+
+// How a stream closed, for frames that still come on it (section 5.1).
+const C_ENDED = 1; // both sides ended: more frames are a connection error STREAM_CLOSED
+const C_CLIENT_RESET = 2; // the client reset it: a stream error STREAM_CLOSED
+const C_WE_RESET = 3; // we reset it: frames in flight are ignored
+
+/** What a server session tells the listener. */
+export interface ServerSessionOwner {
+  /** A request head arrived; `stream.body` is set when a body follows. */
+  onRequest(stream: ServerStream): void;
+  /** The session is closed (its socket too, or about to be). */
+  sessionClosed(session: ServerSession): void;
+  /** We sent a GOAWAY or RST_STREAM to defend ourselves (not a normal close or cancel), for the metrics. */
+  defended(frame: DefenceFrame, reason: DefenceReason): void;
+}
+
+export interface ServerSessionOptions {
+  /** A connection without open streams for this long is closed with GOAWAY (0: never). */
+  readonly idleTimeoutMs: number;
+}
+
+export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>, ReadTarget, TimedItem {
+  readonly socket: net.Socket;
+  readonly owner: ServerSessionOwner;
+  readonly options: ServerSessionOptions;
+  readonly streams = new Map<number, ServerStream>();
+  /** The client's address, read once (for source-IP hashing). */
+  readonly remoteAddress: string;
+  closed = false;
+  deadline = 0;
+  readonly peer = new PeerSettings();
+  readonly writer: FrameWriter;
+  readonly #flow: OutboundFlow<ServerStream>;
+  readonly #recv = new ConnectionReceiveWindow(CONNECTION_WINDOW);
+  readonly #reader = new FrameReader(this, SERVER_MAX_HEADER_LIST * 2);
+  readonly #socketReader: SocketReader;
+  readonly #decoder = new HpackDecoder(4096, SERVER_MAX_HEADER_LIST);
+  readonly #fields: string[] = [];
+  /** The highest stream id the client opened (every lower idle id is closed, section 5.1.1). */
+  #lastStreamId = 0;
+  /** GOAWAY sent: no new streams; close once the open ones end. */
+  #goingAway = false;
+  #dataStream: ServerStream | null = null;
+  #settingsAckDue = 0;
+  #idleSince = 0;
+  #resetTokens = RESET_BURST;
+  #resetRefilled = 0;
+  #pendingAcks = 0;
+  #emptyFrames = 0;
+  readonly #closedIds = new Int32Array(CLOSED_RING);
+  readonly #closedHow = new Uint8Array(CLOSED_RING);
+  #closedNext = 0;
+  #readsPaused = false;
+
+  /** `head`: the bytes the listener read to recognise the connection preface (the preface and maybe more). */
+  constructor(socket: net.Socket, head: Buffer, owner: ServerSessionOwner, options: ServerSessionOptions) {
+    this.socket = socket;
+    this.owner = owner;
+    this.options = options;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.writer = new FrameWriter(socket);
+    this.#flow = new OutboundFlow(this.writer, this.peer, this);
+    (socket as SessionSocket)[kSession] = this;
+    this.#socketReader = new SocketReader(socket, this);
+    if (!this.#socketReader.direct) socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    // The server preface (section 3.4): our SETTINGS, then the connection window.
+    const start = Buffer.allocUnsafe(settingsFrameSize(SERVER_SETTINGS.length / 2) + FRAME_HEADER_SIZE + 4);
+    const o = writeSettingsFrame(start, 0, SERVER_SETTINGS);
+    writeFrameHeader(start, o, 4, FrameType.WINDOW_UPDATE, 0, 0);
+    start.writeUInt32BE(CONNECTION_WINDOW - DEFAULT_WINDOW, o + FRAME_HEADER_SIZE);
+    this.writer.enqueue(start);
+    const now = timerWheel.now;
+    this.#settingsAckDue = now + SETTINGS_TIMEOUT_MS;
+    this.#idleSince = now;
+    this.#resetRefilled = now;
+    timerWheel.add(this);
+    this.#arm();
+    if (head.length > CLIENT_PREFACE.length) this.onData(head.subarray(CLIENT_PREFACE.length));
+  }
+
+  // --- input -------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    this.onRead(chunk, chunk.length);
+  }
+
+  onRead(buf: Buffer, n: number): void {
+    if (this.closed) return;
+    try {
+      this.#reader.read(buf, 0, n);
+    } catch (err) {
+      if (err instanceof HpackError) this.#defend(ErrorCode.COMPRESSION_ERROR, Defence.COMPRESSION, err.message);
+      else this.#goAwayAndClose(ErrorCode.INTERNAL_ERROR);
+    }
+    // The client sends faster than it reads our answers (acks, responses): stop reading it until the socket drains.
+    if (!this.closed && this.socket.writableLength > MAX_SOCKET_BACKLOG && !this.#readsPaused) {
+      this.#readsPaused = true;
+      this.#socketReader.pause();
+    }
+  }
+
+  prefaceFrame(): boolean {
+    return true; // the reader checks that it is SETTINGS
+  }
+
+  beginData(streamId: number, length: number): boolean {
+    this.#dataStream = null;
+    if (streamId === 0) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
+      return false;
+    }
+    const credit = this.#recv.consume(length);
+    if (credit < 0) {
+      this.#defend(ErrorCode.FLOW_CONTROL_ERROR, Defence.FLOW_CONTROL, 'DATA beyond the connection window');
+      return false;
+    }
+    if (credit > 0) this.writer.windowUpdate(0, credit);
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return this.#frameOnUnknownStream(streamId, 'DATA');
+    if (stream.state !== SS_OPEN) {
+      // Half-closed (remote): the request already ended (section 5.1).
+      this.#resetByUs(stream, ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED);
+      return true;
+    }
+    if (length > stream.recvWindow) {
+      this.#resetByUs(stream, ErrorCode.FLOW_CONTROL_ERROR, Defence.FLOW_CONTROL);
+      return true;
+    }
+    if (length === 0 && ++this.#emptyFrames > MAX_EMPTY_FRAMES) {
+      this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'empty DATA flood');
+      return false;
+    }
+    stream.recvWindow -= length;
+    this.#dataStream = stream;
+    return true;
+  }
+
+  dataPadding(n: number): void {
+    const stream = this.#dataStream;
+    if (stream !== null) this.#consumed(stream, n);
+  }
+
+  dataChunk(buf: Buffer, start: number, end: number): void {
+    const stream = this.#dataStream;
+    if (stream === null || stream.state !== SS_OPEN) return;
+    const n = end - start;
+    stream.received += n;
+    if (stream.contentLength >= 0 && stream.received > stream.contentLength) {
+      this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
+      this.#dataStream = null;
+      return;
+    }
+    // The read buffer is shared by every connection (../io/socket-reader.ts): the body keeps a copy.
+    const chunk = Buffer.allocUnsafe(n);
+    buf.copy(chunk, 0, start, end);
+    const body = stream.body!;
+    if (!body.push(chunk)) stream.bodyPaused = true;
+    this.#consumed(stream, n);
+  }
+
+  /** `n` bytes of the stream's window were used: credit them now unless the body's reader is full. */
+  #consumed(stream: ServerStream, n: number): void {
+    stream.unacked += n;
+    if (!stream.bodyPaused && stream.unacked >= STREAM_WINDOW / 2) this.#creditStream(stream);
+  }
+
+  #creditStream(stream: ServerStream): void {
+    const n = stream.unacked;
+    stream.unacked = 0;
+    stream.recvWindow += n;
+    this.writer.windowUpdate(stream.id, n);
+  }
+
+  /** The request body's reader wants more: credit what it consumed meanwhile. */
+  bodyWanted(stream: ServerStream): void {
+    stream.bodyPaused = false;
+    if (stream.state === SS_OPEN && stream.unacked > 0) this.#creditStream(stream);
+  }
+
+  endData(flags: number): void {
+    const stream = this.#dataStream;
+    this.#dataStream = null;
+    if (stream === null || stream.state !== SS_OPEN || (flags & Flag.END_STREAM) === 0) return;
+    this.#requestEnded(stream);
+  }
+
+  /** END_STREAM from the client: the request is complete (content-length must match, section 8.1.1). */
+  #requestEnded(stream: ServerStream): void {
+    if (stream.contentLength >= 0 && stream.received !== stream.contentLength) {
+      this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
+      return;
+    }
+    stream.state = SS_HALF_CLOSED_REMOTE;
+    stream.body?.push(null);
+  }
+
+  headerBlock(buf: Buffer, start: number, end: number, flags: number, streamId: number): void {
+    const fields = this.#fields;
+    fields.length = 0;
+    let tooLarge = false;
+    try {
+      this.#decoder.decode(buf, start, end, fields);
+    } catch (err) {
+      // A malformed block is a connection error (section 4.3), thrown on to onRead; a list
+      // over our SETTINGS_MAX_HEADER_LIST_SIZE was decoded to the end: only its stream fails.
+      if (!(err instanceof HpackError) || !err.streamOnly) throw err;
+      tooLarge = true;
+    }
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    const stream = this.streams.get(streamId);
+    if (stream !== undefined) return this.#trailers(stream, fields, endStream, tooLarge);
+    if ((streamId & 1) === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on server stream ${streamId}`);
+    if (streamId <= this.#lastStreamId) {
+      const how = this.#closedHow_(streamId);
+      if (how === C_WE_RESET) return;
+      if (how === C_CLIENT_RESET) return this.#rstUnknown(streamId, ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED);
+      if (how === C_ENDED) return this.#defend(ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
+      return this.connectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS opening stream ${streamId} below ${this.#lastStreamId}`);
+    }
+    this.#lastStreamId = streamId;
+    if (this.#goingAway) return this.#rstUnknown(streamId, ErrorCode.REFUSED_STREAM, null);
+    if (this.streams.size >= SERVER_MAX_STREAMS) return this.#rstUnknown(streamId, ErrorCode.REFUSED_STREAM, Defence.TOO_MANY_STREAMS);
+    if (tooLarge) return this.#refuseTooLarge(streamId, endStream);
+    // Section 5.3.1: a stream cannot depend on itself.
+    if ((flags & SELF_DEPENDENT) !== 0) return this.#rstUnknown(streamId, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
+    const created = new ServerStream(this, streamId, STREAM_WINDOW, this.peer.initialWindow);
+    if (!decodeRequest(fields, created)) return this.#rstUnknown(streamId, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
+    if (endStream) {
+      if (created.contentLength > 0) return this.#rstUnknown(streamId, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
+      created.state = SS_HALF_CLOSED_REMOTE;
+    } else created.body = new ServerRequestBody(created);
+    if (this.streams.size === 0) this.#arm();
+    this.streams.set(streamId, created);
+    this.owner.onRequest(created);
+  }
+
+  /** A second HEADERS on an open stream: the request's trailers (section 8.1). */
+  #trailers(stream: ServerStream, fields: string[], endStream: boolean, tooLarge: boolean): void {
+    if (stream.state !== SS_OPEN) return this.#resetByUs(stream, ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED);
+    if (!endStream || tooLarge) return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
+    const trailers = decodeTrailers(fields);
+    if (trailers === false) return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
+    if (stream.body !== null) stream.body.trailers = trailers;
+    this.#requestEnded(stream);
+  }
+
+  /** A request head over our limit: 431 (RFC 6585 section 5), without the upstream. */
+  #refuseTooLarge(streamId: number, endStream: boolean): void {
+    this.writer.headers([':status', '431'], streamId, true, this.peer.maxFrame);
+    if (!endStream) this.writer.rstStream(streamId, ErrorCode.NO_ERROR);
+    this.#rememberClosed(streamId, endStream ? C_ENDED : C_WE_RESET);
+    this.owner.defended(DefenceFrame.RST_STREAM, Defence.HEADERS_TOO_LARGE);
+  }
+
+  /** A frame other than HEADERS on a stream we do not hold. False when it was a connection error. */
+  #frameOnUnknownStream(streamId: number, what: string): boolean {
+    if (streamId > this.#lastStreamId) {
+      // Idle (section 5.1): only HEADERS and PRIORITY may open or touch it.
+      this.connectionError(ErrorCode.PROTOCOL_ERROR, `${what} on idle stream ${streamId}`);
+      return false;
+    }
+    const how = this.#closedHow_(streamId);
+    if (how === C_CLIENT_RESET) this.#rstUnknown(streamId, ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED);
+    else if (how === C_ENDED) {
+      this.#defend(ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED, `${what} on closed stream ${streamId}`);
+      return false;
+    }
+    return true; // we reset it (frames in flight), or closed long ago: ignored
+  }
+
+  rstStream(streamId: number): void {
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) {
+      if (streamId > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
+      return;
+    }
+    // Rapid reset (CVE-2023-44487): every stream opened and reset costs us an upstream stream; a token bucket bounds the rate.
+    const now = timerWheel.now;
+    if (now > this.#resetRefilled) {
+      this.#resetTokens = Math.min(RESET_BURST, this.#resetTokens + ((now - this.#resetRefilled) * RESET_RATE) / 1000);
+      this.#resetRefilled = now;
+    }
+    if (--this.#resetTokens < 0) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RAPID_RESET, 'too many stream resets');
+    this.#close(stream, C_CLIENT_RESET);
+    stream.body?.destroy(new Error('the client reset the HTTP/2 stream'));
+    stream.consumer?.clientGone();
+  }
+
+  settings(buf: Buffer, start: number, end: number): void {
+    const peer = this.peer;
+    const problem = peer.apply(buf, start, end);
+    if (problem !== null) return this.connectionError(peer.errorCode, problem);
+    this.#ack();
+    this.writer.settingsAck();
+    const delta = peer.windowDelta;
+    if (delta !== 0) {
+      // Section 6.9.2: the change applies to every open stream's window.
+      for (const stream of this.streams.values()) {
+        stream.sendWindow += delta;
+        if (stream.sendWindow > MAX_WINDOW) return this.#defend(ErrorCode.FLOW_CONTROL_ERROR, Defence.FLOW_CONTROL, 'a stream window above 2^31-1 after SETTINGS');
+      }
+      if (delta > 0) this.#flow.unblock(null);
+    }
+  }
+
+  settingsAck(): void {
+    if (this.#settingsAckDue !== 0) {
+      this.#settingsAckDue = 0;
+      this.#arm();
+    }
+  }
+
+  ping(buf: Buffer, start: number, ack: boolean): void {
+    if (ack) return; // we send no PING of our own: an ack is ignored (section 6.7)
+    this.#ack();
+    this.writer.ping(Flag.ACK, buf, start);
+  }
+
+  /** Another ack queued: a client that floods SETTINGS or PINGs without reading the answers is cut off. */
+  #ack(): void {
+    if (!this.writer.socketFull && this.socket.writableLength === 0) {
+      this.#pendingAcks = 0;
+      return;
+    }
+    if (++this.#pendingAcks > MAX_PENDING_ACKS) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.CONTROL_FLOOD, 'SETTINGS or PING flood');
+  }
+
+  goAway(): void {
+    // The client will open no more streams; the open ones finish.
+    this.#goingAway = true;
+    if (this.streams.size === 0) this.#finish();
+  }
+
+  windowUpdate(streamId: number, increment: number): void {
+    if (streamId === 0) {
+      if (increment === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0 on the connection');
+      const window = grow(this.#flow.window, increment);
+      if (window < 0) return this.#defend(ErrorCode.FLOW_CONTROL_ERROR, Defence.FLOW_CONTROL, 'connection window above 2^31-1');
+      this.#flow.window = window;
+      this.#flow.unblock(null);
+      return;
+    }
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) {
+      if (streamId > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${streamId}`);
+      else if (++this.#emptyFrames > MAX_EMPTY_FRAMES) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'WINDOW_UPDATE flood on closed streams');
+      return; // closed streams may still get updates
+    }
+    if (increment === 0) return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, Defence.PROTOCOL);
+    // Section 6.9.1: past 2^31-1 is a stream error on that stream, not the connection's.
+    const window = grow(stream.sendWindow, increment);
+    if (window < 0) return this.#resetByUs(stream, ErrorCode.FLOW_CONTROL_ERROR, Defence.FLOW_CONTROL);
+    stream.sendWindow = window;
+    if (stream.blocked) this.#flow.unblock(stream);
+  }
+
+  priority(): void {} // deprecated (section 5.3.2): checked by the reader, else ignored
+
+  pushPromise(): void {
+    this.connectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
+  }
+
+  connectionError(code: number, message: string): void {
+    this.#defend(code, Defence.PROTOCOL, message);
+  }
+
+  streamError(streamId: number, code: number): void {
+    const stream = this.streams.get(streamId);
+    if (stream !== undefined) this.#resetByUs(stream, code, Defence.PROTOCOL);
+    else this.#rstUnknown(streamId, code, Defence.PROTOCOL);
+  }
+
+  // --- the response, from the stream ---------------------------------------------
+
+  sendHead(stream: ServerStream, fields: readonly string[], endStream: boolean): void {
+    this.writer.headers(fields, stream.id, endStream, this.peer.maxFrame);
+    if (endStream) this.#localEnded(stream);
+  }
+
+  sendData(stream: ServerStream, chunk: Buffer): boolean {
+    return this.#flow.send(stream, chunk);
+  }
+
+  endResponse(stream: ServerStream, trailers: readonly string[] | null): void {
+    if (trailers !== null && trailers.length > 0) this.writer.headers(trailers, stream.id, true, this.peer.maxFrame);
+    else this.writer.endStream(stream.id, stream);
+    this.#localEnded(stream);
+  }
+
+  resetStream(stream: ServerStream, code: number): void {
+    this.writer.rstStream(stream.id, code);
+    this.#close(stream, C_WE_RESET);
+    if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy();
+  }
+
+  canSend(stream: ServerStream): boolean {
+    return stream.state !== SS_CLOSED;
+  }
+
+  pendingSent(stream: ServerStream): void {
+    if (stream.endPending) {
+      stream.endPending = false;
+      this.endResponse(stream, stream.trailersPending);
+      return;
+    }
+    if (stream.wantsResume) {
+      stream.wantsResume = false;
+      stream.consumer?.resume();
+    }
+  }
+
+  /** Our END_STREAM went out. A request still arriving is stopped without error (RFC 9113 section 8.1). */
+  #localEnded(stream: ServerStream): void {
+    if (stream.state === SS_HALF_CLOSED_REMOTE) {
+      this.#close(stream, C_ENDED);
+      return;
+    }
+    this.writer.rstStream(stream.id, ErrorCode.NO_ERROR);
+    this.#close(stream, C_WE_RESET);
+    stream.body?.destroy();
+  }
+
+  /** We reset an open stream because of what the client sent: its exchange is cancelled. */
+  #resetByUs(stream: Stream, code: number, reason: DefenceReason): void {
+    this.writer.rstStream(stream.id, code);
+    this.owner.defended(DefenceFrame.RST_STREAM, reason);
+    this.#close(stream, C_WE_RESET);
+    if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy(new Error('the HTTP/2 stream was reset'));
+    stream.consumer?.clientGone();
+  }
+
+  #rstUnknown(streamId: number, code: number, reason: DefenceReason | null): void {
+    this.writer.rstStream(streamId, code);
+    if (reason !== null) this.owner.defended(DefenceFrame.RST_STREAM, reason);
+    this.#rememberClosed(streamId, C_WE_RESET);
+  }
+
+  #close(stream: ServerStream, how: number): void {
+    stream.state = SS_CLOSED;
+    this.streams.delete(stream.id);
+    this.#flow.drop(stream);
+    if (this.#dataStream === stream) this.#dataStream = null;
+    this.#rememberClosed(stream.id, how);
+    if (this.streams.size === 0) {
+      if (this.#goingAway) return this.#finish();
+      this.#idleSince = timerWheel.now;
+      this.#arm();
+    }
+  }
+
+  #rememberClosed(streamId: number, how: number): void {
+    const i = this.#closedNext;
+    this.#closedIds[i] = streamId;
+    this.#closedHow[i] = how;
+    this.#closedNext = (i + 1) % CLOSED_RING;
+  }
+
+  #closedHow_(streamId: number): number {
+    const ids = this.#closedIds;
+    for (let i = 0; i < CLOSED_RING; i++) if (ids[i] === streamId) return this.#closedHow[i];
+    return 0;
+  }
+
+  // --- closing -----------------------------------------------------------------
+
+  /** Graceful close (drain): GOAWAY(NO_ERROR) naming the last stream we took; close once the open streams end. */
+  close(): void {
+    if (this.closed || this.#goingAway) return;
+    this.#goingAway = true;
+    this.writer.goAway(this.#lastStreamId, ErrorCode.NO_ERROR);
+    if (this.streams.size === 0) this.#finish();
+  }
+
+  /** A defensive connection error: GOAWAY with `code`, counted by `reason`, then close. */
+  #defend(code: number, reason: DefenceReason, _message: string): void {
+    if (this.closed) return;
+    this.owner.defended(DefenceFrame.GOAWAY, reason);
+    this.#goAwayAndClose(code);
+  }
+
+  #goAwayAndClose(code: number): void {
+    if (this.closed) return;
+    this.writer.goAway(this.#lastStreamId, code);
+    this.#finish();
+  }
+
+  /** Flush, end the socket, and cancel what is still open. */
+  #finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deadline = 0;
+    timerWheel.remove(this);
+    this.writer.flushNow();
+    this.socket.end();
+    // A client that never closes its side must not hold the socket.
+    setTimeout(destroySocket, 2000, this.socket).unref();
+    this.#cancelAll();
+    this.owner.sessionClosed(this);
+  }
+
+  #cancelAll(): void {
+    if (this.streams.size === 0) return;
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const stream of streams) {
+      stream.state = SS_CLOSED;
+      this.#flow.drop(stream);
+      if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy(new Error('the HTTP/2 connection closed'));
+      stream.consumer?.clientGone();
+    }
+  }
+
+  onSocketGone(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.deadline = 0;
+      timerWheel.remove(this);
+      this.writer.discard();
+      this.#cancelAll();
+      this.owner.sessionClosed(this);
+    }
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  onDrain(): void {
+    this.writer.socketFull = false;
+    this.#pendingAcks = 0;
+    if (this.#readsPaused) {
+      this.#readsPaused = false;
+      this.#socketReader.resume();
+    }
+    this.#flow.unblock(null);
+  }
+
+  onDeadline(): void {
+    if (this.closed) return;
+    const now = timerWheel.now;
+    if (this.#settingsAckDue !== 0 && now >= this.#settingsAckDue) return this.#defend(ErrorCode.SETTINGS_TIMEOUT, Defence.SETTINGS_TIMEOUT, 'no SETTINGS acknowledgement');
+    if (this.streams.size === 0 && this.options.idleTimeoutMs > 0 && now >= this.#idleSince + this.options.idleTimeoutMs) {
+      this.close();
+      return;
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    let d = this.#settingsAckDue;
+    if (this.streams.size === 0 && this.options.idleTimeoutMs > 0) {
+      const idle = this.#idleSince + this.options.idleTimeoutMs;
+      if (d === 0 || idle < d) d = idle;
+    }
+    this.deadline = d;
+  }
+}
+
+// Socket listeners shared by every session: they find it through a field, so no closure is made per connection.
+const kSession = Symbol('h2ServerSession');
+type SessionSocket = net.Socket & { [kSession]: ServerSession };
+
+function onSocketData(this: SessionSocket, chunk: Buffer): void {
+  this[kSession].onData(chunk);
+}
+function onSocketDrain(this: SessionSocket): void {
+  this[kSession].onDrain();
+}
+function onSocketEnd(this: SessionSocket): void {
+  this[kSession].onSocketGone();
+}
+function onSocketClose(this: SessionSocket): void {
+  this[kSession].onSocketGone();
+}
+function destroySocket(socket: net.Socket): void {
+  if (!socket.destroyed) socket.destroy();
+}

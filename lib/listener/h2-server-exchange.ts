@@ -1,0 +1,131 @@
+// HTTP/2 streams from our own server session (../http2/server-session.ts,
+// --engine lean), forwarded through the Exchange core. The session decoded the
+// request head into what the core needs; this writes the response back as
+// HTTP/2 frames on the stream (heads and trailers as flat field lists, no
+// header objects in between). --engine compat keeps node:http2 (./http2-exchange.ts).
+
+import { errorResponse, grpcErrorTrailers } from '../errors/error-response.ts';
+import { BadRequestError, type RingsideError } from '../errors/errors.ts';
+import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
+import { RequestBodyTap } from '../forwarding/request-body.ts';
+import type { Route } from '../forwarding/route.ts';
+import type { Hash64 } from '../hash/hash64.ts';
+import { ErrorCode } from '../http2/frames.ts';
+import { CONNECTION_SPECIFIC } from '../http2/header-fields.ts';
+import type { ServerStream, ServerStreamConsumer } from '../http2/server-stream.ts';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+export class H2ServerExchange extends Exchange implements ServerStreamConsumer {
+  readonly stream: ServerStream;
+  /** HEAD, 204 and 304 responses carry no body (RFC 9110 section 6.4.1); nor does a gRPC trailers-only response. */
+  bodiless = false;
+
+  constructor(route: Route, stream: ServerStream) {
+    super(route, ClientProtocol.HTTP2, stream.isGrpc);
+    this.stream = stream;
+    stream.consumer = this;
+  }
+
+  protected writeHead(status: number, headers: Record<string, string | string[]>): void {
+    const stream = this.stream;
+    if (stream.closed) return;
+    // gRPC "Trailers-Only": grpc-status in the head means the upstream ended the
+    // stream with these headers, so they go out with END_STREAM.
+    this.bodiless = stream.method === 'HEAD' || status === 204 || status === 304 || (this.isGrpc && headers['grpc-status'] !== undefined);
+    stream.respond(toFields(headers, [':status', String(status)]), this.bodiless);
+  }
+
+  protected writeData(chunk: Buffer): boolean {
+    if (this.bodiless) return true;
+    return this.stream.write(chunk);
+  }
+
+  protected writeEnd(trailers: Headers | null): void {
+    if (this.bodiless) return;
+    this.stream.end(trailers === null ? null : toFields(trailers, []));
+  }
+
+  protected writeError(err: RingsideError, headSent: boolean): void {
+    const stream = this.stream;
+    if (stream.closed) return;
+    if (headSent) {
+      // After the head: gRPC ends with the error's status in trailers rather than a truncated success; anything else is reset.
+      if (this.isGrpc && !this.bodiless) {
+        const t = grpcErrorTrailers(err);
+        stream.end(['grpc-status', t['grpc-status'], 'grpc-message', t['grpc-message']]);
+      } else stream.reset(ErrorCode.INTERNAL_ERROR);
+      return;
+    }
+    const r = errorResponse(err, this.isGrpc, true);
+    const fields = [':status', String(r.status)];
+    for (let i = 0; i < r.fields.length; i += 2) fields.push(r.fields[i], r.fields[i + 1]);
+    if (r.body === '') {
+      stream.respond(fields, true);
+      return;
+    }
+    stream.respond(fields, false);
+    stream.write(Buffer.from(r.body, 'utf8'));
+    stream.end(null);
+  }
+}
+
+/**
+ * Header fields as a flat list for HTTP/2, after `out`'s first entries:
+ * lower-case names (HTTP/2 forbids upper case, RFC 9113 section 8.2.1),
+ * without connection-specific fields (section 8.2.2) or values that could not be sent.
+ */
+function toFields(headers: Headers, out: string[]): string[] {
+  for (let name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (hasUpperCase(name)) name = name.toLowerCase();
+    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (typeof value === 'string') {
+      if (isSafeValue(value)) out.push(name, value);
+    } else for (let i = 0; i < value.length; i++) if (isSafeValue(value[i])) out.push(name, value[i]);
+  }
+  return out;
+}
+
+function hasUpperCase(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
+}
+
+/** No CR, LF or NUL: an HTTP/2 peer would take the message for malformed (RFC 9113 section 8.2.1). */
+function isSafeValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0) return false;
+  }
+  return true;
+}
+
+/** Handle one request of our HTTP/2 server: hash, pick, forward. */
+export function handleServerStream(route: Route, stream: ServerStream): void {
+  const exchange = new H2ServerExchange(route, stream);
+  if (stream.method === 'CONNECT') {
+    exchange.fail(new BadRequestError('CONNECT is not supported'));
+    return;
+  }
+  const hashPolicy = route.hashPolicy;
+  let hash: Hash64 | null = null;
+  if (hashPolicy !== null) {
+    if (hashPolicy.compute(headerObject(stream.fields), stream.path, stream.session.remoteAddress, route.hash)) hash = route.hash;
+    else route.observer.hashKeyMissing(route);
+  }
+  const body = stream.body === null ? null : new RequestBodyTap(stream.body, route.upstream.config.retryBufferBytes);
+  const deadline = exchange.isGrpc && stream.grpcTimeout !== '' ? parseGrpcTimeout(stream.grpcTimeout) : 0;
+  exchange.start(stream.method, stream.path, stream.fields, body, hash, deadline);
+}
+
+/** The forwarded fields as a header object, for the hash policy (built only when there is one). */
+function headerObject(fields: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) headers[fields[i]] = fields[i + 1];
+  return headers;
+}
