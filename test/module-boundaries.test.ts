@@ -44,8 +44,8 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   // The core every request goes through: route, exchange (pick, dispatch, retries, deadlines,
   // accounting), request body tap, hop-by-hop rules; and the controller contract the codecs implement.
   forwarding: { runtime: ['errors', 'upstream', 'metrics'], types: ['hash', 'config', 'log', 'rate-limit'] },
-  // The listener hands HTTP/1 connections to our HTTP/1.1 server (--engine lean).
-  listener: { runtime: ['balancer', 'upstream', 'hash', 'errors', 'metrics', 'log', 'http1', 'forwarding'], types: ['config', 'rate-limit'] },
+  // The listener hands HTTP/1 connections to our HTTP/1.1 server and HTTP/2 ones to our HTTP/2 server (--engine lean).
+  listener: { runtime: ['balancer', 'upstream', 'hash', 'errors', 'metrics', 'log', 'http1', 'http2', 'forwarding'], types: ['config', 'rate-limit'] },
   // Codecs: HTTP/1.1 (server connection, client pool, head parsers, chunked framing) and HTTP/2 (frames,
   // HPACK, flow control, client session); they know nothing of balancing.
   // The HTTP/1.1 server connection is a codec in front of the one core: its side of the core's contract
