@@ -35,8 +35,20 @@ function handler(...[req, res, replica]: Parameters<typeof defaultHandler>): voi
   }
   const big = /^\/big\/(\d+)/.exec(req.url ?? '');
   if (big !== null) {
+    // Written with backpressure, 16 KiB at a time, as a real server would: what piles up is ringside's doing.
     req.resume();
-    res.end(Buffer.alloc(Number(big[1]), 0x61));
+    let left = Number(big[1]);
+    const chunk = Buffer.alloc(16_384, 0x61);
+    const out = res as NodeJS.WritableStream & { destroyed?: boolean };
+    const pump = (): void => {
+      while (left > 0 && !out.destroyed) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!out.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void out.once('drain', pump);
+      }
+      if (!out.destroyed) out.end();
+    };
+    pump();
     return;
   }
   defaultHandler(req, res, replica);
