@@ -28,6 +28,7 @@ import { createLocalBuckets } from './rate-limit/local-buckets.ts';
 import { RateLimiter } from './rate-limit/rate-limiter.ts';
 import { RedisBudget } from './rate-limit/redis-budget.ts';
 import type { Endpoint } from './upstream/endpoint.ts';
+import { endpointClientsFor } from './upstream/endpoint-clients.ts';
 import { createUpstreamMetricsObserver } from './upstream/upstream-metrics.ts';
 import { Upstream } from './upstream/upstream.ts';
 
@@ -75,6 +76,8 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         observer: createUpstreamMetricsObserver(metrics, uc.name, listenersOf(uc.name)),
         // A removed endpoint's tunnels (WebSockets) run on for the drain timeout, then close.
         tunnelDrainMs: config.drainTimeoutMs,
+        // --engine picks the upstream clients once, for every endpoint: ours, or the reference ones.
+        clients: endpointClientsFor(config.engine),
       }),
     );
   }
@@ -113,7 +116,6 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
         sessionCookie: sessionCookies.get(upstream.name) ?? null,
         tunnels,
         protocol: upstream.config.protocol,
-        engine: config.engine,
         requestTimeoutMs: upstream.config.requestTimeoutMs,
         logger,
         observer: createMetricsObserver(metrics.upstream(upstream.name)),

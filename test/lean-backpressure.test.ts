@@ -163,10 +163,10 @@ describe('lean engine: a client that stops reading', () => {
     client.pause();
     client.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
     await sleep(HOLD_MS);
-    expect(endpoint.leanPool().size).toBe(1);
+    expect(endpoint.clients.pool().size).toBe(1);
     client.resetAndDestroy();
-    for (let i = 0; i < 100 && endpoint.leanPool().size > 0; i++) await sleep(20);
-    expect(endpoint.leanPool().size).toBe(0);
+    for (let i = 0; i < 100 && endpoint.clients.pool().size > 0; i++) await sleep(20);
+    expect(endpoint.clients.pool().size).toBe(0);
     const reply = await new Promise<string>((resolve) => {
       const c = net.connect(proxy.port, '127.0.0.1', () => c.write('GET /small HTTP/1.1\r\nHost: a\r\n\r\n'));
       let data = '';

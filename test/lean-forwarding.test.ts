@@ -229,10 +229,10 @@ describe('lean engine: framing edge cases against a scripted upstream', () => {
     socket.on('error', () => {});
     await new Promise((r) => setTimeout(r, 200));
     const endpoint = [...proxy.app.upstreams.get('default')!.endpoints.values()][0];
-    const open = endpoint.leanPool().size;
+    const open = endpoint.clients.pool().size;
     socket.destroy();
     await new Promise((r) => setTimeout(r, 200));
-    expect(endpoint.leanPool().size).toBe(open - 1);
+    expect(endpoint.clients.pool().size).toBe(open - 1);
     // The next request opens (or reuses an idle) connection and works.
     const { data } = await sendRaw(proxy.port, 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n');
     expect(data).toMatch(/ok$/);

@@ -37,8 +37,8 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   balancer: { runtime: ['hash', 'errors'], types: ['config'] },
   discovery: { runtime: ['config', 'errors'], types: [] },
   // beyond STYLE.md: `config` (types) - Upstream keeps its UpstreamConfig (timeouts, name).
-  // beyond STYLE.md: `http1`, `http2` (runtime) - Endpoint creates its clients (our HTTP/1.1 pool, our
-  // h2c client) itself; STYLE.md has them chosen once from the engine and handed in.
+  // Each endpoint's clients are the engine's set (endpoint-clients.ts: our HTTP/1.1 pool and h2c client from
+  // http1 and http2, or the reference ones), chosen once in lib/app.ts and handed in.
   // The upstream clients implement the forwarding core's controller contract (lib/forwarding/dispatch-controller.ts).
   upstream: { runtime: ['errors', 'metrics', 'log', 'http1', 'http2', 'forwarding'], types: ['balancer', 'discovery', 'hash', 'config'] },
   // The core every request goes through: route, exchange (pick, dispatch, retries, deadlines,
@@ -50,9 +50,8 @@ export const ALLOWED: Readonly<Record<Module, Allowed>> = {
   // HPACK, flow control, client session); they know nothing of balancing.
   // The HTTP/1.1 server connection is a codec in front of the one core: its side of the core's contract
   // (http1-server-exchange.ts, pool-attempt.ts) subclasses Exchange and implements the controller.
-  // beyond STYLE.md: `upstream` (types) - an HTTP/1.1 attempt takes the pool of the Endpoint the core
-  // picked (endpoint.leanPool()); with clients chosen from the engine and handed in, it would get the pool.
-  http1: { runtime: ['errors', 'forwarding', 'io'], types: ['upstream', 'config'] },
+  // An HTTP/1.1 attempt takes the pool of the endpoint the core picked (endpoint.clients.pool(), typed through the core).
+  http1: { runtime: ['errors', 'forwarding', 'io'], types: ['config'] },
   http2: { runtime: ['io', 'forwarding'], types: [] },
   // Socket reader/writer on the stream handle, the timer wheel.
   io: { runtime: [], types: [] },

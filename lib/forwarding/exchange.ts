@@ -249,7 +249,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
     this.prepareFields();
     const body = this.body === null ? null : replay ? this.body.replay() : this.body.current;
     try {
-      (useH2 ? (route.engine === 'compat' ? endpoint.h2c() : endpoint.leanH2c()) : this.#http1Client(endpoint, body)).dispatch(
+      (useH2 ? endpoint.clients.h2c() : endpoint.clients.http1(this.#mayHaveTrailers(body))).dispatch(
         { path: this.path, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: body as Dispatcher.DispatchOptions['body'], upgrade: null },
         this,
       );
@@ -296,15 +296,13 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   }
 
   /**
-   * The HTTP/1.1 client for this attempt: the lean pool (../http1/http1-dispatcher.ts);
-   * on --engine compat undici's Pool, or node:http's client for a body that may
-   * end in trailers (any HTTP/2 body, an HTTP/1.1 body without a declared
-   * length), which undici could neither send nor report as dropped.
+   * Whether the body may end in trailers (any HTTP/2 body, an HTTP/1.1 body
+   * without a declared length): the engine's HTTP/1.1 client must be one that
+   * can send them (../upstream/endpoint-clients.ts: ours always can; on
+   * --engine compat undici's Pool cannot, node:http's client can).
    */
-  #http1Client(endpoint: Endpoint, body: NodeJS.ReadableStream | null): Pick<Dispatcher, 'dispatch'> {
-    if (this.route.engine !== 'compat') return endpoint.leanHttp1();
-    const mayHaveTrailers = body !== null && (this.clientProtocol === ClientProtocol.HTTP2 || !declaresLength(this.headers));
-    return mayHaveTrailers ? endpoint.nodeHttp1() : endpoint.http1();
+  #mayHaveTrailers(body: NodeJS.ReadableStream | null): boolean {
+    return body !== null && (this.clientProtocol === ClientProtocol.HTTP2 || !declaresLength(this.headers));
   }
 
   // --- undici DispatchHandler ----------------------------------------------

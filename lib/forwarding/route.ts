@@ -1,7 +1,7 @@
 // What a listener forwards to: its upstream, how to hash, how to speak to the
 // endpoints, and who observes the outcome (metrics). Built once per listener.
 
-import type { Engine, UpstreamProtocol } from '../config/config.ts';
+import type { UpstreamProtocol } from '../config/config.ts';
 import type { RingsideError } from '../errors/errors.ts';
 import type { HashPolicy } from '../hash/hash-policy.ts';
 import type { Hash64 } from '../hash/hash64.ts';
@@ -38,8 +38,6 @@ export interface Route {
   readonly upstream: Upstream;
   readonly hashPolicy: HashPolicy | null;
   readonly protocol: UpstreamProtocol;
-  /** --engine: `compat` sends h2c upstream requests through undici's H2CClient instead of the lean client (default lean). */
-  readonly engine?: Engine;
   readonly requestTimeoutMs: number;
   readonly logger: Logger;
   readonly observer: RequestObserver;

@@ -19,7 +19,6 @@ import { http1ErrorText } from '../errors/error-response.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
 import type { Route } from '../forwarding/route.ts';
 import { findCookieIn } from '../forwarding/session-cookie.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
 import { PoolAttempt } from './pool-attempt.ts';
 import { RequestBodyRelay } from './request-body-relay.ts';
 import type { HashHeaders, RequestHead } from './request-head.ts';
@@ -27,6 +26,8 @@ import type { ServerConnection } from './server-connection.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 type Hash64 = Route['hash'];
+/** The endpoint the core picked for an attempt (the core's type: this codec knows endpoints only as the core hands them over). */
+type Endpoint = NonNullable<Exchange['endpoint']>;
 type RateLimiter = NonNullable<Route['rateLimiter']>;
 
 /** Response fields that are about the HTTP/2 hop (or that we set ourselves) and never go out in an HTTP/1.1 head. */

@@ -14,12 +14,15 @@
 
 import { ConnectFailedError } from '../errors/errors.ts';
 import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
 import type { RawBodySink } from './request-body-relay.ts';
 import { Framing, type ResponseHead } from './response-head.ts';
 import type { Http1ServerExchange } from './http1-server-exchange.ts';
+import type { Exchange } from '../forwarding/exchange.ts';
 import type { ServerConnection } from './server-connection.ts';
 import { UpstreamFailure, type UpstreamConnection, type UpstreamUser } from './upstream-pool.ts';
+
+/** The endpoint the core picked (its type: this codec knows endpoints only as the core hands them over). */
+type Endpoint = NonNullable<Exchange['endpoint']>;
 
 const H_NONE = 0; // no response head yet
 const H_HELD = 1; // built, waiting to go out with the first body bytes
@@ -72,7 +75,7 @@ export class PoolAttempt extends DispatchControllerBase implements UpstreamUser,
     this.#upstreamPaused = false;
     this.#headState = H_NONE;
     this.#rechunk = false;
-    const conn = endpoint.leanPool().acquire(this, exchange.method === 'HEAD', client.minor === 0);
+    const conn = endpoint.clients.pool().acquire(this, exchange.method === 'HEAD', client.minor === 0);
     this.upstream = conn;
     exchange.onRequestStart(this);
     const head = exchange.headFor(endpoint);

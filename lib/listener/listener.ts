@@ -34,8 +34,8 @@ export interface ListenerOptions {
   readonly headersTimeoutMs?: number;
   /**
    * --engine, for the listener's side: who serves HTTP/1.1 connections, the
-   * lean engine (../http1/) or node:http. The h2c upstream client is chosen by
-   * Route.engine (the same setting).
+   * lean engine (../http1/) or node:http. The upstream clients follow the same
+   * setting, chosen once for every endpoint (../upstream/endpoint-clients.ts).
    */
   readonly engine?: Engine;
 }

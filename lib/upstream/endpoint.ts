@@ -1,36 +1,16 @@
-// One upstream endpoint (a pod: HOST:PORT) with its live state and its lazily
-// created clients: a keep-alive undici Pool for HTTP/1.1, the lean engine's
-// pool (../http1/), and for cleartext HTTP/2 either the lean client (../http2/,
-// --engine lean) or node:http2's client session (./node-h2c-client.ts, --engine compat, the reference).
+// One upstream endpoint (a pod: HOST:PORT) with its live state and its
+// clients: the engine's set (./endpoint-clients.ts, chosen once for the
+// process and handed in), each created on first use.
 
-import { createRequire } from 'node:module';
-import type { Dispatcher, Pool } from 'undici';
 import type { BalancerEndpoint } from '../balancer/balancer.ts';
 import type { EndpointAddress } from '../discovery/discovery.ts';
 import type { ConnectionMetrics, EndpointMetrics } from '../metrics/metrics.ts';
 import type { TunnelEndpointMetrics } from '../metrics/tunnel-metrics.ts';
-import { Protocol } from '../metrics/metrics.ts';
-import { UpstreamPool } from '../http1/upstream-pool.ts';
-import { H2Client } from '../http2/h2-client.ts';
-import { Http1Dispatcher } from '../http1/http1-dispatcher.ts';
 import { UpgradeRequest } from '../http1/upgrade-request.ts';
 import type { UpgradeAttempt, UpgradeHandler } from '../forwarding/upgrade-handler.ts';
-import { NodeHttp1Client } from './node-http1-client.ts';
-import { NodeH2cClient } from './node-h2c-client.ts';
+import { createLeanClients, type EndpointClients, type EndpointClientsFactory } from './endpoint-clients.ts';
 
-// undici is loaded on first use: --engine compat needs it (its Pool for
-// HTTP/1.1 upstreams; the lean engine has its own, ../http1/http1-dispatcher.ts).
-// Importing it at start-up costs 3-6 MiB of RSS in a process that, serving
-// HTTP/1.1 clients on the default engine, never calls it (deploy/README.md, "Sizing"). A CommonJS
-// require, because undici is a CommonJS package and it is loaded synchronously
-// from inside a request's dispatch.
-let undiciModule: typeof import('undici') | null = null;
-function undici(): typeof import('undici') {
-  return (undiciModule ??= createRequire(import.meta.url)('undici') as typeof import('undici'));
-}
-
-/** What the listener's Exchange needs of an upstream client: undici's dispatch contract. */
-export type UpstreamDispatcher = Pick<Dispatcher, 'dispatch'>;
+export type { UpstreamDispatcher } from './endpoint-clients.ts';
 
 export type EndpointState = 'active' | 'draining' | 'ejected';
 
@@ -69,6 +49,8 @@ export interface EndpointOptions {
   readonly h2PingTimeoutMs?: number;
   /** Gauges of open connections to this endpoint, when metrics are on. */
   readonly connections?: ConnectionMetrics;
+  /** The clients of the process's engine (./endpoint-clients.ts, chosen once in lib/app.ts); absent: ours. */
+  readonly clients?: EndpointClientsFactory;
 }
 
 export class Endpoint implements BalancerEndpoint {
@@ -119,14 +101,9 @@ export class Endpoint implements BalancerEndpoint {
   /** The question `probe` asked: the HTTP/2 preface (true) or an HTTP/1.1 request. */
   probeAsH2 = false;
 
-  readonly #origin: string;
+  /** The clients this endpoint is reached through (the engine's, chosen once; each created on first use). */
+  readonly clients: EndpointClients;
   readonly #options: EndpointOptions;
-  #http1: Pool | null = null;
-  #h2c: NodeH2cClient | null = null;
-  #lean: UpstreamPool | null = null;
-  #leanH2: H2Client | null = null;
-  #leanHttp1: Http1Dispatcher | null = null;
-  #nodeHttp1: NodeHttp1Client | null = null;
 
   constructor(address: EndpointAddress, options: EndpointOptions) {
     this.key = address.key;
@@ -135,98 +112,8 @@ export class Endpoint implements BalancerEndpoint {
     this.weight = address.weight;
     this.effectiveWeight = address.weight;
     this.#options = options;
-    this.#origin = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
-  }
-
-  /** Keep-alive HTTP/1.1 connection pool to this endpoint, created on first use. */
-  http1(): Dispatcher {
-    if (this.#http1 !== null) return this.#http1;
-    this.#http1 = new (undici().Pool)(this.#origin, {
-      connectTimeout: this.#options.connectTimeoutMs,
-      // The proxy applies its own request timeout; streams (gRPC, downloads)
-      // may legitimately be idle or long, so undici's own timers are off.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      keepAliveTimeout: this.#options.idleTimeoutMs,
-      keepAliveMaxTimeout: this.#options.idleTimeoutMs,
-      pipelining: 1,
-    });
-    this.#countConnections(this.#http1, Protocol.http1);
-    return this.#http1;
-  }
-
-  /**
-   * The compat h2c client (--engine compat): node:http2's client session, one
-   * per endpoint, created on first use. Not undici's H2CClient, which drops
-   * response DATA still buffered when trailers arrive and re-enters node:http2
-   * when a stream is reset from the client's side (issue 18; ./node-h2c-client.ts).
-   */
-  h2c(): UpstreamDispatcher {
-    if (this.#h2c !== null) return this.#h2c;
-    const gauge = this.#options.connections;
-    this.#h2c = new NodeH2cClient(this.host, this.port, {
-      connectTimeoutMs: this.#options.connectTimeoutMs,
-      idleTimeoutMs: this.#options.idleTimeoutMs,
-      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http2),
-      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http2),
-    });
-    return this.#h2c;
-  }
-
-  /** The lean h2c client (../http2/, --engine lean), created on first use. */
-  leanH2c(): UpstreamDispatcher {
-    if (this.#leanH2 !== null) return this.#leanH2;
-    const gauge = this.#options.connections;
-    this.#leanH2 = new H2Client(this.host, this.port, {
-      connectTimeoutMs: this.#options.connectTimeoutMs,
-      idleTimeoutMs: this.#options.idleTimeoutMs,
-      keepaliveIntervalMs: this.#options.h2KeepaliveIntervalMs,
-      pingTimeoutMs: this.#options.h2PingTimeoutMs,
-      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http2),
-      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http2),
-    });
-    return this.#leanH2;
-  }
-
-  /** Keep-alive HTTP/1.1 connections for the lean engine (../http1/), created on first use. */
-  leanPool(): UpstreamPool {
-    if (this.#lean !== null) return this.#lean;
-    const gauge = this.#options.connections;
-    this.#lean = new UpstreamPool(this.host, this.port, {
-      connectTimeoutMs: this.#options.connectTimeoutMs,
-      idleTimeoutMs: this.#options.idleTimeoutMs,
-      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http1),
-      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http1),
-    });
-    return this.#lean;
-  }
-
-  /**
-   * HTTP/1.1 requests of HTTP/2 clients on --engine lean: undici's dispatch
-   * contract over leanPool() (../http1/http1-dispatcher.ts), which carries
-   * request trailers and costs less than undici's Pool.
-   */
-  leanHttp1(): UpstreamDispatcher {
-    const pool = this.leanPool();
-    if (this.#leanHttp1 === null || this.#leanHttp1.pool !== pool) this.#leanHttp1 = new Http1Dispatcher(pool, this.key);
-    return this.#leanHttp1;
-  }
-
-  /**
-   * node:http's keep-alive client (./node-http1-client.ts), created on first
-   * use: --engine compat sends it the requests whose body has no declared
-   * length, because their trailers can follow and undici's Pool cannot send trailers.
-   */
-  nodeHttp1(): UpstreamDispatcher {
-    if (this.#nodeHttp1 !== null) return this.#nodeHttp1;
-    const gauge = this.#options.connections;
-    this.#nodeHttp1 = new NodeHttp1Client(this.host, this.port, this.key, {
-      connectTimeoutMs: this.#options.connectTimeoutMs,
-      idleTimeoutMs: this.#options.idleTimeoutMs,
-      onOpen: gauge === undefined ? undefined : () => gauge.opened(Protocol.http1),
-      onClose: gauge === undefined ? undefined : () => gauge.closed(Protocol.http1),
-    });
-    return this.#nodeHttp1;
+    const target = { key: address.key, host: address.host, port: address.port, ...options };
+    this.clients = (options.clients ?? createLeanClients)(target);
   }
 
   /**
@@ -252,13 +139,6 @@ export class Endpoint implements BalancerEndpoint {
   /** Close every open tunnel (the endpoint was removed and --drain-timeout passed). */
   closeTunnels(): void {
     for (const tunnel of [...this.tunnels]) tunnel.close();
-  }
-
-  #countConnections(dispatcher: Dispatcher, protocol: Protocol): void {
-    const gauge = this.#options.connections;
-    if (gauge === undefined) return;
-    dispatcher.on('connect', () => gauge.opened(protocol));
-    dispatcher.on('disconnect', () => gauge.closed(protocol));
   }
 
   /**
@@ -319,12 +199,7 @@ export class Endpoint implements BalancerEndpoint {
 
   /** Number of open upstream connections per protocol (for metrics and status). */
   connections(): { http1: number; h2c: number } {
-    return {
-      http1: (this.#http1 ? this.#http1.stats.connected : 0) + (this.#lean !== null ? this.#lean.size : 0) + (this.#nodeHttp1 !== null ? this.#nodeHttp1.size : 0),
-      h2c:
-        (this.#h2c !== null ? this.#h2c.connected : 0) +
-        (this.#leanH2 !== null ? this.#leanH2.size : 0),
-    };
+    return this.clients.connections();
   }
 
   /** Close the clients: graceful (waits for in-flight requests) unless `force`. */
@@ -333,22 +208,6 @@ export class Endpoint implements BalancerEndpoint {
     this.ejectionTimer = null;
     if (this.tunnelDrainTimer !== null) clearTimeout(this.tunnelDrainTimer);
     this.tunnelDrainTimer = null;
-    const http1 = this.#http1;
-    const h2c = this.#h2c;
-    const lean = this.#lean;
-    const leanH2 = this.#leanH2;
-    const nodeHttp1 = this.#nodeHttp1;
-    this.#http1 = null;
-    this.#h2c = null;
-    this.#lean = null;
-    this.#leanH2 = null;
-    this.#nodeHttp1 = null;
-    await Promise.all([
-      http1 === null ? undefined : (force ? http1.destroy() : http1.close()).catch(() => {}),
-      h2c === null ? undefined : force ? h2c.destroy() : h2c.close(),
-      lean?.close(force),
-      nodeHttp1 === null ? undefined : force ? nodeHttp1.destroy() : nodeHttp1.close(),
-      leanH2 === null ? undefined : force ? leanH2.destroy() : leanH2.close(),
-    ]);
+    await this.clients.close(force);
   }
 }

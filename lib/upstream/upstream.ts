@@ -11,6 +11,7 @@ import type { Hash64 } from '../hash/hash64.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConnectionMetrics } from '../metrics/metrics.ts';
 import { Endpoint } from './endpoint.ts';
+import type { EndpointClientsFactory } from './endpoint-clients.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { SlowStart } from './slow-start.ts';
 
@@ -40,6 +41,8 @@ export interface UpstreamOptions {
   readonly observer?: UpstreamObserver;
   /** --drain-timeout: how long the tunnels of a removed endpoint may run on; absent: until they end. */
   readonly tunnelDrainMs?: number;
+  /** The clients of the process's engine, chosen once (./endpoint-clients.ts endpointClientsFor); absent: ours. */
+  readonly clients?: EndpointClientsFactory;
 }
 
 export class Upstream {
@@ -69,6 +72,7 @@ export class Upstream {
   readonly #logger: Logger;
   readonly #observer: UpstreamObserver;
   readonly #tunnelDrainMs: number;
+  readonly #clients: EndpointClientsFactory | undefined;
   #closed = false;
   /**
    * Discovery has answered before: endpoints added from now on are new pods
@@ -88,6 +92,7 @@ export class Upstream {
     this.#logger = options.logger;
     this.#observer = options.observer ?? {};
     this.#tunnelDrainMs = options.tunnelDrainMs ?? -1;
+    this.#clients = options.clients;
     this.slowStart = new SlowStart(options.config.slowStart ?? SLOW_START_OFF, () => {
       this.balancer.reweight?.();
       this.#observer.slowStartChanged?.(this);
@@ -191,6 +196,7 @@ export class Upstream {
       h2KeepaliveIntervalMs: this.config.h2KeepaliveIntervalMs,
       h2PingTimeoutMs: this.config.h2PingTimeoutMs,
       connections: this.#observer.connectionMetrics?.(address.key),
+      clients: this.#clients,
     });
     endpoint.ejectAfter = this.config.ejection.consecutiveFailures;
     endpoint.onFailureStreak = this.#onFailureStreak;
