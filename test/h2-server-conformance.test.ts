@@ -15,11 +15,11 @@
 // HTTP/1.1 (RFC 9113 section 3.4 wants GOAWAY).
 // H2_RUN_PENDING=1 runs the skipped cases too, to see which pass.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import type { Engine } from '../lib/config/config.ts';
 import { F, H2FrameClient } from './support/h2-frame-client.ts';
-import { startH2Target, type H2Target } from './support/h2-server-target.ts';
+import { useH2Target } from './support/h2-server-target.ts';
 
 /**
  * Cases lean fails today because its HTTP/2 server is still node:http2. Our
@@ -70,24 +70,12 @@ const priority = (streamId: number, dependsOn: number, weight = 15): Buffer => {
 };
 
 describe.each<Engine>(['lean', 'compat'])('HTTP/2 server conformance, RFC 9113 (--engine %s)', (engine) => {
-  let target: H2Target;
-  const open: H2FrameClient[] = [];
-  const connect = async (options?: Parameters<typeof H2FrameClient.connect>[1]): Promise<H2FrameClient> => {
-    const c = await H2FrameClient.connect(target.port, options);
-    open.push(c);
-    return c;
-  };
+  const t = useH2Target(engine);
+  const connect = t.connect;
   const when = (id: string) => it.skipIf(skipped(engine, id));
-
-  beforeAll(async () => {
-    target = await startH2Target(engine);
-  });
   afterAll(async () => {
-    for (const c of open) c.close();
     // Every case left ringside serving.
-    expect(target.alive()).toBe(true);
-    expect(await target.normalRequest('/after-all')).toBe('200 r0 GET /after-all 0');
-    await target.stop();
+    expect(await t.target.normalRequest('/after-all')).toBe('200 r0 GET /after-all 0');
   });
 
   // --- the basics, right on both engines -----------------------------------
@@ -166,7 +154,7 @@ describe.each<Engine>(['lean', 'compat'])('HTTP/2 server conformance, RFC 9113 (
 
   it('an invalid connection preface is refused and the connection closed (section 3.4; HTTP/1.1 400 here on purpose)', async () => {
     // The port serves HTTP/1.1 too: bytes that are not the preface are an HTTP/1.1 request, and this one is malformed.
-    const socket = net.connect(target.port, '127.0.0.1');
+    const socket = net.connect(t.target.port, '127.0.0.1');
     socket.on('error', () => {});
     let got = Buffer.alloc(0);
     socket.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
@@ -198,13 +186,13 @@ describe.each<Engine>(['lean', 'compat'])('HTTP/2 server conformance, RFC 9113 (
   ];
   for (const [name, fields] of malformed) {
     it(`malformed request: ${name} -> RST_STREAM(PROTOCOL_ERROR), not forwarded, the connection still serves`, async () => {
-      const before = target.replica.requests;
+      const before = t.target.replica.requests;
       const c = await connect();
       c.send(F.headers(1, fields));
       await c.expectRst(1, F.ErrorCode.PROTOCOL_ERROR);
       c.send(F.headers(3, F.get('/next')));
       await c.expectResponse(3);
-      expect(target.replica.requests - before).toBe(1);
+      expect(t.target.replica.requests - before).toBe(1);
     });
   }
 
@@ -245,13 +233,13 @@ describe.each<Engine>(['lean', 'compat'])('HTTP/2 server conformance, RFC 9113 (
   });
 
   when('stream-id-decreasing')('a new stream id smaller than one already opened -> connection error PROTOCOL_ERROR (section 5.1.1) [h2spec 5.1.1/2]', async () => {
-    const before = target.replica.requests;
+    const before = t.target.replica.requests;
     const c = await connect();
     c.send(F.headers(5, F.get('/five')), F.headers(3, F.get('/three')));
     await c.expectConnectionError(F.ErrorCode.PROTOCOL_ERROR);
     // Stream 3 is never served (stream 5 may be).
     expect(c.frames.some((f) => f.streamId === 3 && f.type === F.FrameType.HEADERS)).toBe(false);
-    expect(target.replica.requests - before).toBeLessThanOrEqual(1);
+    expect(t.target.replica.requests - before).toBeLessThanOrEqual(1);
   });
 
   when('priority-self-dependency')('PRIORITY making a stream depend on itself -> stream error PROTOCOL_ERROR (section 5.3.1) [h2spec 5.3.1/2]', async () => {

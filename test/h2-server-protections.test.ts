@@ -15,10 +15,10 @@
 // as our server passes it. COMPAT_KNOWN_FAILURES lists what node:http2 (the
 // compat server for good) does not do. H2_RUN_PENDING=1 runs them all.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Engine } from '../lib/config/config.ts';
-import { F, H2FrameClient, codeName, type ConnectOptions } from './support/h2-frame-client.ts';
-import { startH2Target, type H2Target } from './support/h2-server-target.ts';
+import { F, H2FrameClient, codeName } from './support/h2-frame-client.ts';
+import { useH2Target } from './support/h2-server-target.ts';
 
 const LEAN_PENDING: ReadonlySet<string> = new Set([
   // node:http2 answers a rapid reset with GOAWAY(INTERNAL_ERROR).
@@ -114,47 +114,8 @@ const goawayName = (c: H2FrameClient): string => {
   return g === undefined ? 'none' : codeName(g.code);
 };
 
-/**
- * One ringside (child process) for the tests of a describe block. After every
- * test it must be alive, serve a normal request, and its peak RSS stay under
- * the cap.
- */
-function useTarget(engine: Engine): { readonly target: H2Target; connect(options?: ConnectOptions): Promise<H2FrameClient> } {
-  let target!: H2Target;
-  const open: H2FrameClient[] = [];
-  beforeAll(async () => {
-    target = await startH2Target(engine);
-  });
-  afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
-    // Let streams forwarded by this test land (the replica counts them as they arrive) before the next one counts.
-    for (let seen = -1, i = 0; seen !== target.replica.requests && i < 20; i++) {
-      seen = target.replica.requests;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(target.alive()).toBe(true);
-    expect(await target.normalRequest('/after')).toBe('200 r0 GET /after 0');
-    const growth = target.ringside.peakRss() - target.baselineRss;
-    expect(growth, `peak RSS ${MiB(target.ringside.peakRss())}, baseline ${MiB(target.baselineRss)}`).toBeLessThan(RSS_GROWTH_CAP);
-  });
-  afterAll(async () => {
-    console.log(`[h2 protections ${engine}] RSS baseline ${MiB(target.baselineRss)}, peak ${MiB(target.ringside.peakRss())}, now ${MiB(target.ringside.rss())}`);
-    await target?.stop();
-  });
-  return {
-    get target() {
-      return target;
-    },
-    async connect(options) {
-      const c = await H2FrameClient.connect(target.port, options);
-      open.push(c);
-      return c;
-    },
-  };
-}
-
 describe.each<Engine>(['lean', 'compat'])('HTTP/2 server protections (--engine %s)', (engine) => {
-  const t = useTarget(engine);
+  const t = useH2Target(engine, { checkAfterEach: true, rssGrowthCap: RSS_GROWTH_CAP });
   const connect = t.connect;
   const when = (id: string) => it.skipIf(skipped(engine, id));
 
@@ -312,7 +273,7 @@ describe.each<Engine>(['lean', 'compat'])('HTTP/2 server protections: a thousand
   // Its own ringside: these tests drop a thousand forwarded streams at once,
   // which the upstream sees as a thousand resets on the connection the other
   // tests use.
-  const t = useTarget(engine);
+  const t = useH2Target(engine, { checkAfterEach: true, rssGrowthCap: RSS_GROWTH_CAP });
   const connect = t.connect;
   const when = (id: string) => it.skipIf(skipped(engine, id));
 

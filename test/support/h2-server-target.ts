@@ -4,7 +4,9 @@
 // well-behaved request through the same listener to show it still serves.
 
 import http2 from 'node:http2';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { Engine } from '../../lib/config/config.ts';
+import { H2FrameClient, type ConnectOptions } from './h2-frame-client.ts';
 import { defaultHandler, startHttpReplica, type Replica } from './http-replicas.ts';
 import { startRingsideProcess, type RingsideProcess } from './ringside-process.ts';
 
@@ -108,4 +110,65 @@ export function normalRequest(port: number, path = '/ok', ms = 3_000): Promise<s
     req.on('error', (err) => done(`error ${err.message}`));
     req.end();
   });
+}
+
+export interface UseH2TargetOptions {
+  /** After each test: the replica's count settles, a normal request is served, peak RSS stays under `rssGrowthCap`. */
+  readonly checkAfterEach?: boolean;
+  /** Peak RSS over the warm baseline that counts as a runaway (bytes). */
+  readonly rssGrowthCap?: number;
+}
+
+export interface UsedH2Target {
+  readonly target: H2Target;
+  /** A raw frame client on the target, closed after the test. */
+  connect(options?: ConnectOptions): Promise<H2FrameClient>;
+}
+
+/**
+ * One ringside for the tests of a describe block (vitest hooks). A test that
+ * makes it exit fails with its error log, and the next test gets a fresh one,
+ * so one crash does not fail every test after it.
+ */
+export function useH2Target(engine: Engine, options: UseH2TargetOptions = {}): UsedH2Target {
+  let target!: H2Target;
+  const open: H2FrameClient[] = [];
+  const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  beforeAll(async () => {
+    target = await startH2Target(engine);
+  });
+  afterEach(async () => {
+    for (const c of open.splice(0)) c.close();
+    // A crash right after the test's last frame is this test's: give the exit a moment to be seen.
+    await new Promise((r) => setTimeout(r, 10));
+    if (!target.alive()) {
+      const errors = target.ringside.logs.filter((l) => l.level === 'error').slice(0, 2);
+      await target.stop();
+      target = await startH2Target(engine);
+      throw new Error(`ringside (--engine ${engine}) exited during this test; its errors: ${JSON.stringify(errors)}`);
+    }
+    if (options.checkAfterEach !== true) return;
+    // Let streams forwarded by this test land (the replica counts them as they arrive) before the next one counts.
+    for (let seen = -1, i = 0; seen !== target.replica.requests && i < 20; i++) {
+      seen = target.replica.requests;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await target.normalRequest('/after')).toBe('200 r0 GET /after 0');
+    const growth = target.ringside.peakRss() - target.baselineRss;
+    expect(growth, `peak RSS ${MiB(target.ringside.peakRss())}, baseline ${MiB(target.baselineRss)}`).toBeLessThan(options.rssGrowthCap ?? 96 * 2 ** 20);
+  });
+  afterAll(async () => {
+    if (target?.alive()) console.log(`[h2 target ${engine}] RSS baseline ${MiB(target.baselineRss)}, peak ${MiB(target.ringside.peakRss())}, now ${MiB(target.ringside.rss())}`);
+    await target?.stop();
+  });
+  return {
+    get target() {
+      return target;
+    },
+    async connect(connectOptions) {
+      const c = await H2FrameClient.connect(target.port, connectOptions);
+      open.push(c);
+      return c;
+    },
+  };
 }
