@@ -1,6 +1,6 @@
 // The one place where a proxy-generated error becomes what a client sees,
-// for every writer (the lean HTTP/1.1 engine, its hand-off to the Exchange
-// core, node:http, node:http2): an HTTP status with a plain-text body and
+// for every writer (our HTTP/1.1 server, node:http, node:http2, through the
+// forwarding core's writeError): an HTTP status with a plain-text body and
 // `x-ringside-error`, `retry-after` when the error says when to come back,
 // and for gRPC the status in `grpc-status` / `grpc-message`. An HTTP/2 gRPC
 // client gets a "trailers-only" response: HTTP 200, no body, the gRPC status

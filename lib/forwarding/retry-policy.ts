@@ -1,8 +1,8 @@
 // When a failed attempt is sent again, and where: the retry rules every
-// request follows, whichever codec serves its client (the lean HTTP/1.1
-// engine, or the Exchange core behind node:http2, node:http and the lean
-// hand-off). The codecs only decide whether they can replay the body and how
-// to send the request again.
+// request follows, whatever codec serves its client: the Exchange core
+// (./exchange.ts) applies them for all of them, and the tunnel core
+// (./tunnel.ts) to handshakes. The codecs only say whether they can replay
+// the body and how to send the request again.
 
 import { ErrorCodes, type RingsideError } from '../errors/errors.ts';
 import { statusOf } from '../errors/status.ts';
