@@ -23,6 +23,11 @@ const HOP_BY_HOP = new Set([
 /** Response headers that are also framing-specific and dropped. `trailer` is kept on responses. */
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
+/** Whether a response field (lower-case name) is about one hop and never forwarded: a codec that writes response heads itself asks here. */
+export function isHopByHopResponseField(name: string): boolean {
+  return HOP_BY_HOP_RESPONSE.has(name);
+}
+
 /** Names listed in a Connection header (lower-case), or null when there are none. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
   if (value === undefined) return null;

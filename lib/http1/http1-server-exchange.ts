@@ -19,6 +19,7 @@ import { http1ErrorText } from '../errors/error-response.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
 import type { Route } from '../forwarding/route.ts';
 import { findCookieIn } from '../forwarding/session-cookie.ts';
+import { isHopByHopResponseField } from '../forwarding/hop-by-hop.ts';
 import { PoolAttempt } from './pool-attempt.ts';
 import { RequestBodyRelay } from './request-body-relay.ts';
 import type { HashHeaders, RequestHead } from './request-head.ts';
@@ -30,8 +31,6 @@ type Hash64 = Route['hash'];
 type Endpoint = NonNullable<Exchange['endpoint']>;
 type RateLimiter = NonNullable<Route['rateLimiter']>;
 
-/** Response fields that are about the HTTP/2 hop (or that we set ourselves) and never go out in an HTTP/1.1 head. */
-const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
 const NO_FIELDS: string[] = [];
 const NO_HASH_HEADERS: HashHeaders = {};
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -168,7 +167,7 @@ export class Http1ServerExchange extends Exchange {
     let head = `HTTP/1.${minor} ${status} ${statusMessage || STATUS_CODES[status] || 'Unknown'}\r\n`;
     let length = false;
     for (const name in headers) {
-      if (NOT_FORWARDED.has(name)) continue;
+      if (isHopByHopResponseField(name)) continue;
       const value = headers[name];
       if (name === 'content-length') length = true;
       if (Array.isArray(value)) {
@@ -207,7 +206,7 @@ export class Http1ServerExchange extends Exchange {
     if (trailers !== null) {
       for (const name in trailers) {
         const value = trailers[name];
-        if (value === undefined || NOT_FORWARDED.has(name)) continue;
+        if (value === undefined || isHopByHopResponseField(name)) continue;
         for (const v of Array.isArray(value) ? value : [value]) if (isSafeValue(v)) end += `${name}: ${v}\r\n`;
       }
     }
