@@ -767,3 +767,20 @@ upstreams:
     expect(problemAt(list, 'upstreams.a.rateLimit.burts')).toContain('did you mean burst?');
   });
 });
+
+describe('tunnels (issue 21)', () => {
+  test('--max-tunnels and --tunnel-idle-timeout from flags, RINGSIDE_* twins and the file, in both file forms', () => {
+    expect(config([...UP, '--max-tunnels', '50', '--tunnel-idle-timeout', '90s'])).toMatchObject({ maxTunnels: 50, tunnelIdleTimeoutMs: 90_000 });
+    expect(config(UP, { RINGSIDE_MAX_TUNNELS: '7', RINGSIDE_TUNNEL_IDLE_TIMEOUT: '0' })).toMatchObject({ maxTunnels: 7, tunnelIdleTimeoutMs: 0 });
+    const single = writeConfig('upstream: dns:a.example:80\nmaxTunnels: 3\ntunnelIdleTimeout: 2m\n');
+    expect(config(['--config', single], { RINGSIDE_MAX_TUNNELS: '4' })).toMatchObject({ maxTunnels: 4, tunnelIdleTimeoutMs: 120_000 });
+    const multi = writeConfig('maxTunnels: 9\ntunnelIdleTimeout: 5m\nlisteners: [{listen: "127.0.0.1:0", upstream: a}]\nupstreams: {a: {target: "dns:a.example:80"}}\n');
+    expect(config(['--config', multi])).toMatchObject({ maxTunnels: 9, tunnelIdleTimeoutMs: 300_000 });
+  });
+
+  test('a cap of 0 or a bare number for the timeout is a problem naming the key and the form', () => {
+    const list = problems([...UP, '--max-tunnels', '0', '--tunnel-idle-timeout', '30']);
+    expect(problemAt(list, '--max-tunnels')).toContain('an integer from 1 to 1000000');
+    expect(problemAt(list, '--tunnel-idle-timeout')).toContain('a duration like');
+  });
+});
