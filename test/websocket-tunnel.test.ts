@@ -253,6 +253,22 @@ describe.each(ENGINES)('WebSocket tunnel lifecycle (%s engine)', (engine) => {
     expect(error).toBeUndefined();
   });
 
+  it('an endpoint that never answers the handshake gets 504 after the idle timeout, and frees its slot', async () => {
+    const silent = net.createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
+    cleanups.push(() => {
+      silent.close();
+    });
+    const key = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const proxy = await startProxy({ engine, endpoints: [key], global: { tunnelIdleTimeoutMs: 300, maxTunnels: 1 } });
+    cleanups.push(() => proxy.stop());
+    const t0 = performance.now();
+    const c = await open(proxy, '/chat');
+    expect(c.status).toBe(504);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(280);
+    await waitFor('the slot to be freed', () => proxy.app.listeners[0].route.tunnels!.count === 0);
+  });
+
   it('on shutdown tunnels run until the drain timeout, then close', async () => {
     const [r] = await replicas(1);
     const proxy = await proxyFor(engine, [r]);

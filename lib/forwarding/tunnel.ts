@@ -178,7 +178,9 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
       this.#fail(new NoEndpointsError(route.upstream.name, route.upstream.emptyReason ?? undefined));
       return;
     }
-    if (route.requestTimeoutMs > 0) this.#timer = setTimeout(onHandshakeTimeout, route.requestTimeoutMs, this);
+    // Until the answer: --request-timeout, else the tunnel idle timeout (an endpoint that never answers must not hold a slot for ever).
+    const waitMs = route.requestTimeoutMs > 0 ? route.requestTimeoutMs : (registry?.idleTimeoutMs ?? 0);
+    if (waitMs > 0) this.#timer = setTimeout(onHandshakeTimeout, waitMs, this);
     this.#dispatch(endpoint);
   }
 
