@@ -213,6 +213,16 @@ describe.each(ENGINES)('WebSocket tunnels (%s engine)', (engine) => {
     expect([...seen]).toEqual([home]);
   });
 
+  it('the handshake and the tunnel speak HTTP/1.1 to the endpoint whatever --upstream-protocol says', async () => {
+    const [r] = await replicas(1);
+    const proxy = await proxyFor(engine, [r], { upstream: { protocol: 'h2c' } });
+    const c = await open(proxy, '/chat?room=a');
+    expect(c.status).toBe(101);
+    expect((await c.next()).payload.toString()).toBe('replica:r0');
+    c.send(OP_TEXT, 'over http/1.1');
+    expect((await c.next()).payload.toString()).toBe('over http/1.1');
+  });
+
   it('h2c upgrades are not tunnelled: 501 as before', async () => {
     const [r] = await replicas(1);
     const proxy = await proxyFor(engine, [r]);
