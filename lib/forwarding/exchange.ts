@@ -155,16 +155,20 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
     this.upstreamH2 = false;
     this.protocolSwitched = false;
     this.viaClient = false;
+    this.#codecAttempt = false;
     this.sessionState = SessionState.NONE;
     this.sessionEndpoint = null;
   }
 
   /**
-   * The exchange went through an upstream client of the dispatch contract (or
-   * a protocol probe), which may still call it after it is done: it must not
-   * be reset for another request.
+   * An upstream client of the dispatch contract (or a protocol probe) may
+   * still call this exchange: it must not be reset for another request. Set
+   * when an attempt goes to a client, cleared by the client's last callback
+   * (onResponseEnd, onResponseError).
    */
   viaClient = false;
+  /** The current attempt is the codec's own HTTP/1.1 one (sendHttp1), which names a protocol mismatch itself. */
+  #codecAttempt = false;
 
   // --- hooks a codec may override ------------------------------------------
   /**
@@ -244,7 +248,11 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
       }
     }
     this.upstreamH2 = useH2;
-    if (!useH2 && this.sendHttp1(endpoint, replay)) return;
+    if (!useH2) {
+      this.#codecAttempt = true;
+      if (this.sendHttp1(endpoint, replay)) return;
+    }
+    this.#codecAttempt = false;
     this.viaClient = true;
     this.prepareFields();
     const body = this.body === null ? null : replay ? this.body.replay() : this.body.current;
@@ -342,6 +350,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   }
 
   onResponseEnd(_controller: Controller, trailers: Headers): void {
+    this.viaClient = false;
     if (this.done) return;
     let hasTrailers = false;
     for (const _ in trailers) {
@@ -358,6 +367,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
   }
 
   onResponseError(_controller: Controller | null, error: Error): void {
+    this.viaClient = false;
     if (this.done) return;
     const route = this.route;
     const endpoint = this.endpoint!;
@@ -374,7 +384,7 @@ export abstract class Exchange implements Dispatcher.DispatchHandler, SessionCar
           this.#learned(endpoint, known, error);
           return;
         }
-      } else if (this.viaClient && mayHideProtocolMismatch(error)) {
+      } else if (!this.#codecAttempt && mayHideProtocolMismatch(error)) {
         // (A codec's own HTTP/1.1 path, sendHttp1, names a mismatch itself: it is never probed for.)
         const err = toUpstreamError(error, route.upstream.name, endpoint.key);
         if (err.code === ErrorCodes.UPSTREAM_RESET && (endpoint.probe !== null || performance.now() >= endpoint.probeAfter)) {
