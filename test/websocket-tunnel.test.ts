@@ -86,6 +86,20 @@ describe.each(ENGINES)('WebSocket tunnels (%s engine)', (engine) => {
     await stopWhenIdle(proxy.app);
   });
 
+  it('open tunnels are load for bounded load: one hot room spills over to other replicas', async () => {
+    const rs = await replicas(3);
+    const proxy = await proxyFor(engine, rs, { upstream: { hashBalanceFactor: 1.25 } });
+    const perReplica = new Map<string, number>();
+    for (let i = 0; i < 12; i++) {
+      const c = await open(proxy, '/chat?room=hot');
+      const replica = (await c.next()).payload.toString();
+      perReplica.set(replica, (perReplica.get(replica) ?? 0) + 1);
+    }
+    // Each handshake has ended (101) before the next starts: only the open tunnels make a replica look busy.
+    expect(perReplica.size).toBeGreaterThan(1);
+    expect(Math.max(...perReplica.values())).toBeLessThanOrEqual(6);
+  });
+
   it("a client closing its side closes the upstream's within a second, and the tunnel ends cleanly", async () => {
     const [r] = await replicas(1);
     const proxy = await proxyFor(engine, [r]);
