@@ -123,6 +123,16 @@ describe.each(ENGINES)('WebSocket tunnels (%s engine)', (engine) => {
     expect(error).toBe('ECONNRESET');
   });
 
+  it("a client's reset resets the replica's side", async () => {
+    const [r] = await replicas(1);
+    const proxy = await proxyFor(engine, [r]);
+    const c = await open(proxy, '/chat?room=a');
+    await c.next();
+    c.socket.resetAndDestroy();
+    await waitFor('the replica socket closed', () => r.accepted[0].closedAt !== null, 1000);
+    expect(r.accepted[0].error).toBe('ECONNRESET');
+  });
+
   it('large messages under backpressure with a slow client arrive intact, without ringside buffering them', async () => {
     const [r] = await replicas(1);
     const proxy = await proxyFor(engine, [r]);
@@ -309,6 +319,8 @@ describe.each(ENGINES)('WebSocket tunnel lifecycle (%s engine)', (engine) => {
     expect(closedAfter).toBeLessThan(2000);
     await stopped;
     await waitFor('the replica socket closed', () => r.open.size === 0, 1000);
+    // Closed, not reset: the replica sees an orderly end.
+    expect(r.accepted[0].error).toBeNull();
   });
 
   it('an endpoint that leaves the set keeps its tunnels for --drain-timeout, then closes them and its series go', async () => {

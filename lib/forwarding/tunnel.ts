@@ -229,13 +229,14 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
     else if (this.#state === S_RESPONSE) this.#request?.resume();
   };
 
-  readonly #onClientClose = (): void => {
+  readonly #onClientClose = (hadError: boolean): void => {
     const state = this.#state;
     if (state === S_DONE) return;
     if (state === S_OPEN) {
       const up = this.#upstream!;
-      // A client that finished both ways leaves the upstream to finish the same; anything else is a reset.
-      if (!(this.client.readableEnded && this.client.writableFinished)) up.resetAndDestroy();
+      // A client that finished both ways leaves the upstream to finish the same. One that failed (a reset, a
+      // write error) resets the upstream; one closed here (drain deadline on shutdown) closes it.
+      if (!(this.client.readableEnded && this.client.writableFinished)) closeOther(up, hadError);
       this.#closeTunnel();
       return;
     }
@@ -366,10 +367,10 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
     if (this.client.writable) this.client.end();
   };
 
-  readonly #onUpstreamClose = (): void => {
+  readonly #onUpstreamClose = (hadError: boolean): void => {
     if (this.#state !== S_OPEN) return;
     const up = this.#upstream!;
-    if (!(up.readableEnded && up.writableFinished)) this.client.resetAndDestroy();
+    if (!(up.readableEnded && up.writableFinished)) closeOther(this.client, hadError);
     this.#closeTunnel();
   };
 
@@ -448,6 +449,12 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
       this.#timer = null;
     }
   }
+}
+
+/** One side of a tunnel went before both its directions had ended: reset the other if it failed, else close it. */
+function closeOther(other: net.Socket, reset: boolean): void {
+  if (reset) other.resetAndDestroy();
+  else other.destroy();
 }
 
 function onHandshakeTimeout(tunnel: Tunnel): void {

@@ -76,7 +76,7 @@ export interface WsReplica {
   /** `127.0.0.1:PORT`, as ringside keys endpoints. */
   readonly key: string;
   /** Tunnels this replica accepted, and when each one's socket closed (performance.now()), null while open. */
-  readonly accepted: { path: string; closedAt: number | null; socket: net.Socket; firstBytes: number }[];
+  readonly accepted: { path: string; closedAt: number | null; socket: net.Socket; firstBytes: number; error: string | null }[];
   /** Open upgraded sockets. */
   readonly open: Set<net.Socket>;
   /** Crash: every upgraded socket is reset and the listener closed. */
@@ -95,13 +95,14 @@ export async function startWsReplica(name: string, host = '127.0.0.1', port = 0)
   const open = new Set<net.Socket>();
   const server = http.createServer((_req, res) => res.end(`plain:${name}`));
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    socket.on('error', () => {});
     if (req.url?.startsWith('/deny')) {
+      socket.on('error', () => {});
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 9\r\nx-replica: ' + name + '\r\n\r\nforbidden');
       return;
     }
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}${GUID}`).digest('base64');
-    const record = { path: req.url ?? '', closedAt: null as number | null, socket, firstBytes: head.length };
+    const record = { path: req.url ?? '', closedAt: null as number | null, socket, firstBytes: head.length, error: null as string | null };
+    socket.on('error', (err: NodeJS.ErrnoException) => (record.error = err.code ?? err.message));
     accepted.push(record);
     open.add(socket);
     socket.once('close', () => {
