@@ -196,6 +196,54 @@ describe.each<Engine>(['lean', 'compat'])('HTTP/2 server conformance, RFC 9113 (
     });
   }
 
+  // Frame-format and SETTINGS rules (section 6): each a connection error with this code.
+  const u32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n >>> 0);
+    return b;
+  };
+  const connectionErrors: Array<[string, number, () => Buffer[]]> = [
+    ['PING with 6 bytes (section 6.7)', F.ErrorCode.FRAME_SIZE_ERROR, () => [F.frame(F.FrameType.PING, 0, 0, Buffer.alloc(6))]],
+    ['SETTINGS with 5 bytes (section 6.5)', F.ErrorCode.FRAME_SIZE_ERROR, () => [F.frame(F.FrameType.SETTINGS, 0, 0, Buffer.alloc(5))]],
+    ['SETTINGS on a stream (section 6.5)', F.ErrorCode.PROTOCOL_ERROR, () => [F.frame(F.FrameType.SETTINGS, 0, 1, Buffer.alloc(0))]],
+    ['SETTINGS_ENABLE_PUSH = 2 (section 6.5.2)', F.ErrorCode.PROTOCOL_ERROR, () => [F.settings([[0x2, 2]])]],
+    ['SETTINGS_INITIAL_WINDOW_SIZE = 2^31 (section 6.5.2)', F.ErrorCode.FLOW_CONTROL_ERROR, () => [F.settings([[0x4, 0x80000000]])]],
+    ['SETTINGS_MAX_FRAME_SIZE = 16383 (section 6.5.2)', F.ErrorCode.PROTOCOL_ERROR, () => [F.settings([[0x5, 16_383]])]],
+    ['WINDOW_UPDATE with 3 bytes (section 6.9)', F.ErrorCode.FRAME_SIZE_ERROR, () => [F.frame(F.FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(3))]],
+    ['WINDOW_UPDATE of 0 on the connection (section 6.9)', F.ErrorCode.PROTOCOL_ERROR, () => [F.windowUpdate(0, 0)]],
+    ['RST_STREAM on stream 0 (section 6.4)', F.ErrorCode.PROTOCOL_ERROR, () => [F.rstStream(0)]],
+    ['DATA on stream 0 (section 6.1)', F.ErrorCode.PROTOCOL_ERROR, () => [F.data(0, 'x')]],
+    ['DATA on an idle stream (section 5.1)', F.ErrorCode.PROTOCOL_ERROR, () => [F.data(1, 'x')]],
+    ['DATA whose pad length runs past the payload (section 6.1)', F.ErrorCode.PROTOCOL_ERROR, () => [F.headers(1, post(), false), F.frame(F.FrameType.DATA, F.Flags.PADDED | F.Flags.END_STREAM, 1, Buffer.from([6, 0x61, 0x62, 0x63]))]],
+    ['HEADERS whose pad length runs past the payload (section 6.2)', F.ErrorCode.PROTOCOL_ERROR, () => [F.frame(F.FrameType.HEADERS, F.Flags.PADDED | F.Flags.END_HEADERS | F.Flags.END_STREAM, 1, Buffer.concat([Buffer.from([200]), F.headerBlock(F.get('/'))]))]],
+    ['CONTINUATION with no header block open (section 6.10)', F.ErrorCode.PROTOCOL_ERROR, () => [F.headers(1, F.get('/')), F.frame(F.FrameType.CONTINUATION, F.Flags.END_HEADERS, 1, F.headerBlock([['x-a', '1']]))]],
+    ['CONTINUATION for another stream (section 6.10)', F.ErrorCode.PROTOCOL_ERROR, () => [F.frame(F.FrameType.HEADERS, F.Flags.END_STREAM, 1, F.headerBlock(F.get('/'))), F.frame(F.FrameType.CONTINUATION, F.Flags.END_HEADERS, 3, F.headerBlock([['x-a', '1']]))]],
+    ['PUSH_PROMISE from a client (section 8.4)', F.ErrorCode.PROTOCOL_ERROR, () => [F.headers(1, post(), false), F.frame(F.FrameType.PUSH_PROMISE, F.Flags.END_HEADERS, 1, Buffer.concat([u32(2), F.headerBlock(F.get('/'))]))]],
+    ['an HPACK block that does not decode (section 4.3)', F.ErrorCode.COMPRESSION_ERROR, () => [F.frame(F.FrameType.HEADERS, F.Flags.END_HEADERS | F.Flags.END_STREAM, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))]],
+  ];
+  for (const [name, code, frames] of connectionErrors) {
+    it(`${name} -> connection error ${Object.entries(F.ErrorCode).find(([, v]) => v === code)![0]}`, async () => {
+      const c = await connect();
+      c.send(...frames());
+      await c.expectConnectionError(code);
+    });
+  }
+
+  // Stream-level rules: a stream error with this code (a connection error is allowed too, section 5.4.1).
+  const streamErrors: Array<[string, number, () => Buffer[]]> = [
+    ['PRIORITY with 4 bytes (section 6.3)', F.ErrorCode.FRAME_SIZE_ERROR, () => [F.headers(1, post(), false), F.frame(F.FrameType.PRIORITY, 0, 1, Buffer.alloc(4))]],
+    ['trailers without END_STREAM (section 8.1)', F.ErrorCode.PROTOCOL_ERROR, () => [F.headers(1, post(), false), F.data(1, 'x', false), F.headers(1, [['x-trailer', '1']], false)]],
+    ['a pseudo-header in trailers (section 8.1)', F.ErrorCode.PROTOCOL_ERROR, () => [F.headers(1, post(), false), F.data(1, 'x', false), F.headers(1, [[':method', 'POST']], true)]],
+    ['HEADERS depending on its own stream (section 5.3.1)', F.ErrorCode.PROTOCOL_ERROR, () => [F.frame(F.FrameType.HEADERS, F.Flags.PRIORITY | F.Flags.END_HEADERS | F.Flags.END_STREAM, 1, Buffer.concat([u32(1), Buffer.from([15]), F.headerBlock(F.get('/'))]))]],
+  ];
+  for (const [name, code, frames] of streamErrors) {
+    it(`${name} -> stream error ${Object.entries(F.ErrorCode).find(([, v]) => v === code)![0]}`, async () => {
+      const c = await connect();
+      c.send(...frames());
+      await c.expectStreamError(1, code);
+    });
+  }
+
   it('content-length that the DATA does not add up to -> stream error PROTOCOL_ERROR (section 8.1.1)', async () => {
     const c = await connect();
     c.send(F.headers(1, [...post(), ['content-length', '10']], false), F.data(1, 'four', true));
