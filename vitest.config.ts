@@ -9,7 +9,7 @@ import { defineConfig } from 'vitest/config';
 // Node.js internals (`socket._handle`, process.binding), and the ordinary
 // socket.write() / 'data' fallback they leave behind would otherwise never
 // run, and rot, until the day a Node.js release removes the internals.
-const PLAIN_IO = ['test/lean-forwarding.test.ts', 'test/lean-backpressure.test.ts', 'test/lean-differential.test.ts', 'test/lean-fuzz.test.ts', 'test/http1-hostile-input.test.ts', 'test/slow-client.test.ts', 'test/http2-client-http1-upstream.test.ts', 'test/lean-h2-differential.test.ts', 'test/upstream-protocol-auto.test.ts', 'test/websocket-tunnel.test.ts'];
+const PLAIN_IO = ['test/lean-forwarding.test.ts', 'test/lean-backpressure.test.ts', 'test/lean-differential.test.ts', 'test/lean-fuzz.test.ts', 'test/http1-hostile-input.test.ts', 'test/slow-client.test.ts', 'test/http2-client-http1-upstream.test.ts', 'test/lean-h2-differential.test.ts', 'test/upstream-protocol-auto.test.ts', 'test/websocket-tunnel.test.ts', 'test/websocket-tunnel-lifecycle.test.ts'];
 
 export default defineConfig({
   test: {
