@@ -38,14 +38,14 @@ describe.each(ENGINES)('WebSocket tunnel limits and lifecycle (%s engine)', (eng
     const t0 = performance.now();
     let quietClosedAt = 0;
     void quiet.closed.then(() => (quietClosedAt = performance.now() - t0));
-    // Ping every 100 ms for 900 ms: the busy tunnel must survive three idle timeouts.
-    for (let i = 0; i < 9; i++) {
+    // Ping every 100 ms for 1.2 s: the busy tunnel must survive four idle timeouts.
+    for (let i = 0; i < 12; i++) {
       busy.send(OP_PING, 'p');
       expect((await busy.next()).opcode).toBe(10);
       await new Promise((res) => setTimeout(res, 100));
     }
     expect(quietClosedAt).toBeGreaterThanOrEqual(280);
-    expect(quietClosedAt).toBeLessThan(800);
+    expect(quietClosedAt).toBeLessThan(1100); // 300 ms + a sweep (75 ms), with room for a loaded machine
     expect(busy.socket.destroyed).toBe(false);
     busy.send(OP_TEXT, 'still here');
     expect((await busy.next()).payload.toString()).toBe('still here');
