@@ -55,7 +55,7 @@ export interface ConnectOptions {
   settings?: Array<[number, number]>;
   /** Acknowledge the server's SETTINGS (default true; RFC 9113 section 6.5.3). */
   ackSettings?: boolean;
-  /** Keep at most this many received frames in `frames` (floods); the count goes on. */
+  /** Keep at most this many received frames in `frames` (floods), and every GOAWAY; `received` counts them all. */
   keepFrames?: number;
 }
 
@@ -140,7 +140,8 @@ export class H2FrameClient {
       this.#buffer = b.subarray(9 + length);
       this.received++;
       if (this.#ackSettings && f.type === F.FrameType.SETTINGS && !(f.flags & F.Flags.ACK)) this.send(F.settings([], true));
-      if (this.frames.length < this.#keepFrames) this.frames.push(f);
+      // GOAWAY is kept whatever the count: it is what a flood test waits for, after thousands of ACKs.
+      if (this.frames.length < this.#keepFrames || f.type === F.FrameType.GOAWAY) this.frames.push(f);
       woke = true;
     }
     if (woke) this.#wake();
