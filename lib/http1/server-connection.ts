@@ -16,6 +16,7 @@
 import { STATUS_CODES } from 'node:http';
 import type net from 'node:net';
 import { BadRequestError } from '../errors/errors.ts';
+import { requestHash } from '../forwarding/request-hash.ts';
 import type { Route } from '../forwarding/route.ts';
 import { startTunnel } from '../forwarding/tunnel.ts';
 import { ChunkedScanner, MALFORMED, NEED_MORE } from './chunked-scanner.ts';
@@ -250,13 +251,7 @@ export class ServerConnection implements TimedItem, WriteDrainListener, ReadTarg
     // We answer the expectation ourselves, as node:http does; Expect is not forwarded.
     if (head.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
-    let hash = null;
-    const policy = route.hashPolicy;
-    if (policy !== null) {
-      if (this.#remoteAddress === undefined) this.#remoteAddress = this.socket.remoteAddress;
-      if (policy.compute(head.hashHeaders, head.target, this.#remoteAddress, route.hash)) hash = route.hash;
-      else route.observer.hashKeyMissing(route);
-    }
+    const hash = route.hashPolicy === null ? null : requestHash(route, head.hashHeaders, head.target, (this.#remoteAddress ??= this.socket.remoteAddress));
     let exchange = this.#exchange;
     if (exchange === null || !exchange.reusable) exchange = this.#exchange = new Http1ServerExchange(route, this);
     exchange.begin(head, hash);

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RingsideError } from '../errors/errors.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
 import { RequestBodyTap } from '../forwarding/request-body.ts';
+import { requestHash } from '../forwarding/request-hash.ts';
 import { writeHttp1Error } from './error-response.ts';
 import { forwardRequestHeaders } from '../forwarding/hop-by-hop.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
@@ -65,12 +66,11 @@ export function isGrpcContentType(value: string | string[] | undefined): boolean
 /** Handle one request: hash, pick, forward. Called by node:http's 'request' event. */
 export function handleHttp1Request(route: Route, req: IncomingMessage, res: ServerResponse): void {
   const exchange = new Http1Exchange(route, req, res);
-  const hasHash = route.hashPolicy !== null && route.hashPolicy.compute(req.headersDistinct, req.url ?? '/', req.socket.remoteAddress, route.hash);
-  if (route.hashPolicy !== null && !hasHash) route.observer.hashKeyMissing(route);
+  const hash = route.hashPolicy === null ? null : requestHash(route, req.headersDistinct, req.url ?? '/', req.socket.remoteAddress);
   const headers = forwardRequestHeaders(req.rawHeaders, req.headers.connection);
   const body = hasBody(req) ? new RequestBodyTap(req, route.upstream.config.retryBufferBytes) : null;
   const deadline = exchange.isGrpc ? parseGrpcTimeout(req.headers['grpc-timeout']) : 0;
-  exchange.start(req.method ?? 'GET', req.url ?? '/', headers, body, hasHash ? route.hash : null, deadline);
+  exchange.start(req.method ?? 'GET', req.url ?? '/', headers, body, hash, deadline);
 }
 
 /** A request has a body when it declares one (RFC 9112 section 6.3): chunked, or Content-Length > 0. */

@@ -26,6 +26,7 @@ import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchan
 import { type GrpcTrailers, writeHttp2Error } from './error-response.ts';
 import { isGrpcContentType } from './http1-exchange.ts';
 import { RequestBodyTap } from '../forwarding/request-body.ts';
+import { requestHash } from '../forwarding/request-hash.ts';
 import type { Route } from '../forwarding/route.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
 
@@ -247,13 +248,10 @@ export function handleHttp2Stream(route: Route, stream: ServerHttp2Stream, heade
     exchange.fail(new BadRequestError(method === 'CONNECT' ? 'CONNECT is not supported' : 'missing :method or :path'));
     return;
   }
-  const hashPolicy = route.hashPolicy;
   let hash: Hash64 | null = null;
-  if (hashPolicy !== null) {
+  if (route.hashPolicy !== null) {
     const session = stream.session as AddressedSession | undefined;
-    const sourceIp = session === undefined ? undefined : (session[kClientAddress] ??= session.socket?.remoteAddress ?? '');
-    if (hashPolicy.compute(headers, path, sourceIp, route.hash)) hash = route.hash;
-    else route.observer.hashKeyMissing(route);
+    hash = requestHash(route, headers, path, session === undefined ? undefined : (session[kClientAddress] ??= session.socket?.remoteAddress ?? ''));
   }
   const body = stream.endAfterHeaders ? null : new RequestBodyTap(stream, route.upstream.config.retryBufferBytes);
   const deadline = exchange.isGrpc ? parseGrpcTimeout(headers['grpc-timeout']) : 0;
