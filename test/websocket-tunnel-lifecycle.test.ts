@@ -145,4 +145,66 @@ describe.each(ENGINES)('WebSocket tunnel limits and lifecycle (%s engine)', (eng
       expect((await c.next()).payload.toString()).toBe('unaffected');
     }
   });
+  it('a handshake in flight when its endpoint leaves the set: its tunnel still closes after --drain-timeout, and the endpoint drains', async () => {
+    // Pod b (127.0.0.3) holds the handshake until told to answer; pod a (127.0.0.2) shares its port.
+    const NAME = 'ws-late.svc.test';
+    const held: net.Socket[] = [];
+    let slow: net.Server | null = null;
+    let a: WsReplica | null = null;
+    for (let attempt = 0; attempt < 10 && a === null; attempt++) {
+      const s = net.createServer((socket) => {
+        socket.on('error', () => {});
+        let head = '';
+        const onHead = (chunk: Buffer): void => {
+          head += chunk.toString('latin1');
+          if (!head.includes('\r\n\r\n')) return;
+          socket.off('data', onHead);
+          held.push(socket);
+        };
+        socket.on('data', onHead);
+      });
+      await new Promise<void>((res) => s.listen(0, '127.0.0.3', res));
+      try {
+        a = await startWsReplica('a', '127.0.0.2', (s.address() as net.AddressInfo).port);
+        slow = s;
+      } catch {
+        s.close();
+      }
+    }
+    cleanups.push(() => {
+      for (const s of held) s.destroy();
+      slow!.close();
+    });
+    cleanups.push(() => a!.close());
+    const port = a!.port;
+    const dns = await startDnsServer();
+    cleanups.push(() => dns.close());
+    dns.setA(NAME, ['127.0.0.3'], 1);
+    const proxy = await startProxy({
+      engine,
+      target: { kind: 'dns', name: NAME, port },
+      upstream: { dns: { refreshMs: 250, respectTtl: false, family: 'ipv4', server: { host: '127.0.0.1', port: dns.port } } },
+      global: { drainTimeoutMs: 700 },
+    });
+    cleanups.push(() => proxy.stop());
+    const upstream = proxy.app.upstreams.get('default')!;
+    await waitFor('b in the set', () => upstream.endpoints.size === 1);
+    const opening = open(proxy, '/chat?room=late');
+    await waitFor('the handshake held by b', () => held.length === 1);
+    dns.setA(NAME, ['127.0.0.2'], 1);
+    await waitFor('b to leave the set', () => upstream.draining.size === 1, 3000);
+    const t0 = performance.now();
+    // b answers now: the tunnel opens on an endpoint that already left the set.
+    held[0].write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+    held[0].on('data', (chunk: Buffer) => held[0].write(chunk));
+    const c = await opening;
+    expect(c.status).toBe(101);
+    const closedIn = await Promise.race([c.closed.then(() => performance.now() - t0), new Promise<number>((res) => setTimeout(res, 3000, -1))]);
+    // Closed by the drain timeout counted from the removal (700 ms), not left open for ever.
+    expect(closedIn).toBeGreaterThan(0);
+    expect(closedIn).toBeLessThan(2500);
+    await waitFor('b to finish draining', () => upstream.draining.size === 0, 1000);
+    const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+    expect(metrics).not.toContain(`endpoint="127.0.0.3:${port}"`);
+  });
 });

@@ -276,10 +276,12 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
     this.#request = null;
     this.#upstream = socket;
     this.#status = 101;
-    // The handshake is a request that ended with 101; from here the endpoint carries a tunnel.
-    requestFinished(route, endpoint, null, HTTP1, 101, -1, this.#startedAt, this.#attempt);
+    // The handshake is a request that ended with 101; from here the endpoint carries a tunnel. The
+    // tunnel is counted first: a removed endpoint whose in-flight count touched 0 in between would
+    // finish draining (series deleted, no drain deadline) under a tunnel that then ran on for ever.
     this.#state = S_OPEN;
     endpoint.tunnelOpened(this);
+    requestFinished(route, endpoint, null, HTTP1, 101, -1, this.#startedAt, this.#attempt);
     this.#registry?.opened(this);
     const m = (this.#metrics = endpoint.tunnelMetrics);
     if (m !== null) {
@@ -303,6 +305,8 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
     // Stay paused while the client is not draining (the 101 and `rest` may have filled its buffer).
     if (!client.writableNeedDrain) socket.resume();
     this.#reader.resume();
+    // Its endpoint left the set and the drain timeout passed while the handshake was on its way.
+    if (endpoint.tunnelsDue && endpoint.state === 'draining') this.close();
   }
 
   onResponseHead(status: number, head: string): void {

@@ -71,6 +71,11 @@ export class Endpoint implements BalancerEndpoint {
   tunnelMetrics: TunnelEndpointMetrics | null = null;
   /** Closes the tunnels of a removed endpoint once --drain-timeout has passed (./upstream.ts). */
   tunnelDrainTimer: NodeJS.Timeout | null = null;
+  /**
+   * The removed endpoint's --drain-timeout passed and its tunnels were closed:
+   * a handshake that was still on its way then gets no tunnel that outlives it.
+   */
+  tunnelsDue = false;
   /** Mirrors `state === 'active'`; a plain field so balancers read it without a getter call. */
   available = true;
   state: EndpointState = 'active';
@@ -138,6 +143,7 @@ export class Endpoint implements BalancerEndpoint {
 
   /** Close every open tunnel (the endpoint was removed and --drain-timeout passed). */
   closeTunnels(): void {
+    this.tunnelsDue = true;
     for (const tunnel of [...this.tunnels]) tunnel.close();
   }
 

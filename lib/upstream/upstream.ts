@@ -181,6 +181,7 @@ export class Upstream {
         old.onDrained = null;
         if (old.tunnelDrainTimer !== null) clearTimeout(old.tunnelDrainTimer);
         old.tunnelDrainTimer = null;
+        old.tunnelsDue = false;
         old.weight = address.weight;
         old.effectiveWeight = address.weight;
         old.setState('active');
@@ -219,8 +220,9 @@ export class Upstream {
     endpoint.onDrained = (ep) => this.#finishDrain(ep);
     endpoint.setState('draining');
     // Tunnels (WebSockets) may never end by themselves: they get --drain-timeout from now, then close,
-    // and the endpoint drains (its series go) when the last one has.
-    if (endpoint.tunnels.size > 0 && this.#tunnelDrainMs >= 0) {
+    // and the endpoint drains (its series go) when the last one has. A handshake still on its way
+    // (in inFlight, not yet in tunnels) may become one of them: armed for it too.
+    if (endpoint.inFlight > 0 && this.#tunnelDrainMs >= 0) {
       endpoint.tunnelDrainTimer = setTimeout(closeTunnels, this.#tunnelDrainMs, endpoint);
       endpoint.tunnelDrainTimer.unref();
     }
