@@ -24,6 +24,8 @@ import type { Logger } from './log/logger.ts';
 import { createMetrics, type RingsideMetrics } from './metrics/metrics.ts';
 import { registerRateLimitRedisMetrics } from './metrics/rate-limit-metrics.ts';
 import { registerSessionCookieMetrics } from './metrics/session-cookie-metrics.ts';
+import { registerH2DefenceMetrics } from './metrics/h2-defence-metrics.ts';
+import { DEFENCE_FRAME_NAMES, DEFENCE_NAMES } from './http2/defences.ts';
 import { createLocalBuckets } from './rate-limit/local-buckets.ts';
 import { RateLimiter } from './rate-limit/rate-limiter.ts';
 import { RedisBudget } from './rate-limit/redis-budget.ts';
@@ -101,12 +103,16 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
   }
   registerSessionCookieMetrics(registry, [...sessionCookies].map(([upstream, counts]) => ({ upstream, counts })));
 
+  // Our HTTP/2 server's defensive GOAWAY and RST_STREAM frames, per listener.
+  const h2Defences = registerH2DefenceMetrics(registry, DEFENCE_FRAME_NAMES, DEFENCE_NAMES);
+
   // Listeners: each port forwards to one upstream.
   const listeners = config.listeners.map((lc) => {
     const upstream = upstreams.get(lc.upstream)!;
     return new Listener({
       listen: lc.listen,
       engine: config.engine,
+      h2Defences: h2Defences.listener(lc.name),
       route: {
         listenerName: lc.name,
         slot: listenersOf(lc.upstream).indexOf(lc.name),

@@ -26,16 +26,8 @@ import { useH2Target } from './support/h2-server-target.ts';
  * own server (lib/http2/, issue 22) must pass them: remove each id here as it
  * does. h2spec's case id is in brackets.
  */
-const LEAN_PENDING: ReadonlySet<string> = new Set([
-  'data-after-rst', // h2spec 5.1/8
-  'headers-after-rst', // h2spec 5.1/9
-  'data-after-close', // h2spec 5.1/11
-  'headers-after-close', // h2spec 5.1/12
-  'stream-id-decreasing', // h2spec 5.1.1/2
-  'priority-self-dependency', // h2spec 5.3.1/2
-  'priority-stream-0', // h2spec 6.3/1
-  'ping-ack-ignored', // h2spec 6.7/2
-  'stream-window-overflow', // h2spec 6.9.1/3
+const LEAN_PENDING: ReadonlySet<string> = new Set<string>([
+  // none: our server (lib/http2/server-session.ts) passes all nine.
 ]);
 
 /** What node:http2 (the compat engine's server, issue 22 point 4) gets wrong, and will keep getting wrong. */

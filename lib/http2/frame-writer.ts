@@ -23,7 +23,11 @@ export class FrameWriter {
   #out: Buffer[] = [];
   #outBytes = 0;
   #flushScheduled = false;
-  /** The header of the last DATA frame queued and not yet flushed, so END_STREAM can still be set on it. */
+  /**
+   * The last frame queued and not yet flushed when it is a DATA frame or a
+   * single HEADERS frame without END_STREAM, so END_STREAM can still be set
+   * on it (the flag is bit 0x1 in both) instead of sending an empty DATA frame.
+   */
   #lastData: Buffer | null = null;
   #lastDataOwner: object | null = null;
 
@@ -107,7 +111,7 @@ export class FrameWriter {
     }
   }
 
-  /** End `owner`'s stream: END_STREAM on its DATA frame still in this turn's output, else an empty DATA frame with END_STREAM. */
+  /** End `owner`'s stream: END_STREAM on its DATA or HEADERS frame still in this turn's output, else an empty DATA frame with END_STREAM. */
   endStream(streamId: number, owner: object): void {
     if (this.#lastDataOwner === owner && this.#lastData !== null) {
       this.#lastData[4] |= Flag.END_STREAM;
@@ -133,7 +137,7 @@ export class FrameWriter {
    * fields first) and queue them as HEADERS, with CONTINUATION frames when the
    * block exceeds the peer's `maxFrame` (section 6.10). Returns the block's size.
    */
-  headers(fields: readonly string[], streamId: number, endStream: boolean, maxFrame: number): number {
+  headers(fields: readonly string[], streamId: number, endStream: boolean, maxFrame: number, owner: object | null = null): number {
     const max = HpackEncoder.maxEncodedLength(fields);
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + max);
     const length = encoder.encode(fields, frame, FRAME_HEADER_SIZE) - FRAME_HEADER_SIZE;
@@ -141,6 +145,10 @@ export class FrameWriter {
     if (length <= maxFrame) {
       writeFrameHeader(frame, 0, length, FrameType.HEADERS, Flag.END_HEADERS | end, streamId);
       this.enqueue(length === max ? frame : frame.subarray(0, FRAME_HEADER_SIZE + length));
+      if (!endStream && owner !== null) {
+        this.#lastData = frame;
+        this.#lastDataOwner = owner;
+      }
       return length;
     }
     const block = frame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + length);

@@ -86,11 +86,11 @@ export class OutboundFlow<S extends OutboundStream> {
   /** Window opened (or the socket drained): send what blocked streams hold (`only`: just that stream's window grew). */
   unblock(only: S | null): void {
     if (only !== null) {
-      if (only.blocked && this.#drainPending(only)) {
-        only.blocked = false;
-        const i = this.#blocked.indexOf(only);
-        if (i >= 0) this.#blocked.splice(i, 1);
-      }
+      if (!only.blocked) return;
+      only.blocked = false;
+      const i = this.#blocked.indexOf(only);
+      if (i >= 0) this.#blocked.splice(i, 1);
+      this.#drainPending(only);
       return;
     }
     const list = this.#blocked;
@@ -98,8 +98,8 @@ export class OutboundFlow<S extends OutboundStream> {
     this.#blocked = [];
     for (const stream of list) {
       if (!stream.blocked) continue;
-      if (this.#drainPending(stream)) stream.blocked = false;
-      else this.#blocked.push(stream);
+      stream.blocked = false;
+      this.#drainPending(stream);
     }
   }
 
@@ -114,21 +114,26 @@ export class OutboundFlow<S extends OutboundStream> {
     this.writer.forget(stream);
   }
 
-  /** Send a stream's pending bytes; true when none are left (the owner was told). */
-  #drainPending(stream: S): boolean {
-    if (!this.owner.canSend(stream)) return true;
+  /**
+   * Send an unblocked stream's pending bytes; what still does not fit blocks
+   * it again. When all went, the owner is told, and may send more at once (a
+   * resumed producer): the stream is off the blocked list by then, so that
+   * send can block it again.
+   */
+  #drainPending(stream: S): void {
+    if (!this.owner.canSend(stream)) return;
     const pending = stream.pendingOut;
-    if (pending === null) return true;
+    if (pending === null) return;
     while (pending.length > 0) {
       const rest = this.#sendData(stream, pending[0]);
       if (rest !== null) {
         pending[0] = rest;
-        return false;
+        this.#block(stream);
+        return;
       }
       pending.shift();
     }
     stream.pendingOut = null;
     this.owner.pendingSent(stream);
-    return true;
   }
 }

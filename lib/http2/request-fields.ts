@@ -50,11 +50,12 @@ export function decodeRequest(fields: readonly string[], stream: ServerStream): 
         return false; // :status, :protocol (no extended CONNECT), or unknown
     }
   }
-  if (method === undefined || method.length === 0) return false;
+  if (method === undefined || !isMethod(method)) return false;
+  if (authority !== undefined && !isAuthority(authority)) return false;
   if (method === 'CONNECT') {
     // Section 8.5: only :method and :authority.
     if (scheme !== undefined || path !== undefined || authority === undefined) return false;
-  } else if (scheme === undefined || path === undefined || path.length === 0) return false;
+  } else if (scheme === undefined || path === undefined || !isPath(path, method)) return false;
   const out: string[] = [];
   let sawHost = false;
   for (; i < n; i += 2) {
@@ -127,6 +128,54 @@ function isValidValue(value: string): boolean {
   }
   return true;
 }
+
+/** A method is a token (RFC 9110 section 9.1): it goes into an HTTP/1.1 request line upstream. */
+function isMethod(method: string): boolean {
+  const n = method.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = method.charCodeAt(i);
+    if (c >= 128 || TOKEN[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * :path (section 8.3.1): origin-form starting with "/", or "*" for OPTIONS;
+ * visible ASCII only (a space would split an HTTP/1.1 request line upstream).
+ */
+function isPath(path: string, method: string): boolean {
+  const n = path.length;
+  if (n === 0) return false;
+  const first = path.charCodeAt(0);
+  if (first !== 47 /* / */ && !(n === 1 && first === 42 /* * */ && method === 'OPTIONS')) return false;
+  for (let i = 1; i < n; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
+
+/** :authority (RFC 3986 section 3.2): host, port, userinfo characters only (as nghttp2 checks it). */
+function isAuthority(authority: string): boolean {
+  const n = authority.length;
+  for (let i = 0; i < n; i++) {
+    const c = authority.charCodeAt(i);
+    if (c >= 128 || AUTHORITY[c] === 0) return false;
+  }
+  return true;
+}
+
+function charTable(chars: string): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let c = 48; c <= 57; c++) table[c] = 1;
+  for (let c = 65; c <= 90; c++) table[c] = 1;
+  for (let c = 97; c <= 122; c++) table[c] = 1;
+  for (let i = 0; i < chars.length; i++) table[chars.charCodeAt(i)] = 1;
+  return table;
+}
+const TOKEN = charTable("!#$%&'*+-.^_`|~");
+const AUTHORITY = charTable("-._~!$&'()*+,;=:@[]%");
 
 function parseLength(value: string): number {
   const n = value.length;

@@ -40,6 +40,8 @@ import { Defence, type DefenceReason, DefenceFrame } from './defences.ts';
 export const SERVER_MAX_STREAMS = 1000;
 /** Our SETTINGS_MAX_HEADER_LIST_SIZE and the HPACK decoder's limit (node:http2's default is 64 KiB too). */
 export const SERVER_MAX_HEADER_LIST = 64 * 1024;
+/** Header fields a request head or trailer section may carry (node:http2's maxHeaderListPairs, 128 plus the 4 pseudo-header fields). */
+const MAX_HEADER_PAIRS = 132;
 /** Request streams get the protocol's default window (65,535): SETTINGS need not mention it. */
 const STREAM_WINDOW = DEFAULT_WINDOW;
 /** The connection's receive window, credited as DATA arrives. */
@@ -49,12 +51,16 @@ const RESET_BURST = 100;
 const RESET_RATE = 33;
 /** SETTINGS and PING acks queued while the client does not read our output: more is a flood (nghttp2 allows 1000). */
 const MAX_PENDING_ACKS = 1000;
-/** Empty DATA frames (no END_STREAM), empty CONTINUATIONs and unknown-stream WINDOW_UPDATEs tolerated per connection before it is a flood. */
+/** Empty DATA frames (without END_STREAM) and WINDOW_UPDATEs on closed streams tolerated per second before it is a flood. */
 const MAX_EMPTY_FRAMES = 1000;
+/** SETTINGS and PING frames tolerated per second, even from a client that reads the acks (a flood costs us an ack each). */
+const MAX_CONTROL_FRAMES = 10_000;
 /** Time allowed to acknowledge our SETTINGS (section 6.5.3). */
 const SETTINGS_TIMEOUT_MS = 10_000;
 /** Bytes of our output queued in the socket beyond which we stop reading the client (it is not reading ours). */
 const MAX_SOCKET_BACKLOG = 1 << 20;
+/** How long a connection closed in our defence may take to go before it is destroyed. */
+const DEFENSIVE_LINGER_MS = 200;
 /** Streams closed lately, remembered to tell a frame on a closed stream from one on an idle one (section 5.1). */
 const CLOSED_RING = 64;
 
@@ -108,6 +114,11 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   #resetRefilled = 0;
   #pendingAcks = 0;
   #emptyFrames = 0;
+  #controlFrames = 0;
+  /** When the current second of the per-second frame counts began. */
+  #countsSince = 0;
+  /** The DATA frame being read was empty. */
+  #dataEmpty = false;
   readonly #closedIds = new Int32Array(CLOSED_RING);
   readonly #closedHow = new Uint8Array(CLOSED_RING);
   #closedNext = 0;
@@ -190,10 +201,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
       this.#resetByUs(stream, ErrorCode.FLOW_CONTROL_ERROR, Defence.FLOW_CONTROL);
       return true;
     }
-    if (length === 0 && ++this.#emptyFrames > MAX_EMPTY_FRAMES) {
-      this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'empty DATA flood');
-      return false;
-    }
+    this.#dataEmpty = length === 0;
     stream.recvWindow -= length;
     this.#dataStream = stream;
     return true;
@@ -244,8 +252,10 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   endData(flags: number): void {
     const stream = this.#dataStream;
     this.#dataStream = null;
-    if (stream === null || stream.state !== SS_OPEN || (flags & Flag.END_STREAM) === 0) return;
-    this.#requestEnded(stream);
+    if (stream === null || stream.state !== SS_OPEN) return;
+    if ((flags & Flag.END_STREAM) !== 0) this.#requestEnded(stream);
+    // An empty DATA frame that does not even end the stream carries nothing: many are a flood (CVE-2019-9518).
+    else if (this.#dataEmpty && this.#count(false)) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'empty DATA flood');
   }
 
   /** END_STREAM from the client: the request is complete (content-length must match, section 8.1.1). */
@@ -270,6 +280,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
       if (!(err instanceof HpackError) || !err.streamOnly) throw err;
       tooLarge = true;
     }
+    if (fields.length > 2 * MAX_HEADER_PAIRS) tooLarge = true;
     const endStream = (flags & Flag.END_STREAM) !== 0;
     const stream = this.streams.get(streamId);
     if (stream !== undefined) return this.#trailers(stream, fields, endStream, tooLarge);
@@ -284,7 +295,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     this.#lastStreamId = streamId;
     if (this.#goingAway) return this.#rstUnknown(streamId, ErrorCode.REFUSED_STREAM, null);
     if (this.streams.size >= SERVER_MAX_STREAMS) return this.#rstUnknown(streamId, ErrorCode.REFUSED_STREAM, Defence.TOO_MANY_STREAMS);
-    if (tooLarge) return this.#refuseTooLarge(streamId, endStream);
+    if (tooLarge) return this.#refuseTooLarge(streamId);
     // Section 5.3.1: a stream cannot depend on itself.
     if ((flags & SELF_DEPENDENT) !== 0) return this.#rstUnknown(streamId, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
     const created = new ServerStream(this, streamId, STREAM_WINDOW, this.peer.initialWindow);
@@ -308,12 +319,13 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     this.#requestEnded(stream);
   }
 
-  /** A request head over our limit: 431 (RFC 6585 section 5), without the upstream. */
-  #refuseTooLarge(streamId: number, endStream: boolean): void {
-    this.writer.headers([':status', '431'], streamId, true, this.peer.maxFrame);
-    if (!endStream) this.writer.rstStream(streamId, ErrorCode.NO_ERROR);
-    this.#rememberClosed(streamId, endStream ? C_ENDED : C_WE_RESET);
-    this.owner.defended(DefenceFrame.RST_STREAM, Defence.HEADERS_TOO_LARGE);
+  /**
+   * A request head over our SETTINGS_MAX_HEADER_LIST_SIZE: refused with
+   * RST_STREAM (RFC 9113 section 10.5.1 allows a 431 too; a reset keeps a
+   * hostile client from costing us a response), never forwarded.
+   */
+  #refuseTooLarge(streamId: number): void {
+    this.#rstUnknown(streamId, ErrorCode.ENHANCE_YOUR_CALM, Defence.HEADERS_TOO_LARGE);
   }
 
   /** A frame other than HEADERS on a stream we do not hold. False when it was a connection error. */
@@ -346,7 +358,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     }
     if (--this.#resetTokens < 0) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RAPID_RESET, 'too many stream resets');
     this.#close(stream, C_CLIENT_RESET);
-    stream.body?.destroy(new Error('the client reset the HTTP/2 stream'));
+    stream.body?.destroy();
     stream.consumer?.clientGone();
   }
 
@@ -355,6 +367,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     const problem = peer.apply(buf, start, end);
     if (problem !== null) return this.connectionError(peer.errorCode, problem);
     this.#ack();
+    if (this.closed) return;
     this.writer.settingsAck();
     const delta = peer.windowDelta;
     if (delta !== 0) {
@@ -377,11 +390,23 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   ping(buf: Buffer, start: number, ack: boolean): void {
     if (ack) return; // we send no PING of our own: an ack is ignored (section 6.7)
     this.#ack();
-    this.writer.ping(Flag.ACK, buf, start);
+    if (!this.closed) this.writer.ping(Flag.ACK, buf, start);
   }
 
-  /** Another ack queued: a client that floods SETTINGS or PINGs without reading the answers is cut off. */
+  /** One more empty frame (`control` false) or SETTINGS/PING frame this second; true when over the limit. */
+  #count(control: boolean): boolean {
+    const now = timerWheel.now;
+    if (now - this.#countsSince >= 1000) {
+      this.#countsSince = now;
+      this.#emptyFrames = 0;
+      this.#controlFrames = 0;
+    }
+    return control ? ++this.#controlFrames > MAX_CONTROL_FRAMES : ++this.#emptyFrames > MAX_EMPTY_FRAMES;
+  }
+
+  /** Another ack queued: a client that floods SETTINGS or PINGs is cut off (CVE-2019-9512, CVE-2019-9515). */
   #ack(): void {
+    if (this.#count(true)) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.CONTROL_FLOOD, 'SETTINGS or PING flood');
     if (!this.writer.socketFull && this.socket.writableLength === 0) {
       this.#pendingAcks = 0;
       return;
@@ -407,7 +432,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     const stream = this.streams.get(streamId);
     if (stream === undefined) {
       if (streamId > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${streamId}`);
-      else if (++this.#emptyFrames > MAX_EMPTY_FRAMES) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'WINDOW_UPDATE flood on closed streams');
+      else if (this.#count(false)) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'WINDOW_UPDATE flood on closed streams');
       return; // closed streams may still get updates
     }
     if (increment === 0) return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, Defence.PROTOCOL);
@@ -437,7 +462,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   // --- the response, from the stream ---------------------------------------------
 
   sendHead(stream: ServerStream, fields: readonly string[], endStream: boolean): void {
-    this.writer.headers(fields, stream.id, endStream, this.peer.maxFrame);
+    this.writer.headers(fields, stream.id, endStream, this.peer.maxFrame, stream);
     if (endStream) this.#localEnded(stream);
   }
 
@@ -489,7 +514,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     this.writer.rstStream(stream.id, code);
     this.owner.defended(DefenceFrame.RST_STREAM, reason);
     this.#close(stream, C_WE_RESET);
-    if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy(new Error('the HTTP/2 stream was reset'));
+    if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy();
     stream.consumer?.clientGone();
   }
 
@@ -546,6 +571,11 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     if (this.closed) return;
     this.writer.goAway(this.#lastStreamId, code);
     this.#finish();
+    // A client that reads has our GOAWAY and FIN within a round trip and closes; one that does not read (a
+    // flood from a paused socket) never will. We stop reading it, so its writes back up and it is waiting to
+    // write when the TCP reset comes a little later: it notices at once.
+    this.#socketReader.pause();
+    setTimeout(resetSocket, DEFENSIVE_LINGER_MS, this.socket).unref();
   }
 
   /** Flush, end the socket, and cancel what is still open. */
@@ -569,7 +599,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     for (const stream of streams) {
       stream.state = SS_CLOSED;
       this.#flow.drop(stream);
-      if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy(new Error('the HTTP/2 connection closed'));
+      if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy();
       stream.consumer?.clientGone();
     }
   }
@@ -632,6 +662,10 @@ function onSocketEnd(this: SessionSocket): void {
 }
 function onSocketClose(this: SessionSocket): void {
   this[kSession].onSocketGone();
+}
+/** TCP RST (not FIN): a client that is not reading still notices at its next write, or at once if it waits to write. */
+function resetSocket(socket: net.Socket): void {
+  if (!socket.destroyed) socket.resetAndDestroy();
 }
 function destroySocket(socket: net.Socket): void {
   if (!socket.destroyed) socket.destroy();

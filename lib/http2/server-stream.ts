@@ -26,7 +26,10 @@ export interface ServerStreamConsumer {
 
 /**
  * A request body, fed by the session as DATA arrives; reading it credits the
- * stream's window, so a slow upstream slows the client (backpressure).
+ * stream's window, so a slow upstream slows the client (backpressure). A
+ * stream reset or a lost connection destroys it without an error (nobody
+ * listens for 'error' on it): the body tap sees 'close' before 'end' and
+ * fails the stream the upstream client reads.
  */
 export class ServerRequestBody extends Readable {
   readonly stream: ServerStream;

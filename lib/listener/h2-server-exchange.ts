@@ -5,7 +5,7 @@
 // header objects in between). --engine compat keeps node:http2 (./http2-exchange.ts).
 
 import { errorResponse, grpcErrorTrailers } from '../errors/error-response.ts';
-import { BadRequestError, type RingsideError } from '../errors/errors.ts';
+import { BadRequestError, type RingsideError, UpstreamProtocolError } from '../errors/errors.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
 import { RequestBodyTap } from '../forwarding/request-body.ts';
 import type { Route } from '../forwarding/route.ts';
@@ -30,10 +30,17 @@ export class H2ServerExchange extends Exchange implements ServerStreamConsumer {
   protected writeHead(status: number, headers: Record<string, string | string[]>): void {
     const stream = this.stream;
     if (stream.closed) return;
+    const fields = toFields(headers, [':status', String(status)]);
+    if (typeof fields === 'string') {
+      // A head HTTP/2 cannot carry: nothing went out, the client gets a proxy-made 502 instead.
+      this.status = 0;
+      this.fail(new UpstreamProtocolError(this.route.upstream.name, this.endpoint?.key ?? '', `sent a response head HTTP/2 cannot carry: ${fields}`));
+      return;
+    }
     // gRPC "Trailers-Only": grpc-status in the head means the upstream ended the
     // stream with these headers, so they go out with END_STREAM.
     this.bodiless = stream.method === 'HEAD' || status === 204 || status === 304 || (this.isGrpc && headers['grpc-status'] !== undefined);
-    stream.respond(toFields(headers, [':status', String(status)]), this.bodiless);
+    stream.respond(fields, this.bodiless);
   }
 
   protected writeData(chunk: Buffer): boolean {
@@ -43,7 +50,14 @@ export class H2ServerExchange extends Exchange implements ServerStreamConsumer {
 
   protected writeEnd(trailers: Headers | null): void {
     if (this.bodiless) return;
-    this.stream.end(trailers === null ? null : toFields(trailers, []));
+    if (trailers === null) {
+      this.stream.end(null);
+      return;
+    }
+    const fields = toFields(trailers, []);
+    // Trailers HTTP/2 cannot carry: the response cannot end as sent, so the stream is reset (as node:http2's sendTrailers failure did).
+    if (typeof fields === 'string') this.stream.reset(ErrorCode.INTERNAL_ERROR);
+    else this.stream.end(fields);
   }
 
   protected writeError(err: RingsideError, headSent: boolean): void {
@@ -71,19 +85,27 @@ export class H2ServerExchange extends Exchange implements ServerStreamConsumer {
 }
 
 /**
- * Header fields as a flat list for HTTP/2, after `out`'s first entries:
- * lower-case names (HTTP/2 forbids upper case, RFC 9113 section 8.2.1),
- * without connection-specific fields (section 8.2.2) or values that could not be sent.
+ * Header fields as a flat list for HTTP/2, after `out`'s first entries, with
+ * lower-case names (RFC 9113 section 8.2.1); or, as a string, what HTTP/2
+ * forbids in them (connection-specific fields, section 8.2.2; a value with CR,
+ * LF or NUL), which node:http2's respond() refused too.
  */
-function toFields(headers: Headers, out: string[]): string[] {
+function toFields(headers: Headers, out: string[]): string[] | string {
   for (let name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
     if (hasUpperCase(name)) name = name.toLowerCase();
-    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (CONNECTION_SPECIFIC.has(name) || (name === 'te' && value !== 'trailers')) return `connection-specific field ${name}`;
     if (typeof value === 'string') {
-      if (isSafeValue(value)) out.push(name, value);
-    } else for (let i = 0; i < value.length; i++) if (isSafeValue(value[i])) out.push(name, value[i]);
+      if (!isSafeValue(value)) return `invalid value of ${name}`;
+      out.push(name, value);
+    } else {
+      for (let i = 0; i < value.length; i++) {
+        if (!isSafeValue(value[i])) return `invalid value of ${name}`;
+        out.push(name, value[i]);
+      }
+    }
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { handleServerStream } from './h2-server-exchange.ts';
 /** An HTTP/2 connection without open streams is closed (GOAWAY) after this long; clients reconnect when they need to. */
 export const H2_IDLE_TIMEOUT_MS = 5 * 60_000;
 
-/** Told about every defensive GOAWAY and RST_STREAM (the metrics, wired in app.ts). */
+/** Told about every defensive GOAWAY and RST_STREAM (ringside_http2_defences_total, wired in app.ts). */
 export interface H2DefenceObserver {
   defended(frame: DefenceFrame, reason: DefenceReason): void;
 }

@@ -1,8 +1,9 @@
 // The data-plane port: one TCP listener that serves HTTP/1.1 and cleartext
 // HTTP/2 with prior knowledge (what gRPC clients send) on the same port. The
 // first bytes of each connection decide: the HTTP/2 connection preface
-// (RFC 9113 section 3.4) goes to the node:http2 server, anything else to the
-// lean HTTP/1.1 engine or to node:http (see Listener.engine).
+// (RFC 9113 section 3.4) goes to our HTTP/2 server (./h2-server.ts) or, on
+// --engine compat, to node:http2; anything else to the lean HTTP/1.1 engine
+// or to node:http (see Listener.engine).
 
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -12,6 +13,7 @@ import { createHttp1Server, type Http1Server } from '../http1/http1-server.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
 import { handleHttp1Upgrade } from './http1-upgrade.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
+import { type H2DefenceObserver, H2Server } from './h2-server.ts';
 import type { Route } from '../forwarding/route.ts';
 
 /** Requests in progress on an HTTP/1.1 socket (node:http's own idle tracking needs server.listen(), which we never call). */
@@ -38,6 +40,8 @@ export interface ListenerOptions {
    * setting, chosen once for every endpoint (../upstream/endpoint-clients.ts).
    */
   readonly engine?: Engine;
+  /** Told about the GOAWAY and RST_STREAM frames our HTTP/2 server sends in its defence (the metrics). */
+  readonly h2Defences?: H2DefenceObserver;
 }
 
 /**
@@ -69,6 +73,8 @@ export class Listener {
    */
   engine: Engine;
   #lean: Http1Server | null = null;
+  /** Our HTTP/2 server (--engine lean); compat serves HTTP/2 with node:http2. */
+  #h2: H2Server | null = null;
   #port = 0;
 
   constructor(options: ListenerOptions) {
@@ -188,6 +194,10 @@ export class Listener {
         this.#leanEngine().handleConnection(socket, head);
         return;
       }
+      if (isPrefaceSoFar && this.engine === 'lean') {
+        (this.#h2 ??= new H2Server(this.route, this.options.h2Defences ?? null)).handleConnection(socket, head);
+        return;
+      }
       socket.pause();
       socket.unshift(head);
       if (isPrefaceSoFar) this.http2.emit('connection', socket);
@@ -222,6 +232,7 @@ export class Listener {
     for (const socket of this.#sniffing) socket.destroy();
     this.#sniffing.clear();
     for (const session of this.#sessions) session.close();
+    this.#h2?.close();
     for (const socket of this.#http1Sockets) if (socket[kBusy] === 0) socket.destroy();
     for (const res of this.#http1Responses) if (!res.headersSent) res.shouldKeepAlive = false;
     this.#lean?.closeIdleConnections();
