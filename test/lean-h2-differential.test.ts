@@ -243,7 +243,7 @@ describe('lean h2c client vs the compat node:http2 client', () => {
 /**
  * The same corpus from HTTP/1.1 clients (undici's Client; bodies chunked, or
  * with a content-length when `r.grpc` picks it): lean serves them with its
- * own HTTP/1.1 server and hands each request to the Exchange core and our
+ * own HTTP/1.1 server, whose requests go through the forwarding core to our
  * HTTP/2 client; compat with node:http and node:http2's client. Framing
  * fields (transfer-encoding, connection, keep-alive) may legitimately differ
  * and are left out; everything else must match.

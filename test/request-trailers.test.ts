@@ -186,7 +186,7 @@ describe('request trailers', () => {
         const upstreamPort = ((protocol === 'http1' ? h1 : h2).address() as AddressInfo).port;
         proxies.set(`${engine}/${protocol}`, await startProxy({ engine, endpoints: [`127.0.0.1:${upstreamPort}`], upstream: { protocol }, logger }));
       }
-      // `auto` in front of an h2c-only replica: HTTP/1.1 requests learn it and go over h2c (on lean, through the hand-off to the Exchange core).
+      // `auto` in front of an h2c-only replica: HTTP/1.1 requests learn it and go over h2c (on lean, through the forwarding core, which resends them over h2c).
       const h2Port = (h2.address() as AddressInfo).port;
       proxies.set(`${engine}/auto-h2c`, await startProxy({ engine, endpoints: [`127.0.0.1:${h2Port}`], upstream: { protocol: 'auto' }, logger }));
     }
