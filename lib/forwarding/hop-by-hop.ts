@@ -23,6 +23,20 @@ const HOP_BY_HOP = new Set([
 /** Response headers that are also framing-specific and dropped. `trailer` is kept on responses. */
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
+/**
+ * A field value a codec may write as it is: no CR, LF or NUL, which would
+ * split an HTTP/1.1 head (RFC 9110 section 5.5) or make an HTTP/2 message
+ * malformed (RFC 9113 section 8.2.1). Values from our own parsers are valid
+ * already; this guards values that crossed from the other protocol.
+ */
+export function isSafeFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0) return false;
+  }
+  return true;
+}
+
 /** Whether a response field (lower-case name) is about one hop and never forwarded: a codec that writes response heads itself asks here. */
 export function isHopByHopResponseField(name: string): boolean {
   return HOP_BY_HOP_RESPONSE.has(name);

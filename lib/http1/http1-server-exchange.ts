@@ -19,7 +19,7 @@ import { http1ErrorText } from '../errors/error-response.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
 import type { Route } from '../forwarding/route.ts';
 import { findCookieIn } from '../forwarding/session-cookie.ts';
-import { isHopByHopResponseField } from '../forwarding/hop-by-hop.ts';
+import { isHopByHopResponseField, isSafeFieldValue } from '../forwarding/hop-by-hop.ts';
 import { PoolAttempt } from './pool-attempt.ts';
 import { RequestBodyRelay } from './request-body-relay.ts';
 import type { HashHeaders, RequestHead } from './request-head.ts';
@@ -171,8 +171,8 @@ export class Http1ServerExchange extends Exchange {
       const value = headers[name];
       if (name === 'content-length') length = true;
       if (Array.isArray(value)) {
-        for (const v of value) if (isSafeValue(v)) head += `${name}: ${v}\r\n`;
-      } else if (isSafeValue(value)) head += `${name}: ${value}\r\n`;
+        for (const v of value) if (isSafeFieldValue(v)) head += `${name}: ${v}\r\n`;
+      } else if (isSafeFieldValue(value)) head += `${name}: ${value}\r\n`;
     }
     this.#bodiless = this.method === 'HEAD' || status === 204 || status === 304;
     let closeAfter = false;
@@ -207,7 +207,7 @@ export class Http1ServerExchange extends Exchange {
       for (const name in trailers) {
         const value = trailers[name];
         if (value === undefined || isHopByHopResponseField(name)) continue;
-        for (const v of Array.isArray(value) ? value : [value]) if (isSafeValue(v)) end += `${name}: ${v}\r\n`;
+        for (const v of Array.isArray(value) ? value : [value]) if (isSafeFieldValue(v)) end += `${name}: ${v}\r\n`;
       }
     }
     this.conn.writeClient(Buffer.from(end + '\r\n', 'latin1'));
@@ -242,13 +242,4 @@ function fieldOf(forward: string, lower: string): string | undefined {
     pos = end + 2;
   }
   return undefined;
-}
-
-/** A field value that cannot split the head: no CR, LF or NUL (an HTTP/2 peer's values are validated, but stay safe). */
-function isSafeValue(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0) return false;
-  }
-  return true;
 }
