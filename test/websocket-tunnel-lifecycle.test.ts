@@ -70,6 +70,28 @@ describe.each(ENGINES)('WebSocket tunnel limits and lifecycle (%s engine)', (eng
     await waitFor('the slot to be freed', () => proxy.app.listeners[0].route.tunnels!.count === 0);
   });
 
+  it('a non-101 answer whose body stalls is cut after the idle timeout, and frees its slot', async () => {
+    // The replica refuses the switch with a 403 that promises 100 bytes and sends 7, then nothing.
+    const stalling = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.write('HTTP/1.1 403 Forbidden\r\ncontent-length: 100\r\n\r\npartial'));
+    });
+    await new Promise<void>((res) => stalling.listen(0, '127.0.0.1', res));
+    cleanups.push(() => {
+      stalling.close();
+    });
+    const key = `127.0.0.1:${(stalling.address() as net.AddressInfo).port}`;
+    const proxy = await startProxy({ engine, endpoints: [key], global: { tunnelIdleTimeoutMs: 300, maxTunnels: 1 } });
+    cleanups.push(() => proxy.stop());
+    const endpoint = proxy.app.upstreams.get('default')!.endpoints.get(key)!;
+    const c = await open(proxy, '/chat');
+    expect(c.status).toBe(403);
+    const closed = await Promise.race([c.closed.then(() => true), new Promise<boolean>((res) => setTimeout(res, 2000, false))]);
+    // Cut (the client sees the connection close short of the 100 bytes), not held for ever.
+    expect(closed).toBe(true);
+    await waitFor('the slot and the load to be freed', () => proxy.app.listeners[0].route.tunnels!.count === 0 && endpoint.inFlight === 0);
+  });
+
   it('on shutdown tunnels run until the drain timeout, then close', async () => {
     const [r] = await replicas(1);
     const proxy = await proxyFor(engine, [r]);

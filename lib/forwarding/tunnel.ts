@@ -312,6 +312,10 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
   onResponseHead(status: number, head: string): void {
     if (this.#state !== S_HANDSHAKE) return;
     this.#clearTimer();
+    // The rest of the answer gets the tunnel idle timeout to arrive in whole: a replica that stalls
+    // mid-body must not hold a --max-tunnels slot for ever (the client's FIN does not end this state).
+    const idleMs = this.#registry?.idleTimeoutMs ?? 0;
+    if (idleMs > 0) this.#timer = setTimeout(onHandshakeTimeout, idleMs, this);
     this.#state = S_RESPONSE;
     this.#status = status;
     const cookie = this.#setCookie();
@@ -400,10 +404,17 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
 
   handshakeTimedOut(): void {
     this.#timer = null;
-    if (this.#state !== S_HANDSHAKE) return;
+    const state = this.#state;
+    if (state !== S_HANDSHAKE && state !== S_RESPONSE) return;
     const request = this.#request;
     this.#request = null;
     request?.abort();
+    if (state === S_RESPONSE) {
+      // Part of the answer went out: only a closed connection tells the client it is cut short.
+      this.client.destroy();
+      this.#finish(new TimeoutError(this.route.upstream.name, this.endpoint?.key, 'response to the upgrade handshake'));
+      return;
+    }
     this.#upstream = null;
     this.#fail(new TimeoutError(this.route.upstream.name, this.endpoint?.key, 'upgrade handshake'));
   }
