@@ -104,4 +104,24 @@ describe('SessionCookie', () => {
     expect([sc.started, sc.reissued, sc.rejected]).toEqual([5, 0, 5]);
     expect(sc.read(['cookie', `rs=${token(sc.setCookieFor(b))}`], setOf(a, b), carrier())).toBe(b);
   });
+
+  test('a static endpoint named by a long host name (a StatefulSet pod FQDN) holds sessions; one past what a token carries gets none, and nothing throws', () => {
+    // 79 characters: issuing its cookie threw a RangeError on the response path (the lean engine's process died).
+    const pod = endpoint('postgrpc-replica-2.postgrpc-headless.production-eu-west.svc.cluster.local', 50051);
+    for (const secret of [null, 'k'.repeat(32)]) {
+      const sc = new SessionCookie('pg', CONFIG, secret);
+      const head: Record<string, string | string[]> = {};
+      sc.issue(head, pod, carrier());
+      expect(typeof head['set-cookie']).toBe('string');
+      const c = carrier();
+      expect(sc.read(['cookie', `rs=${token(head['set-cookie'] as string)}`], setOf(a, pod), c)).toBe(pod);
+      expect(c.sessionState).toBe(SessionState.STUCK);
+      // Too long for the token's one length byte: served without a session (no Set-Cookie, not counted).
+      const huge = endpoint(`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`, 65535);
+      const head2: Record<string, string | string[]> = {};
+      expect(() => sc.issue(head2, huge, carrier())).not.toThrow();
+      expect(head2['set-cookie']).toBeUndefined();
+      expect(sc.started).toBe(1);
+    }
+  });
 });

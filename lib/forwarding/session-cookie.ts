@@ -16,7 +16,7 @@
 
 import type { SessionCookieConfig } from '../config/config.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import { decodeSessionToken, encodeSessionToken, upstreamTag } from './session-token.ts';
+import { decodeSessionToken, encodeSessionToken, isTokenKey, upstreamTag } from './session-token.ts';
 
 /** What read() found; `NONE` before it ran (no session cookie configured). */
 export const SessionState = {
@@ -142,6 +142,8 @@ export class SessionCookie {
   toIssue(endpoint: Endpoint, carrier: SessionCarrier): string | null {
     const state = carrier.sessionState;
     if (state === SessionState.STUCK && carrier.sessionEndpoint === endpoint) return null;
+    // A key no token can carry (a host name past MAX_KEY) gets no session: served, and nothing thrown on the response path.
+    if (!this.#setCookies.has(endpoint.key) && !isTokenKey(endpoint.key)) return null;
     if (state === SessionState.STUCK || state === SessionState.AWAY) this.reissued++;
     else this.started++;
     return this.setCookieFor(endpoint);

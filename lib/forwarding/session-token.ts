@@ -28,13 +28,22 @@ const KIND_PLAIN = 1;
 const KIND_MAC = 2;
 const HEADER = 6;
 const MAC_BYTES = 16;
-/** `[` + the longest IPv6 text (45) + `]:65535`, with room for a short host name. */
-export const MAX_KEY = 64;
-/** Longer cookie values are refused before decoding (oversized): ceil((6 + 64 + 16) * 4 / 3). */
-export const MAX_TOKEN_CHARS = 115;
+/**
+ * What the one length byte can say. Static endpoints may be host names
+ * (`static:web-0.web.prod.svc.cluster.local:8080`, a StatefulSet pod's FQDN
+ * easily passes 64 characters), not only `[IPv6]:PORT` (at most 53).
+ */
+export const MAX_KEY = 255;
+/** Longer cookie values are refused before decoding (oversized): ceil((6 + 255 + 16) * 4 / 3). */
+export const MAX_TOKEN_CHARS = 370;
 // What an endpoint key may hold: host names, IPv4, bracketed IPv6 (with a zone), a port.
 const KEY_CHAR = /^[0-9A-Za-z.:[\]%_-]+$/;
 const BASE64URL = /^[0-9A-Za-z_-]+$/;
+
+/** Whether a token can name `endpointKey` (encodeSessionToken throws otherwise). */
+export function isTokenKey(endpointKey: string): boolean {
+  return endpointKey.length > 0 && endpointKey.length <= MAX_KEY && KEY_CHAR.test(endpointKey);
+}
 
 /** The 4-byte tag of an upstream name, as an unsigned 32-bit integer. */
 export function upstreamTag(upstreamName: string): number {
@@ -43,7 +52,7 @@ export function upstreamTag(upstreamName: string): number {
 
 /** The token naming `endpointKey` of the upstream tagged `tag`; with `secret`, MAC'd. */
 export function encodeSessionToken(tag: number, endpointKey: string, secret: Buffer | null): string {
-  if (endpointKey.length === 0 || endpointKey.length > MAX_KEY || !KEY_CHAR.test(endpointKey)) throw new RangeError(`not an endpoint key: ${endpointKey}`);
+  if (!isTokenKey(endpointKey)) throw new RangeError(`not an endpoint key: ${endpointKey}`);
   const n = endpointKey.length;
   const bytes = Buffer.allocUnsafe(HEADER + n + (secret === null ? 0 : MAC_BYTES));
   bytes[0] = secret === null ? KIND_PLAIN : KIND_MAC;
