@@ -1,16 +1,15 @@
 // RFC 9113 conformance of ringside's HTTP/2 server (h2c with prior
 // knowledge), frame by frame from a raw socket, on both engines: lean (our
-// own server, issue 22; node:http2 until it lands) and compat (node:http2,
+// own server, lib/http2/server-session.ts, issue 22) and compat (node:http2,
 // kept as the reference). Each case is a fresh connection to ringside (a
 // child process) in front of a real h2c replica; after a stream error the
 // same connection must still serve a request, after a connection error a new
 // one must.
 //
-// node:http2 fails ten of h2spec's 146 cases (h2spec run against ringside,
-// 2026-12-06, both engines alike; issue 22). Nine are encoded here and must
-// pass on lean once our server lands: they are in LEAN_PENDING until then
-// (skipped on lean) and in COMPAT_KNOWN_FAILURES for good (skipped on compat,
-// whose server stays node:http2). The tenth (3.5/2), an invalid connection
+// node:http2 fails ten of h2spec's 146 cases (h2spec against ringside,
+// 2026-12-06, before our server; issue 22). Nine are encoded here; our server
+// passes them, node:http2 stays in COMPAT_KNOWN_FAILURES for good (skipped
+// on compat). A case our server does not pass yet goes in LEAN_PENDING. The tenth (3.5/2), an invalid connection
 // preface, is answered with HTTP/1.1 400 on purpose: the port also serves
 // HTTP/1.1 (RFC 9113 section 3.4 wants GOAWAY).
 // H2_RUN_PENDING=1 runs the skipped cases too, to see which pass.
@@ -21,11 +20,7 @@ import type { Engine } from '../lib/config/config.ts';
 import { F, H2FrameClient } from './support/h2-frame-client.ts';
 import { useH2Target } from './support/h2-server-target.ts';
 
-/**
- * Cases lean fails today because its HTTP/2 server is still node:http2. Our
- * own server (lib/http2/, issue 22) must pass them: remove each id here as it
- * does. h2spec's case id is in brackets.
- */
+/** Cases our server (lean) does not pass yet: remove each id here as it does. h2spec's case id is in the test name. */
 const LEAN_PENDING: ReadonlySet<string> = new Set<string>([
   // none: our server (lib/http2/server-session.ts) passes all nine.
 ]);
