@@ -21,39 +21,26 @@
 //   stream and connection windows, its MAX_FRAME_SIZE); what does not fit
 //   waits on the stream with the body Readable paused.
 //
-// Failure classification (what the listener may retry) is in ./h2-error.ts;
-// the response head and trailers are read by ./response-fields.ts.
+// The connection itself (socket, preface, timeouts, keepalive, teardown) is
+// ./h2-connection.ts; failure classification (what the listener may retry) is
+// in ./h2-error.ts; the response head and trailers are read by ./response-fields.ts.
 
-import net from 'node:net';
-import { timerWheel, type TimedItem } from '../io/timer-wheel.ts';
+import { timerWheel } from '../io/timer-wheel.ts';
 import { ConnectionReceiveWindow, grow } from './flow-control.ts';
 import { FrameReader, type FrameHandler } from './frame-reader.ts';
-import { FrameWriter } from './frame-writer.ts';
-import { CLIENT_PREFACE, DEFAULT_WINDOW, ErrorCode, errorCodeName, Flag, FRAME_HEADER_SIZE, FrameType, MAX_WINDOW, Setting, writeFrameHeader } from './frames.ts';
+import { ErrorCode, errorCodeName, Flag, MAX_WINDOW } from './frames.ts';
+import { H2Connection, MAX_HEADER_LIST_SIZE, PING_PAYLOAD, READ_BUFFER_SIZE, RECV_CONNECTION_WINDOW } from './h2-connection.ts';
 import { H2Error, H2ErrorCodes } from './h2-error.ts';
+import type { H2SessionOptions, H2SessionOwner } from './h2-session-options.ts';
 import { HpackDecoder, HpackError } from './hpack.ts';
 import { type H2Stream, RECV_STREAM_WINDOW, S_OPEN } from './h2-stream.ts';
-import type { H2SessionOptions, H2SessionOwner } from './h2-session-options.ts';
-import { OutboundFlow, type OutboundOwner } from './outbound-flow.ts';
+import type { OutboundOwner } from './outbound-flow.ts';
 import { parseContentLength, responseStatus, toResponseHeaders } from './response-fields.ts';
-import { PeerSettings, settingsFrameSize, writeSettingsFrame } from './settings.ts';
 
 type Headers = Record<string, string | string[]>;
 
-/**
- * The connection's receive window. It is credited as DATA arrives (the per
- * stream windows bound the memory), so it only has to be large enough that
- * it never throttles several streams at once.
- */
-export const RECV_CONNECTION_WINDOW = 16 << 20;
-/** Our SETTINGS_MAX_HEADER_LIST_SIZE (and the decoder's limit); the lean HTTP/1.1 engine accepts 64 KiB response heads too. */
-export const MAX_HEADER_LIST_SIZE = 64 * 1024;
-/** Streams we open before the peer's SETTINGS tell us its limit (many servers say 100; the peer may refuse extras). */
-const ASSUMED_MAX_STREAMS = 100;
 /** Never more concurrent streams on one connection than this, whatever the peer allows (undici's H2CClient used 1000). */
 const MAX_STREAMS_CAP = 1000;
-/** Read buffer: one per session, reused for every read. */
-const READ_BUFFER_SIZE = 64 * 1024;
 /** DATA payloads smaller than this are copied out of the read buffer; larger ones lend it (a new one is allocated). */
 const COPY_LIMIT = 8 * 1024;
 const LAST_STREAM_ID = 0x7fffffff;
@@ -63,98 +50,21 @@ const MAX_REQUEUES = 2;
 const EMPTY_TRAILERS: Headers = Object.freeze({}) as Headers;
 
 export { DEFAULT_PING_TIMEOUT_MS, type H2SessionOptions, type H2SessionOwner } from './h2-session-options.ts';
+export { MAX_HEADER_LIST_SIZE, RECV_CONNECTION_WINDOW } from './h2-connection.ts';
 
-/** The payload of our keepalive PINGs; an ack carrying anything else is not ours. */
-const PING_PAYLOAD = Buffer.from('ringside');
-
-/** Our SETTINGS: no push, our stream window, the default table, our header list limit. */
-const CLIENT_SETTINGS = [Setting.ENABLE_PUSH, 0, Setting.INITIAL_WINDOW_SIZE, RECV_STREAM_WINDOW, Setting.HEADER_TABLE_SIZE, 4096, Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE];
-
-export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Stream> {
-  readonly owner: H2SessionOwner;
-  readonly options: H2SessionOptions;
-  readonly socket: net.Socket;
-  readonly streams = new Map<number, H2Stream>();
-  /** Streams we may open at once: the peer's MAX_CONCURRENT_STREAMS (capped), or an assumption until it arrives. */
-  maxStreams = ASSUMED_MAX_STREAMS;
-  /** False once the session takes no new streams (GOAWAY, ids exhausted, closing, closed). */
-  usable = true;
-  closed = false;
-  /**
-   * For the timer wheel: the connect timeout while connecting; once
-   * connected, the earliest of the SETTINGS-ack and PING-ack timeouts, the
-   * idle timeout (no stream open) and the next keepalive check (see #arm).
-   */
-  deadline = 0;
-  #connected = false;
+export class H2Session extends H2Connection implements FrameHandler, OutboundOwner<H2Stream> {
   #settingsReceived = false;
-  /** When our SETTINGS must have been acknowledged (0: acknowledged). */
-  #settingsAckDue = 0;
-  /** When the ack of our outstanding PING is due (0: none outstanding). */
-  #pingDue = 0;
-  /** When the last bytes arrived from the peer (timer-wheel clock). */
-  #lastRead = 0;
-  /** When the session became idle (no stream open), for the idle timeout. */
-  #idleSince = 0;
   #nextStreamId = 1;
-  /** Graceful close asked: close once the last stream ends. */
-  #closing = false;
-
-  /** The peer's settings, the frame output and the send-side flow control (the streams send their request bodies through them). */
-  readonly peer = new PeerSettings();
-  readonly writer: FrameWriter;
-  readonly flow: OutboundFlow<H2Stream>;
   readonly #recv = new ConnectionReceiveWindow(RECV_CONNECTION_WINDOW);
   readonly #reader = new FrameReader(this, MAX_HEADER_LIST_SIZE * 2);
-  #readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   /** The stream of the DATA frame being read (null when it is gone). */
   #dataStream: H2Stream | null = null;
   readonly #decoder = new HpackDecoder(4096, MAX_HEADER_LIST_SIZE);
   readonly #fields: string[] = [];
 
+
   constructor(owner: H2SessionOwner, options: H2SessionOptions) {
-    this.owner = owner;
-    this.options = options;
-    this.maxStreams = options.initialMaxStreams ?? ASSUMED_MAX_STREAMS;
-    const self = this;
-    this.socket = net.connect({
-      host: options.host,
-      port: options.port,
-      noDelay: true,
-      onread: {
-        buffer: () => self.#readBuf,
-        callback: (n: number, buf: Uint8Array) => {
-          self.#onRead(buf as Buffer, n);
-          return true;
-        },
-      },
-    });
-    this.socket.on('connect', onSocketConnect);
-    this.socket.on('error', onSocketError);
-    this.socket.on('end', onSocketEnd);
-    this.socket.on('close', onSocketClose);
-    this.socket.on('drain', onSocketDrain);
-    (this.socket as SessionSocket)[kSession] = this;
-    this.writer = new FrameWriter(this.socket);
-    this.flow = new OutboundFlow(this.writer, this.peer, this);
-    timerWheel.add(this);
-    this.deadline = timerWheel.now + options.connectTimeoutMs;
-    // The preface, our SETTINGS and the connection window go out with the first requests' HEADERS, in one write.
-    const start = Buffer.allocUnsafe(CLIENT_PREFACE.length + settingsFrameSize(CLIENT_SETTINGS.length / 2) + FRAME_HEADER_SIZE + 4);
-    let o = CLIENT_PREFACE.copy(start, 0);
-    o = writeSettingsFrame(start, o, CLIENT_SETTINGS);
-    writeFrameHeader(start, o, 4, FrameType.WINDOW_UPDATE, 0, 0);
-    start.writeUInt32BE(RECV_CONNECTION_WINDOW - DEFAULT_WINDOW, o + FRAME_HEADER_SIZE);
-    this.writer.enqueue(start);
-  }
-
-  /** True when a new stream may be opened here now. */
-  get hasCapacity(): boolean {
-    return this.usable && this.streams.size < this.maxStreams;
-  }
-
-  get connected(): boolean {
-    return this.#connected;
+    super(owner, options);
   }
 
   /**
@@ -173,7 +83,7 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
     stream.state = S_OPEN;
     stream.sendWindow = this.peer.initialWindow;
     this.streams.set(id, stream);
-    if (this.streams.size === 1 && this.#connected) this.#arm();
+    if (this.streams.size === 1 && this.isConnected) this.arm();
     const body = stream.body;
     this.writer.headers(stream.headers, id, body === null, this.peer.maxFrame);
     if (body !== null) stream.attachBody();
@@ -263,125 +173,14 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
     stream.inbox = null;
     this.streams.delete(stream.id);
     if (this.streams.size === 0) {
-      if (this.#closing || (!this.usable && !this.closed)) {
-        this.#shutdown();
+      if (this.closing || (!this.usable && !this.closed)) {
+        this.shutdown();
         return;
       }
-      this.#idleSince = timerWheel.now;
-      this.#arm();
+      this.idleSince = timerWheel.now;
+      this.arm();
     }
     if (this.usable) this.owner.sessionHasCapacity(this);
-  }
-
-  // --- closing ---------------------------------------------------------------
-
-  /** Take no new streams; close once the open ones finished. */
-  close(): void {
-    this.#closing = true;
-    this.usable = false;
-    if (this.streams.size === 0) this.#shutdown();
-  }
-
-  /** Close now: every open stream fails with `err`. */
-  destroy(err: Error): void {
-    this.#fail(err, 0, false);
-  }
-
-  onDeadline(): void {
-    if (this.closed) return;
-    if (!this.#connected) {
-      this.#fail(Object.assign(new Error(`connect timeout after ${this.options.connectTimeoutMs} ms to ${this.options.host}:${this.options.port}`), { code: 'UND_ERR_CONNECT_TIMEOUT' }), 0, false);
-      return;
-    }
-    const now = timerWheel.now;
-    const timeout = this.options.pingTimeoutMs;
-    if (this.#settingsAckDue !== 0 && now >= this.#settingsAckDue) {
-      return this.connectionError(ErrorCode.SETTINGS_TIMEOUT, `no SETTINGS acknowledgement within ${timeout} ms`);
-    }
-    if (this.#pingDue !== 0 && now >= this.#pingDue) {
-      // The peer (or the path to it) is gone without closing the socket: fail the streams now instead of letting them hang.
-      const where = `${this.options.host}:${this.options.port}`;
-      this.#fail(new H2Error(H2ErrorCodes.CONNECTION_CLOSED, `upstream ${where} did not answer a PING within ${timeout} ms: connection taken for dead`), ErrorCode.NO_ERROR, true);
-      return;
-    }
-    if (this.streams.size === 0) {
-      if (now >= this.#idleSince + this.options.idleTimeoutMs) return this.close();
-    } else {
-      const interval = this.options.keepaliveIntervalMs;
-      if (interval > 0 && this.#pingDue === 0 && now >= this.#lastRead + interval) {
-        this.writer.ping(0, PING_PAYLOAD, 0);
-        this.#pingDue = now + timeout;
-      }
-    }
-    this.#arm();
-  }
-
-  /** Set the wheel deadline to the next thing to check once connected (0: nothing). */
-  #arm(): void {
-    let d = 0;
-    if (this.#settingsAckDue !== 0) d = this.#settingsAckDue;
-    if (this.#pingDue !== 0 && (d === 0 || this.#pingDue < d)) d = this.#pingDue;
-    let next = 0;
-    if (this.streams.size === 0) next = this.#idleSince + this.options.idleTimeoutMs;
-    else if (this.#pingDue === 0) {
-      const interval = this.options.keepaliveIntervalMs;
-      if (interval > 0) next = this.#lastRead + interval;
-    }
-    if (next !== 0 && (d === 0 || next < d)) d = next;
-    // A time already past fires on the next tick (0 would disarm it).
-    this.deadline = d;
-  }
-
-  /** GOAWAY(NO_ERROR), flush, end the socket. */
-  #shutdown(): void {
-    if (this.closed) return;
-    this.usable = false;
-    // We never accept server-initiated streams: the last one we processed is 0.
-    this.writer.goAway(0, ErrorCode.NO_ERROR);
-    this.writer.flushNow();
-    this.#finishClose();
-    this.socket.end();
-  }
-
-  #finishClose(err: Error | null = null): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.usable = false;
-    this.deadline = 0;
-    timerWheel.remove(this);
-    this.owner.sessionClosed(this, this.#connected ? null : err);
-  }
-
-  /** Tear the session down (with GOAWAY(`code`) first when asked): every open stream fails with `err`. */
-  #fail(err: Error, code: number, sendGoAway: boolean): void {
-    if (sendGoAway && !this.socket.destroyed) {
-      this.writer.goAway(0, code);
-      this.writer.flushNow();
-    }
-    this.writer.discard();
-    this.#finishClose(err);
-    if (!this.socket.destroyed) {
-      if (sendGoAway) this.socket.end();
-      this.socket.destroy();
-    }
-    const streams = [...this.streams.values()];
-    this.streams.clear();
-    for (const stream of streams) {
-      if (stream.state !== S_OPEN) continue;
-      stream.markDone();
-      stream.detachBody();
-      if (stream.body !== null && !stream.bodyEnded && !stream.body.destroyed) stream.body.destroy();
-      // A lost connection under a response whose head went out cut its body short (issue 18).
-      const cut = stream.headSeen && (err as { code?: unknown }).code === H2ErrorCodes.CONNECTION_CLOSED;
-      stream.handler.onResponseError?.(stream, cut ? new H2Error(H2ErrorCodes.TRUNCATED, err.message, -1, false, err) : err);
-    }
-  }
-
-  /** FrameHandler: a connection error (section 5.4.1): GOAWAY with `code`, close, fail every stream. */
-  connectionError(code: number, message: string): void {
-    if (this.closed) return;
-    const err = new H2Error(H2ErrorCodes.PROTOCOL, `HTTP/2 protocol error from upstream ${this.options.host}:${this.options.port}: ${message} (${errorCodeName(code)})`, code);
-    this.#fail(err, code, true);
   }
 
   /** FrameHandler: a stream error found by the frame reader. */
@@ -390,43 +189,16 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
     if (stream !== undefined) this.#streamError(stream, code, this.#protocolStreamError(message, code));
   }
 
-  // --- socket events ---------------------------------------------------------
-
-  onConnect(): void {
-    this.#connected = true;
-    const now = timerWheel.now;
-    this.#lastRead = now;
-    this.#idleSince = now;
-    // Our SETTINGS left with the preface (or leave with the next flush).
-    this.#settingsAckDue = now + this.options.pingTimeoutMs;
-    this.#arm();
-  }
-
-  onDrain(): void {
-    this.writer.socketFull = false;
-    this.flow.unblock(null);
-  }
-
-  onSocketGone(err: Error | null): void {
-    if (this.closed && this.streams.size === 0) return;
-    const where = `${this.options.host}:${this.options.port}`;
-    const failure =
-      err !== null && !this.#connected
-        ? err // a connect error keeps its code (ECONNREFUSED, ...): the request never left
-        : new H2Error(H2ErrorCodes.CONNECTION_CLOSED, `upstream ${where} closed the HTTP/2 connection${err !== null ? `: ${err.message}` : ''}`, -1, false, err ?? undefined);
-    this.#fail(failure, 0, false);
-  }
-
   // --- input (FrameHandler) ----------------------------------------------------
 
-  #onRead(buf: Buffer, n: number): void {
+  protected onBytes(buf: Buffer, n: number): void {
     if (this.closed && this.streams.size === 0) return;
-    this.#lastRead = timerWheel.now;
+    this.lastRead = timerWheel.now;
     try {
       this.#reader.read(buf, 0, n);
     } catch (err) {
       if (err instanceof HpackError) this.connectionError(ErrorCode.COMPRESSION_ERROR, err.message);
-      else this.#fail(err as Error, ErrorCode.INTERNAL_ERROR, true);
+      else this.fail(err as Error, ErrorCode.INTERNAL_ERROR, true);
     }
   }
 
@@ -446,7 +218,7 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
    */
   #http1Answer(): void {
     const where = `${this.options.host}:${this.options.port}`;
-    this.#fail(new H2Error(H2ErrorCodes.HTTP1_ONLY, `upstream ${where} answered the HTTP/2 connection preface with an HTTP/1.x status line: it speaks only HTTP/1.1`, -1, true), 0, false);
+    this.fail(new H2Error(H2ErrorCodes.HTTP1_ONLY, `upstream ${where} answered the HTTP/2 connection preface with an HTTP/1.x status line: it speaks only HTTP/1.1`, -1, true), 0, false);
   }
 
   /** Flow control for a DATA frame of `length` bytes; sets #dataStream (null when its stream is gone). False after a connection error. */
@@ -499,7 +271,7 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
     } else {
       // Lend the read buffer to the handler and read into a new one from now on.
       chunk = buf.subarray(start, end);
-      if (buf === this.#readBuf) this.#readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+      if (buf === this.readBuf) this.readBuf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
     }
     stream.deliver(chunk);
   }
@@ -518,7 +290,7 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
     try {
       this.#decoder.decode(buf, start, end, fields);
     } catch (err) {
-      // A malformed block is a connection error (section 4.3), thrown on to #onRead.
+      // A malformed block is a connection error (section 4.3), thrown on to onBytes.
       // A list over our SETTINGS_MAX_HEADER_LIST_SIZE was decoded to the end
       // (the table is still in step with the peer's): only its stream fails
       // (section 10.5.1), the others on the connection go on.
@@ -596,9 +368,9 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
   }
 
   settingsAck(): void {
-    if (this.#settingsAckDue !== 0) {
-      this.#settingsAckDue = 0;
-      if (this.#connected) this.#arm();
+    if (this.settingsAckDue !== 0) {
+      this.settingsAckDue = 0;
+      if (this.isConnected) this.arm();
     }
   }
 
@@ -624,9 +396,9 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
 
   ping(buf: Buffer, start: number, ack: boolean): void {
     if (!ack) this.writer.ping(Flag.ACK, buf, start);
-    else if (this.#pingDue !== 0 && buf.compare(PING_PAYLOAD, 0, 8, start, start + 8) === 0) {
-      this.#pingDue = 0;
-      this.#arm();
+    else if (this.pingDue !== 0 && buf.compare(PING_PAYLOAD, 0, 8, start, start + 8) === 0) {
+      this.pingDue = 0;
+      this.arm();
     }
   }
 
@@ -647,7 +419,7 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
       if (this.#takenBack(stream)) continue;
       stream.handler.onResponseError?.(stream, new H2Error(H2ErrorCodes.UNPROCESSED, `upstream ${where} sent GOAWAY (${errorCodeName(code)}) before processing the stream`, code, true));
     }
-    if (this.streams.size === 0 && !this.closed) this.#shutdown();
+    if (this.streams.size === 0 && !this.closed) this.shutdown();
   }
 
   windowUpdate(streamId: number, increment: number): void {
@@ -667,27 +439,6 @@ export class H2Session implements TimedItem, FrameHandler, OutboundOwner<H2Strea
     stream.sendWindow = window;
     if (stream.blocked) this.flow.unblock(stream);
   }
-}
-
-// Listeners shared by every session and body: they find their object through a field, so no closure is made per connection or request.
-const kSession = Symbol('h2Session');
-type SessionSocket = net.Socket & { [kSession]: H2Session };
-
-function onSocketConnect(this: SessionSocket): void {
-  this[kSession].onConnect();
-}
-function onSocketError(this: SessionSocket, err: Error): void {
-  this[kSession].onSocketGone(err);
-}
-function onSocketEnd(this: SessionSocket): void {
-  this[kSession].onSocketGone(null);
-  this.end();
-}
-function onSocketClose(this: SessionSocket): void {
-  this[kSession].onSocketGone(null);
-}
-function onSocketDrain(this: SessionSocket): void {
-  this[kSession].onDrain();
 }
 
 /** `HTTP/1.` at buf[o]: the start of an HTTP/1.x status line (RFC 9112 section 4), read from the 9 bytes of a frame header. */
