@@ -16,11 +16,8 @@
 // - response DATA: through ./outbound-flow.ts; a write that cannot go out
 //   returns false and the core pauses the upstream until the stream's
 //   consumer is resumed.
-// Defences (each counted through owner.defended, for the metrics): rapid
-// reset (CVE-2023-44487), SETTINGS/PING floods (acks queued while the client
-// does not read), empty-frame floods, CONTINUATION floods and HPACK bombs
-// (./frame-reader.ts, ./hpack.ts limits), too many streams, flow-control
-// abuse, malformed requests, and frames on closed streams (section 5.1).
+// Defences, each counted through owner.defended for the metrics: see
+// ./server-guards.ts, the frame reader's and HPACK decoder's limits, and below.
 
 import type net from 'node:net';
 import { SocketReader, type ReadTarget } from '../io/socket-reader.ts';
@@ -35,6 +32,8 @@ import { decodeRequest, decodeTrailers } from './request-fields.ts';
 import { type ServerStream as Stream, ServerRequestBody, ServerStream, SS_CLOSED, SS_HALF_CLOSED_REMOTE, SS_OPEN } from './server-stream.ts';
 import { PeerSettings, settingsFrameSize, writeSettingsFrame } from './settings.ts';
 import { Defence, type DefenceReason, DefenceFrame } from './defences.ts';
+import { C_CLIENT_RESET, C_ENDED, C_WE_RESET, ServerGuards } from './server-guards.ts';
+import type { ServerSessionOptions, ServerSessionOwner } from './server-session-options.ts';
 
 /** Our SETTINGS_MAX_CONCURRENT_STREAMS (what the node:http2 server was configured with). */
 export const SERVER_MAX_STREAMS = 1000;
@@ -46,45 +45,18 @@ const MAX_HEADER_PAIRS = 132;
 const STREAM_WINDOW = DEFAULT_WINDOW;
 /** The connection's receive window, credited as DATA arrives. */
 const CONNECTION_WINDOW = 16 << 20;
-/** Client RST_STREAMs allowed in a burst, and per second after it (what the listener gave node:http2: streamResetBurst, streamResetRate). */
-const RESET_BURST = 100;
-const RESET_RATE = 33;
 /** SETTINGS and PING acks queued while the client does not read our output: more is a flood (nghttp2 allows 1000). */
 const MAX_PENDING_ACKS = 1000;
-/** Empty DATA frames (without END_STREAM) and WINDOW_UPDATEs on closed streams tolerated per second before it is a flood. */
-const MAX_EMPTY_FRAMES = 1000;
-/** SETTINGS and PING frames tolerated per second, even from a client that reads the acks (a flood costs us an ack each). */
-const MAX_CONTROL_FRAMES = 10_000;
 /** Time allowed to acknowledge our SETTINGS (section 6.5.3). */
 const SETTINGS_TIMEOUT_MS = 10_000;
 /** Bytes of our output queued in the socket beyond which we stop reading the client (it is not reading ours). */
 const MAX_SOCKET_BACKLOG = 1 << 20;
 /** How long a connection closed in our defence may take to go before it is destroyed. */
 const DEFENSIVE_LINGER_MS = 200;
-/** Streams closed lately, remembered to tell a frame on a closed stream from one on an idle one (section 5.1). */
-const CLOSED_RING = 64;
 
 const SERVER_SETTINGS = [Setting.MAX_CONCURRENT_STREAMS, SERVER_MAX_STREAMS, Setting.MAX_HEADER_LIST_SIZE, SERVER_MAX_HEADER_LIST];
 
-// How a stream closed, for frames that still come on it (section 5.1).
-const C_ENDED = 1; // both sides ended: more frames are a connection error STREAM_CLOSED
-const C_CLIENT_RESET = 2; // the client reset it: a stream error STREAM_CLOSED
-const C_WE_RESET = 3; // we reset it: frames in flight are ignored
-
-/** What a server session tells the listener. */
-export interface ServerSessionOwner {
-  /** A request head arrived; `stream.body` is set when a body follows. */
-  onRequest(stream: ServerStream): void;
-  /** The session is closed (its socket too, or about to be). */
-  sessionClosed(session: ServerSession): void;
-  /** We sent a GOAWAY or RST_STREAM to defend ourselves (not a normal close or cancel), for the metrics. */
-  defended(frame: DefenceFrame, reason: DefenceReason): void;
-}
-
-export interface ServerSessionOptions {
-  /** A connection without open streams for this long is closed with GOAWAY (0: never). */
-  readonly idleTimeoutMs: number;
-}
+export type { ServerSessionOptions, ServerSessionOwner } from './server-session-options.ts';
 
 export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>, ReadTarget, TimedItem {
   readonly socket: net.Socket;
@@ -110,18 +82,10 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   #dataStream: ServerStream | null = null;
   #settingsAckDue = 0;
   #idleSince = 0;
-  #resetTokens = RESET_BURST;
-  #resetRefilled = 0;
   #pendingAcks = 0;
-  #emptyFrames = 0;
-  #controlFrames = 0;
-  /** When the current second of the per-second frame counts began. */
-  #countsSince = 0;
+  readonly #guards = new ServerGuards();
   /** The DATA frame being read was empty. */
   #dataEmpty = false;
-  readonly #closedIds = new Int32Array(CLOSED_RING);
-  readonly #closedHow = new Uint8Array(CLOSED_RING);
-  #closedNext = 0;
   #readsPaused = false;
 
   /** `head`: the bytes the listener read to recognise the connection preface (the preface and maybe more). */
@@ -147,7 +111,6 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     const now = timerWheel.now;
     this.#settingsAckDue = now + SETTINGS_TIMEOUT_MS;
     this.#idleSince = now;
-    this.#resetRefilled = now;
     timerWheel.add(this);
     this.#arm();
     if (head.length > CLIENT_PREFACE.length) this.onData(head.subarray(CLIENT_PREFACE.length));
@@ -255,7 +218,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     if (stream === null || stream.state !== SS_OPEN) return;
     if ((flags & Flag.END_STREAM) !== 0) this.#requestEnded(stream);
     // An empty DATA frame that does not even end the stream carries nothing: many are a flood (CVE-2019-9518).
-    else if (this.#dataEmpty && this.#count(false)) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'empty DATA flood');
+    else if (this.#dataEmpty && this.#guards.count(false)) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'empty DATA flood');
   }
 
   /** END_STREAM from the client: the request is complete (content-length must match, section 8.1.1). */
@@ -286,7 +249,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     if (stream !== undefined) return this.#trailers(stream, fields, endStream, tooLarge);
     if ((streamId & 1) === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on server stream ${streamId}`);
     if (streamId <= this.#lastStreamId) {
-      const how = this.#closedHow_(streamId);
+      const how = this.#guards.howClosed(streamId);
       if (how === C_WE_RESET) return;
       if (how === C_CLIENT_RESET) return this.#rstUnknown(streamId, ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED);
       if (how === C_ENDED) return this.#defend(ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
@@ -295,7 +258,8 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     this.#lastStreamId = streamId;
     if (this.#goingAway) return this.#rstUnknown(streamId, ErrorCode.REFUSED_STREAM, null);
     if (this.streams.size >= SERVER_MAX_STREAMS) return this.#rstUnknown(streamId, ErrorCode.REFUSED_STREAM, Defence.TOO_MANY_STREAMS);
-    if (tooLarge) return this.#refuseTooLarge(streamId);
+    // Over our SETTINGS_MAX_HEADER_LIST_SIZE: RST_STREAM (section 10.5.1 allows a 431 too; a reset costs us no response).
+    if (tooLarge) return this.#rstUnknown(streamId, ErrorCode.ENHANCE_YOUR_CALM, Defence.HEADERS_TOO_LARGE);
     // Section 5.3.1: a stream cannot depend on itself.
     if ((flags & SELF_DEPENDENT) !== 0) return this.#rstUnknown(streamId, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
     const created = new ServerStream(this, streamId, STREAM_WINDOW, this.peer.initialWindow);
@@ -319,15 +283,6 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     this.#requestEnded(stream);
   }
 
-  /**
-   * A request head over our SETTINGS_MAX_HEADER_LIST_SIZE: refused with
-   * RST_STREAM (RFC 9113 section 10.5.1 allows a 431 too; a reset keeps a
-   * hostile client from costing us a response), never forwarded.
-   */
-  #refuseTooLarge(streamId: number): void {
-    this.#rstUnknown(streamId, ErrorCode.ENHANCE_YOUR_CALM, Defence.HEADERS_TOO_LARGE);
-  }
-
   /** A frame other than HEADERS on a stream we do not hold. False when it was a connection error. */
   #frameOnUnknownStream(streamId: number, what: string): boolean {
     if (streamId > this.#lastStreamId) {
@@ -335,7 +290,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
       this.connectionError(ErrorCode.PROTOCOL_ERROR, `${what} on idle stream ${streamId}`);
       return false;
     }
-    const how = this.#closedHow_(streamId);
+    const how = this.#guards.howClosed(streamId);
     if (how === C_CLIENT_RESET) this.#rstUnknown(streamId, ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED);
     else if (how === C_ENDED) {
       this.#defend(ErrorCode.STREAM_CLOSED, Defence.STREAM_CLOSED, `${what} on closed stream ${streamId}`);
@@ -351,12 +306,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
       return;
     }
     // Rapid reset (CVE-2023-44487): every stream opened and reset costs us an upstream stream; a token bucket bounds the rate.
-    const now = timerWheel.now;
-    if (now > this.#resetRefilled) {
-      this.#resetTokens = Math.min(RESET_BURST, this.#resetTokens + ((now - this.#resetRefilled) * RESET_RATE) / 1000);
-      this.#resetRefilled = now;
-    }
-    if (--this.#resetTokens < 0) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RAPID_RESET, 'too many stream resets');
+    if (!this.#guards.reset()) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RAPID_RESET, 'too many stream resets');
     this.#close(stream, C_CLIENT_RESET);
     stream.body?.destroy();
     stream.consumer?.clientGone();
@@ -393,20 +343,9 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     if (!this.closed) this.writer.ping(Flag.ACK, buf, start);
   }
 
-  /** One more empty frame (`control` false) or SETTINGS/PING frame this second; true when over the limit. */
-  #count(control: boolean): boolean {
-    const now = timerWheel.now;
-    if (now - this.#countsSince >= 1000) {
-      this.#countsSince = now;
-      this.#emptyFrames = 0;
-      this.#controlFrames = 0;
-    }
-    return control ? ++this.#controlFrames > MAX_CONTROL_FRAMES : ++this.#emptyFrames > MAX_EMPTY_FRAMES;
-  }
-
   /** Another ack queued: a client that floods SETTINGS or PINGs is cut off (CVE-2019-9512, CVE-2019-9515). */
   #ack(): void {
-    if (this.#count(true)) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.CONTROL_FLOOD, 'SETTINGS or PING flood');
+    if (this.#guards.count(true)) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.CONTROL_FLOOD, 'SETTINGS or PING flood');
     if (!this.writer.socketFull && this.socket.writableLength === 0) {
       this.#pendingAcks = 0;
       return;
@@ -432,7 +371,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     const stream = this.streams.get(streamId);
     if (stream === undefined) {
       if (streamId > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${streamId}`);
-      else if (this.#count(false)) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'WINDOW_UPDATE flood on closed streams');
+      else if (this.#guards.count(false)) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.EMPTY_FRAMES, 'WINDOW_UPDATE flood on closed streams');
       return; // closed streams may still get updates
     }
     if (increment === 0) return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, Defence.PROTOCOL);
@@ -521,7 +460,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   #rstUnknown(streamId: number, code: number, reason: DefenceReason | null): void {
     this.writer.rstStream(streamId, code);
     if (reason !== null) this.owner.defended(DefenceFrame.RST_STREAM, reason);
-    this.#rememberClosed(streamId, C_WE_RESET);
+    this.#guards.closed(streamId, C_WE_RESET);
   }
 
   #close(stream: ServerStream, how: number): void {
@@ -529,25 +468,12 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     this.streams.delete(stream.id);
     this.#flow.drop(stream);
     if (this.#dataStream === stream) this.#dataStream = null;
-    this.#rememberClosed(stream.id, how);
+    this.#guards.closed(stream.id, how);
     if (this.streams.size === 0) {
       if (this.#goingAway) return this.#finish();
       this.#idleSince = timerWheel.now;
       this.#arm();
     }
-  }
-
-  #rememberClosed(streamId: number, how: number): void {
-    const i = this.#closedNext;
-    this.#closedIds[i] = streamId;
-    this.#closedHow[i] = how;
-    this.#closedNext = (i + 1) % CLOSED_RING;
-  }
-
-  #closedHow_(streamId: number): number {
-    const ids = this.#closedIds;
-    for (let i = 0; i < CLOSED_RING; i++) if (ids[i] === streamId) return this.#closedHow[i];
-    return 0;
   }
 
   // --- closing -----------------------------------------------------------------
