@@ -29,6 +29,8 @@ export const Defence = {
   HEADERS_TOO_LARGE: 9,
   /** Our SETTINGS were not acknowledged in time. */
   SETTINGS_TIMEOUT: 10,
+  /** More RST_STREAMs provoked per second than any client needs (CVE-2019-9514): the connection is cut. */
+  RESET_FLOOD: 11,
 } as const;
 export type DefenceReason = (typeof Defence)[keyof typeof Defence];
 export const DEFENCE_NAMES = [
@@ -43,4 +45,5 @@ export const DEFENCE_NAMES = [
   'compression_error',
   'headers_too_large',
   'settings_timeout',
+  'reset_flood',
 ] as const;

@@ -1,7 +1,7 @@
 // The per-connection counters our HTTP/2 server (./server-session.ts) defends
 // itself with, as plain numbers: the rapid-reset token bucket
 // (CVE-2023-44487), per-second counts of control frames and of empty frames
-// (CVE-2019-9512, -9515, -9518), and a ring of lately closed streams, which
+// (CVE-2019-9512, -9515, -9518) and of the resets they provoke (-9514), and a ring of lately closed streams, which
 // tells a frame on a closed stream from one on an idle stream (RFC 9113
 // section 5.1: STREAM_CLOSED, or PROTOCOL_ERROR).
 
@@ -14,6 +14,8 @@ const RESET_RATE = 33;
 const MAX_EMPTY_FRAMES = 1000;
 /** SETTINGS and PING frames tolerated per second, even from a client that reads the acks (a flood costs us an ack each). */
 const MAX_CONTROL_FRAMES = 10_000;
+/** RST_STREAMs we send per second (malformed requests, frames on closed streams, ...) before the client is cut (CVE-2019-9514). */
+const MAX_OUR_RESETS = 1000;
 /** Streams closed lately, remembered to tell a frame on a closed stream from one on an idle one. */
 const CLOSED_RING = 64;
 
@@ -30,6 +32,7 @@ export class ServerGuards {
   #resetRefilled = timerWheel.now;
   #emptyFrames = 0;
   #controlFrames = 0;
+  #ourResets = 0;
   /** When the current second of the per-second counts began. */
   #countsSince = 0;
   readonly #closedIds = new Int32Array(CLOSED_RING);
@@ -48,13 +51,24 @@ export class ServerGuards {
 
   /** One more SETTINGS or PING frame (`control`) or empty frame this second; true when over the limit. */
   count(control: boolean): boolean {
+    this.#second();
+    return control ? ++this.#controlFrames > MAX_CONTROL_FRAMES : ++this.#emptyFrames > MAX_EMPTY_FRAMES;
+  }
+
+  /** We sent one more RST_STREAM in our defence this second; true when that is a flood the client provokes. */
+  ourReset(): boolean {
+    this.#second();
+    return ++this.#ourResets > MAX_OUR_RESETS;
+  }
+
+  #second(): void {
     const now = timerWheel.now;
     if (now - this.#countsSince >= 1000) {
       this.#countsSince = now;
       this.#emptyFrames = 0;
       this.#controlFrames = 0;
+      this.#ourResets = 0;
     }
-    return control ? ++this.#controlFrames > MAX_CONTROL_FRAMES : ++this.#emptyFrames > MAX_EMPTY_FRAMES;
   }
 
   /** Stream `streamId` closed `how` (C_ENDED, C_CLIENT_RESET, C_WE_RESET). */

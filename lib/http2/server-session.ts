@@ -452,6 +452,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   #resetByUs(stream: Stream, code: number, reason: DefenceReason): void {
     this.writer.rstStream(stream.id, code);
     this.owner.defended(DefenceFrame.RST_STREAM, reason);
+    if (this.#guards.ourReset()) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RESET_FLOOD, 'reset flood');
     this.#close(stream, C_WE_RESET);
     if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy();
     stream.consumer?.clientGone();
@@ -460,6 +461,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   #rstUnknown(streamId: number, code: number, reason: DefenceReason | null): void {
     this.writer.rstStream(streamId, code);
     if (reason !== null) this.owner.defended(DefenceFrame.RST_STREAM, reason);
+    if (this.#guards.ourReset()) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RESET_FLOOD, 'reset flood');
     this.#guards.closed(streamId, C_WE_RESET);
   }
 
@@ -495,13 +497,17 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
 
   #goAwayAndClose(code: number): void {
     if (this.closed) return;
+    const neverRead = this.#settingsAckDue !== 0;
+    // What this turn queued (acks of a flood, say) is dropped: the GOAWAY goes out first.
+    this.writer.discard();
     this.writer.goAway(this.#lastStreamId, code);
     this.#finish();
-    // A client that reads has our GOAWAY and FIN within a round trip and closes; one that does not read (a
-    // flood from a paused socket) never will. We stop reading it, so its writes back up and it is waiting to
-    // write when the TCP reset comes a little later: it notices at once.
+    // A client that reads has our GOAWAY and FIN within a round trip and closes. One that does not read (a
+    // flood from a paused socket) never will, and notices a TCP reset only while it still writes: we stop
+    // reading it (its writes back up, so it is waiting to write) and reset it a little later, after a reader
+    // had the time to take the GOAWAY - sooner when it never even acknowledged our SETTINGS.
     this.#socketReader.pause();
-    setTimeout(resetSocket, DEFENSIVE_LINGER_MS, this.socket).unref();
+    setTimeout(resetSocket, neverRead ? DEFENSIVE_LINGER_MS / 10 : DEFENSIVE_LINGER_MS, this.socket).unref();
   }
 
   /** Flush, end the socket, and cancel what is still open. */
