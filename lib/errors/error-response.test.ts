@@ -51,7 +51,7 @@ describe('error responses (one mapping for every writer)', () => {
 
   it('after the head, gRPC trailers carry the error status, never OK', () => {
     expect(grpcErrorTrailers(new UpstreamResetError('recs', 'x'))['grpc-status']).toBe('14');
-    expect(grpcErrorTrailers(new UpstreamTruncatedError('recs', 'x'))['grpc-status']).toBe('13');
+    expect(grpcErrorTrailers(new UpstreamTruncatedError('recs', 'x'))['grpc-status']).toBe('14');
     expect(grpcErrorTrailers(new TimeoutError('recs', 'x', 'gRPC deadline'))['grpc-status']).toBe('4');
   });
 });

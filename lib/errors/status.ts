@@ -34,10 +34,14 @@ const HEADERS_TOO_LARGE: ErrorStatus = { httpStatus: 431, grpcStatus: GrpcStatus
 /** A gRPC call to an HTTP/1.1-only replica: UNAVAILABLE, as gRPC reports a server it cannot reach over HTTP/2. */
 const UPSTREAM_PROTOCOL: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'upstream_protocol' };
 /**
- * A response cut short after its head: gRPC clients report a body that ends
- * mid-message as INTERNAL, and the call is not safely retryable (part of it was delivered).
+ * A response cut short after its head (the upstream's connection broke, or its
+ * body did not match its content-length): gRPC's status-code table has a
+ * client report "some data transmitted before connection breaks" as
+ * UNAVAILABLE (https://grpc.io/docs/guides/status-codes), which is what a
+ * client talking to the dying replica directly would see. Not safely retryable:
+ * part of the call was delivered, and UNAVAILABLE does not promise otherwise.
  */
-const UPSTREAM_TRUNCATED: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.INTERNAL, reason: 'upstream_truncated' };
+const UPSTREAM_TRUNCATED: ErrorStatus = { httpStatus: 502, grpcStatus: GrpcStatus.UNAVAILABLE, reason: 'upstream_truncated' };
 /** Over a rate limit: HTTP 429 (RFC 6585 section 4); gRPC's RESOURCE_EXHAUSTED, as gRPC servers report their own rate limits. */
 const RATE_LIMITED: ErrorStatus = { httpStatus: 429, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'rate_limited' };
 /** Over --max-tunnels: the sidecar, not the upstream, is out of room (gRPC never upgrades; UNAVAILABLE for completeness). */
