@@ -113,6 +113,7 @@ export async function startApp(config: RingsideConfig, options: AppOptions): Pro
       listen: lc.listen,
       engine: config.engine,
       h2Defences: h2Defences.listener(lc.name),
+      h2IdleTimeoutMs: config.h2IdleTimeoutMs ?? DEFAULTS.h2IdleTimeoutMs,
       route: {
         listenerName: lc.name,
         slot: listenersOf(lc.upstream).indexOf(lc.name),

@@ -59,13 +59,14 @@ function buildGlobal(
   layers: readonly (Layer | undefined)[],
   secrets: SecretSources,
   problems: Problems,
-): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number; maxTunnels: number; tunnelIdleTimeoutMs: number; engine: Engine; rateLimitRedis: RateLimitRedisConfig | undefined; sessionCookieSecret: string | undefined } {
+): { logLevel: LogLevel; admin: HostPort; drainTimeoutMs: number; maxTunnels: number; tunnelIdleTimeoutMs: number; h2IdleTimeoutMs: number; engine: Engine; rateLimitRedis: RateLimitRedisConfig | undefined; sessionCookieSecret: string | undefined } {
   return {
     logLevel: valueOr<LogLevel>('log-level', layers, DEFAULTS.logLevel),
     admin: valueOr<HostPort>('admin', layers, DEFAULTS.admin),
     drainTimeoutMs: valueOr('drain-timeout', layers, DEFAULTS.drainTimeoutMs),
     maxTunnels: valueOr('max-tunnels', layers, DEFAULTS.maxTunnels),
     tunnelIdleTimeoutMs: valueOr('tunnel-idle-timeout', layers, DEFAULTS.tunnelIdleTimeoutMs),
+    h2IdleTimeoutMs: valueOr('h2-idle-timeout', layers, DEFAULTS.h2IdleTimeoutMs),
     engine: valueOr<Engine>('engine', layers, DEFAULTS.engine),
     rateLimitRedis: buildRateLimitRedis(layers, secrets, problems),
     sessionCookieSecret: sessionCookieSecret(pick('session-cookie-secret-file', layers), secrets, problems),

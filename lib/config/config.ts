@@ -167,9 +167,11 @@ export interface RingsideConfig {
   readonly maxTunnels?: number;
   /** --tunnel-idle-timeout in ms (0 = off). The loader always sets it; absent: the default. */
   readonly tunnelIdleTimeoutMs?: number;
+  /** --h2-idle-timeout in ms (0 = off): an HTTP/2 client connection without streams is closed. The loader always sets it; absent: the default. */
+  readonly h2IdleTimeoutMs?: number;
   /**
-   * The engine of every listener: the HTTP/1.1 server side (h2c clients are
-   * always served by node:http2) and the h2c upstream client.
+   * The engine of every listener: the server side for HTTP/1.1 and HTTP/2
+   * clients (lean: ours; compat: node:http and node:http2) and the h2c upstream client.
    * The loader always sets it; configs built in code may leave it out for the default.
    */
   readonly engine?: Engine;

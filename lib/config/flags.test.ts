@@ -65,6 +65,7 @@ const SAMPLES: Readonly<Record<string, readonly string[]>> = {
   'drain-timeout': ['0', '20s'],
   'max-tunnels': ['1', '10000'],
   'tunnel-idle-timeout': ['0', '90s', '1h'],
+  'h2-idle-timeout': ['0', '90s', '5m'],
   'dns-refresh': ['250ms', '5s'],
   'dns-respect-ttl': ['true', 'false'],
   'dns-family': ['any', 'ipv4', 'ipv6'],

@@ -7,7 +7,7 @@ const WIDTH = 80;
 const INDENT = '          ';
 
 const SECTIONS: readonly { readonly title: string; readonly names: readonly string[] }[] = [
-  { title: 'General', names: ['config', 'help', 'version', 'log-level', 'admin', 'drain-timeout', 'engine'] },
+  { title: 'General', names: ['config', 'help', 'version', 'log-level', 'admin', 'drain-timeout', 'engine', 'h2-idle-timeout'] },
   { title: 'Tunnels (WebSocket)', names: ['max-tunnels', 'tunnel-idle-timeout'] },
   { title: 'Listener and upstream', names: ['listen', 'upstream', 'upstream-protocol', 'connect-timeout', 'request-timeout'] },
   { title: 'Load balancing', names: ['lb', 'hash-header', 'hash-query', 'hash-cookie', 'hash-source-ip', 'hash-fallback', 'ring-mode', 'ring-entries-per-endpoint', 'min-ring-size', 'max-ring-size', 'hash-balance-factor'] },

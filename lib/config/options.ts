@@ -71,6 +71,7 @@ export const DEFAULTS = {
   drainTimeoutMs: 20_000,
   maxTunnels: 10_000,
   tunnelIdleTimeoutMs: 3_600_000,
+  h2IdleTimeoutMs: 300_000,
   engine: 'lean' as Engine,
   slowStartMs: 0,
   slowStartMinWeightPercent: 10,
@@ -282,6 +283,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   option({ name: 'engine', scope: 'global', fileKey: 'engine', placeholder: 'lean|compat', description: 'lean frames HTTP itself on raw sockets: the HTTP/1.1 server side (about 3x less CPU per request) and the client of h2c upstreams (--upstream-protocol h2c, gRPC); compat is node:http + undici (node:http2 for h2c upstreams), the reference both are tested against.', defaultText: DEFAULTS.engine, parse: oneOf<Engine>(['lean', 'compat']) }),
   option({ name: 'drain-timeout', scope: 'global', fileKey: 'drainTimeout', placeholder: 'DURATION', description: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process exits.', defaultText: formatDuration(DEFAULTS.drainTimeoutMs), parse: durationOption({ allowZero: true }) }),
   option({ name: 'max-tunnels', scope: 'global', fileKey: 'maxTunnels', placeholder: 'N', description: 'Tunnels (WebSocket and other HTTP/1.1 Upgrade requests) open at once, handshakes included; the next handshake gets 503 (1..1000000).', defaultText: String(DEFAULTS.maxTunnels), parse: integerIn(1, 1_000_000) }),
+  option({ name: 'h2-idle-timeout', scope: 'global', fileKey: 'h2IdleTimeout', placeholder: 'DURATION', description: 'Close an HTTP/2 client connection (h2c, gRPC) that has had no open stream for this long, with GOAWAY (lean engine); 0 turns it off.', defaultText: formatDuration(DEFAULTS.h2IdleTimeoutMs), parse: durationOption({ allowZero: true }) }),
   option({ name: 'tunnel-idle-timeout', scope: 'global', fileKey: 'tunnelIdleTimeout', placeholder: 'DURATION', description: 'Close a tunnel that carried no byte either way for this long (WebSocket pings count); 0 turns it off.', defaultText: formatDuration(DEFAULTS.tunnelIdleTimeoutMs), parse: durationOption({ allowZero: true }) }),
 
   option({ name: 'dns-refresh', scope: 'upstream', fileKey: 'dnsRefresh', upstreamKey: 'dns.refresh', placeholder: 'DURATION', description: `How often to re-resolve dns:/srv: targets (at least ${formatDuration(DNS_REFRESH_MIN_MS)}).`, defaultText: formatDuration(DEFAULTS.dnsRefreshMs), parse: durationOption({ minMs: DNS_REFRESH_MIN_MS }) }),

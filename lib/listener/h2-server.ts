@@ -10,7 +10,7 @@ import { ServerSession, type ServerSessionOwner } from '../http2/server-session.
 import type { ServerStream } from '../http2/server-stream.ts';
 import { handleServerStream } from './h2-server-exchange.ts';
 
-/** An HTTP/2 connection without open streams is closed (GOAWAY) after this long; clients reconnect when they need to. */
+/** The default of --h2-idle-timeout: an HTTP/2 connection without open streams is closed (GOAWAY) after this long; clients reconnect when they need to. */
 export const H2_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 /** Told about every defensive GOAWAY and RST_STREAM (ringside_http2_defences_total, wired in app.ts). */
@@ -21,12 +21,13 @@ export interface H2DefenceObserver {
 export class H2Server implements ServerSessionOwner {
   readonly route: Route;
   readonly sessions = new Set<ServerSession>();
-  readonly #options = { idleTimeoutMs: H2_IDLE_TIMEOUT_MS };
+  readonly #options: { readonly idleTimeoutMs: number };
   readonly #observer: H2DefenceObserver | null;
 
-  constructor(route: Route, observer: H2DefenceObserver | null) {
+  constructor(route: Route, observer: H2DefenceObserver | null, idleTimeoutMs: number = H2_IDLE_TIMEOUT_MS) {
     this.route = route;
     this.#observer = observer;
+    this.#options = { idleTimeoutMs };
   }
 
   /** `head`: the bytes read so far, starting with the connection preface. */

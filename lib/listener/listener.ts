@@ -13,7 +13,7 @@ import { createHttp1Server, type Http1Server } from '../http1/http1-server.ts';
 import { handleHttp1Request } from './http1-exchange.ts';
 import { handleHttp1Upgrade } from './http1-upgrade.ts';
 import { handleHttp2Stream } from './http2-exchange.ts';
-import { type H2DefenceObserver, H2Server } from './h2-server.ts';
+import { H2_IDLE_TIMEOUT_MS, type H2DefenceObserver, H2Server } from './h2-server.ts';
 import type { Route } from '../forwarding/route.ts';
 
 /** Requests in progress on an HTTP/1.1 socket (node:http's own idle tracking needs server.listen(), which we never call). */
@@ -42,6 +42,8 @@ export interface ListenerOptions {
   readonly engine?: Engine;
   /** Told about the GOAWAY and RST_STREAM frames our HTTP/2 server sends in its defence (the metrics). */
   readonly h2Defences?: H2DefenceObserver;
+  /** --h2-idle-timeout: our HTTP/2 server closes a connection without streams after this long (0: never; default 5 minutes). */
+  readonly h2IdleTimeoutMs?: number;
 }
 
 /**
@@ -195,7 +197,7 @@ export class Listener {
         return;
       }
       if (isPrefaceSoFar && this.engine === 'lean') {
-        (this.#h2 ??= new H2Server(this.route, this.options.h2Defences ?? null)).handleConnection(socket, head);
+        (this.#h2 ??= new H2Server(this.route, this.options.h2Defences ?? null, this.options.h2IdleTimeoutMs ?? H2_IDLE_TIMEOUT_MS)).handleConnection(socket, head);
         return;
       }
       socket.pause();
