@@ -18,4 +18,6 @@ export interface ServerSessionOwner {
 export interface ServerSessionOptions {
   /** A connection without open streams for this long is closed with GOAWAY (0: never). */
   readonly idleTimeoutMs: number;
+  /** --retry-buffer: request body bytes kept to send again on a retry. */
+  readonly retryBufferBytes: number;
 }

@@ -29,7 +29,8 @@ import { CLIENT_PREFACE, DEFAULT_WINDOW, ErrorCode, Flag, FRAME_HEADER_SIZE, Fra
 import { HpackDecoder, HpackError } from './hpack.ts';
 import { OutboundFlow, type OutboundOwner } from './outbound-flow.ts';
 import { decodeRequest, decodeTrailers } from './request-fields.ts';
-import { type ServerStream as Stream, ServerRequestBody, ServerStream, SS_CLOSED, SS_HALF_CLOSED_REMOTE, SS_OPEN } from './server-stream.ts';
+import { ServerRequestBody } from './server-request-body.ts';
+import { type ServerStream as Stream, ServerStream, SS_CLOSED, SS_HALF_CLOSED_REMOTE, SS_OPEN } from './server-stream.ts';
 import { PeerSettings, settingsFrameSize, writeSettingsFrame } from './settings.ts';
 import { Defence, type DefenceReason, DefenceFrame } from './defences.ts';
 import { C_CLIENT_RESET, C_ENDED, C_WE_RESET, ServerGuards } from './server-guards.ts';
@@ -228,7 +229,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
       return;
     }
     stream.state = SS_HALF_CLOSED_REMOTE;
-    stream.body?.push(null);
+    stream.body?.end();
   }
 
   headerBlock(buf: Buffer, start: number, end: number, flags: number, streamId: number): void {
@@ -267,7 +268,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     if (endStream) {
       if (created.contentLength > 0) return this.#rstUnknown(streamId, ErrorCode.PROTOCOL_ERROR, Defence.MALFORMED);
       created.state = SS_HALF_CLOSED_REMOTE;
-    } else created.body = new ServerRequestBody(created);
+    } else created.body = new ServerRequestBody(created, this.options.retryBufferBytes);
     if (this.streams.size === 0) this.#arm();
     this.streams.set(streamId, created);
     this.owner.onRequest(created);
@@ -308,7 +309,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     // Rapid reset (CVE-2023-44487): every stream opened and reset costs us an upstream stream; a token bucket bounds the rate.
     if (!this.#guards.reset()) return this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RAPID_RESET, 'too many stream resets');
     this.#close(stream, C_CLIENT_RESET);
-    stream.body?.destroy();
+    stream.body?.abort();
     stream.consumer?.clientGone();
   }
 
@@ -418,7 +419,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   resetStream(stream: ServerStream, code: number): void {
     this.writer.rstStream(stream.id, code);
     this.#close(stream, C_WE_RESET);
-    if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy();
+    stream.body?.abort();
   }
 
   canSend(stream: ServerStream): boolean {
@@ -445,7 +446,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     }
     this.writer.rstStream(stream.id, ErrorCode.NO_ERROR);
     this.#close(stream, C_WE_RESET);
-    stream.body?.destroy();
+    stream.body?.abort();
   }
 
   /** We reset an open stream because of what the client sent: its exchange is cancelled. */
@@ -454,7 +455,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     this.owner.defended(DefenceFrame.RST_STREAM, reason);
     if (this.#guards.ourReset()) this.#defend(ErrorCode.ENHANCE_YOUR_CALM, Defence.RESET_FLOOD, 'reset flood');
     this.#close(stream, C_WE_RESET);
-    if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy();
+    stream.body?.abort();
     stream.consumer?.clientGone();
   }
 
@@ -531,7 +532,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
     for (const stream of streams) {
       stream.state = SS_CLOSED;
       this.#flow.drop(stream);
-      if (stream.body !== null && !stream.body.readableEnded) stream.body.destroy();
+      stream.body?.abort();
       stream.consumer?.clientGone();
     }
   }

@@ -5,7 +5,7 @@
 // EventEmitter and no closures per stream; the consumer (the exchange) is
 // told things by direct method calls.
 
-import { Readable } from 'node:stream';
+import type { ServerRequestBody } from './server-request-body.ts';
 import type { ServerSession } from './server-session.ts';
 
 // Stream states (RFC 9113 section 5.1), from the server's side.
@@ -22,29 +22,6 @@ export interface ServerStreamConsumer {
   clientGone(): void;
   /** The response may flow again (the windows or the socket opened up after a write returned false). */
   resume(): void;
-}
-
-/**
- * A request body, fed by the session as DATA arrives; reading it credits the
- * stream's window, so a slow upstream slows the client (backpressure). A
- * stream reset or a lost connection destroys it without an error (nobody
- * listens for 'error' on it): the body tap sees 'close' before 'end' and
- * fails the stream the upstream client reads.
- */
-export class ServerRequestBody extends Readable {
-  readonly stream: ServerStream;
-  /** The request's trailers, set before the body ends (the body tap reads them at 'end'). */
-  trailers: Record<string, string> | null = null;
-
-  constructor(stream: ServerStream) {
-    super({ highWaterMark: 64 * 1024 });
-    this.stream = stream;
-  }
-
-  override _read(): void {
-    const stream = this.stream;
-    if (stream.bodyPaused) stream.session.bodyWanted(stream);
-  }
 }
 
 export class ServerStream {

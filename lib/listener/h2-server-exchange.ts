@@ -7,7 +7,6 @@
 import { errorResponse, grpcErrorTrailers } from '../errors/error-response.ts';
 import { BadRequestError, type RingsideError, UpstreamProtocolError } from '../errors/errors.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
-import { RequestBodyTap } from '../forwarding/request-body.ts';
 import type { Route } from '../forwarding/route.ts';
 import type { Hash64 } from '../hash/hash64.ts';
 import { ErrorCode } from '../http2/frames.ts';
@@ -140,7 +139,8 @@ export function handleServerStream(route: Route, stream: ServerStream): void {
     if (hashPolicy.compute(headerObject(stream.fields), stream.path, stream.session.remoteAddress, route.hash)) hash = route.hash;
     else route.observer.hashKeyMissing(route);
   }
-  const body = stream.body === null ? null : new RequestBodyTap(stream.body, route.upstream.config.retryBufferBytes);
+  // The session's body is the core's ExchangeBody itself (../http2/server-request-body.ts): no tap in between.
+  const body = stream.body;
   const deadline = exchange.isGrpc && stream.grpcTimeout !== '' ? parseGrpcTimeout(stream.grpcTimeout) : 0;
   exchange.start(stream.method, stream.path, stream.fields, body, hash, deadline);
 }

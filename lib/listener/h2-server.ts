@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import type { Route } from '../forwarding/route.ts';
 import type { DefenceFrame, DefenceReason } from '../http2/defences.ts';
-import { ServerSession, type ServerSessionOwner } from '../http2/server-session.ts';
+import { ServerSession, type ServerSessionOptions, type ServerSessionOwner } from '../http2/server-session.ts';
 import type { ServerStream } from '../http2/server-stream.ts';
 import { handleServerStream } from './h2-server-exchange.ts';
 
@@ -21,13 +21,13 @@ export interface H2DefenceObserver {
 export class H2Server implements ServerSessionOwner {
   readonly route: Route;
   readonly sessions = new Set<ServerSession>();
-  readonly #options: { readonly idleTimeoutMs: number };
+  readonly #options: ServerSessionOptions;
   readonly #observer: H2DefenceObserver | null;
 
   constructor(route: Route, observer: H2DefenceObserver | null, idleTimeoutMs: number = H2_IDLE_TIMEOUT_MS) {
     this.route = route;
     this.#observer = observer;
-    this.#options = { idleTimeoutMs };
+    this.#options = { idleTimeoutMs, retryBufferBytes: route.upstream.config.retryBufferBytes };
   }
 
   /** `head`: the bytes read so far, starting with the connection preface. */
