@@ -28,7 +28,7 @@ const COMPAT_KNOWN_FAILURES: ReadonlySet<string> = new Set(['rapid-reset-code', 
 const RUN_ALL = process.env.H2_RUN_PENDING === '1';
 const skipped = (engine: Engine, id: string): boolean => !RUN_ALL && (engine === 'lean' ? LEAN_PENDING : COMPAT_KNOWN_FAILURES).has(id);
 
-/** Peak RSS over the warm baseline that counts as a runaway. */
+/** Peak RSS growth within one test that counts as a runaway. */
 const RSS_GROWTH_CAP = 96 * 1024 * 1024;
 const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
 
@@ -376,5 +376,5 @@ describe.each<Engine>(['lean', 'compat'])('HTTP/2 server protections: a thousand
 
 });
 
-/** The idle timeout the idle test runs with; our server needs a way to set it (a flag) before the test can run. */
+/** The idle timeout the idle test runs with (--h2-idle-timeout). */
 const IDLE_TIMEOUT_MS = 1_000;
