@@ -1,10 +1,12 @@
 // The load generators, each run on the load core and bounded in time:
-// wrk for HTTP/1.1, h2load for h2c, bench/grpc-load.ts for gRPC unary.
-// All three report the same LoadResult.
+// wrk for HTTP/1.1, h2load for h2c, and for gRPC unary two: bench/grpc-load.ts
+// (@grpc/grpc-js) and h2load posting one length-prefixed Echo request.
+// All report the same LoadResult.
 
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { EchoService } from '../test/support/grpc-replicas.ts';
 import { runPinned } from './proc.ts';
 import { LOAD_CORE } from './upstreams.ts';
 
@@ -21,6 +23,20 @@ export interface LoadResult {
 
 export const Protocol = { http1: 'http1', h2c: 'h2c', grpc: 'grpc' } as const;
 export type Protocol = (typeof Protocol)[keyof typeof Protocol];
+
+/**
+ * The loads reported as rows of their own: a protocol's contenders are started
+ * once and each round runs every load of the protocol against each of them.
+ * gRPC has two: the grpc-js client is what users run but caps the rate at a
+ * few thousand calls/s on its core; h2load is not the bottleneck.
+ */
+export const Load = { http1: 'http1', h2c: 'h2c', grpc: 'grpc', grpcH2load: 'grpc-h2load' } as const;
+export type Load = (typeof Load)[keyof typeof Load];
+export const LOADS: Record<Protocol, readonly Load[]> = {
+  http1: [Load.http1],
+  h2c: [Load.h2c],
+  grpc: [Load.grpc, Load.grpcH2load],
+};
 
 export interface LoadTarget {
   host: string;
@@ -70,11 +86,37 @@ export async function runWrk(target: LoadTarget, seconds: number): Promise<LoadR
  * streams, cycling through 1000 URIs (`-i`); percentiles come from its
  * per-request log (`--log-file`: start, status, microseconds).
  */
-export async function runH2load(target: LoadTarget, seconds: number, tmpDir: string): Promise<LoadResult> {
+export function runH2load(target: LoadTarget, seconds: number, tmpDir: string): Promise<LoadResult> {
   const urisFile = join(tmpDir, `h2load-uris-${target.port}.txt`);
-  const logFile = join(tmpDir, `h2load-${target.port}.log`);
   writeFileSync(urisFile, Array.from({ length: 1000 }, (_, i) => `http://${target.host}:${target.port}/?key=${i}\n`).join(''));
-  const args = ['-t1', '-c10', '-m10', '-D', String(seconds), '-i', urisFile, '--log-file', logFile];
+  return h2load(target, seconds, tmpDir, ['-i', urisFile]);
+}
+
+// The Echo request of the grpc-js load ({ message: 'hello' }), serialised by the
+// fixture service's own serialiser, behind gRPC's 5-byte message prefix
+// (compressed flag 0, 32-bit big-endian length; PROTOCOL-HTTP2.md "Length-Prefixed-Message").
+const ECHO_MESSAGE: Buffer = EchoService.service.Unary.requestSerialize({ message: 'hello' });
+const GRPC_BODY = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), ECHO_MESSAGE]);
+GRPC_BODY.writeUInt32BE(ECHO_MESSAGE.length, 1);
+
+/**
+ * gRPC unary with h2load: 10 connections x 10 streams POSTing the Echo request
+ * to /ringside.test.Echo/Unary with gRPC's request headers. h2load has one set
+ * of headers for every request, so the hash key is one value (x-key: 0, one
+ * replica, for every contender alike). It counts 2xx, not grpc-status: the
+ * replies were checked once with nghttp (bench/README.md).
+ */
+export function runGrpcH2load(target: LoadTarget, seconds: number, tmpDir: string): Promise<LoadResult> {
+  const bodyFile = join(tmpDir, 'grpc-echo-request.bin');
+  writeFileSync(bodyFile, GRPC_BODY);
+  const headers = ['content-type: application/grpc', 'te: trailers', 'x-key: 0'].flatMap((h) => ['-H', h]);
+  return h2load(target, seconds, tmpDir, ['-d', bodyFile, ...headers, `http://${target.host}:${target.port}/ringside.test.Echo/Unary`]);
+}
+
+/** h2load, one thread, 10 connections x 10 concurrent streams, with `extra` naming the requests. */
+async function h2load(target: LoadTarget, seconds: number, tmpDir: string, extra: readonly string[]): Promise<LoadResult> {
+  const logFile = join(tmpDir, `h2load-${target.port}.log`);
+  const args = ['-t1', '-c10', '-m10', '-D', String(seconds), '--log-file', logFile, ...extra];
   const { stdout, stderr, code } = await runPinned(LOAD_CORE, 'h2load', args, (seconds + 30) * 1000);
   const counts = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
   const statuses = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
@@ -116,8 +158,9 @@ export async function runGrpcLoad(target: LoadTarget, seconds: number): Promise<
   return fromSummary(JSON.parse(line) as Summary);
 }
 
-export function runLoad(protocol: Protocol, target: LoadTarget, seconds: number, tmpDir: string): Promise<LoadResult> {
-  if (protocol === Protocol.http1) return runWrk(target, seconds);
-  if (protocol === Protocol.h2c) return runH2load(target, seconds, tmpDir);
+export function runLoad(load: Load, target: LoadTarget, seconds: number, tmpDir: string): Promise<LoadResult> {
+  if (load === Load.http1) return runWrk(target, seconds);
+  if (load === Load.h2c) return runH2load(target, seconds, tmpDir);
+  if (load === Load.grpcH2load) return runGrpcH2load(target, seconds, tmpDir);
   return runGrpcLoad(target, seconds);
 }

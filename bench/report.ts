@@ -2,7 +2,7 @@
 // contender with medians and min-max over the rounds, and ratios to HAProxy
 // taken round by round (the machine's speed drifts between rounds).
 
-import type { LoadResult, Protocol } from './load.ts';
+import type { Load, LoadResult } from './load.ts';
 
 export interface Sample {
   round: number;
@@ -12,7 +12,8 @@ export interface Sample {
 }
 
 export interface ContenderResult {
-  protocol: Protocol;
+  /** The load (a protocol, or gRPC's second generator). */
+  protocol: Load;
   name: string;
   /** Why there are no samples (n/a or failed to start), else null. */
   missing: string | null;
@@ -58,10 +59,11 @@ export function roundRatios(contender: ContenderResult, reference: ContenderResu
   return spread(ratios);
 }
 
-export const PROTOCOL_TITLES: Record<Protocol, string> = {
+export const PROTOCOL_TITLES: Record<Load, string> = {
   http1: 'HTTP/1.1 (wrk, 50 connections, GET /?key=0..999)',
   h2c: 'h2c (h2load, 10 connections x 10 streams, GET /?key=0..999)',
   grpc: 'gRPC unary (@grpc/grpc-js client, 4 channels, 100 calls in flight, x-key metadata 0..999)',
+  'grpc-h2load': 'gRPC unary (h2load, 10 connections x 10 streams, POST one Echo request, x-key: 0)',
 };
 
 export function protocolTable(results: readonly ContenderResult[], referenceName: string): string {
@@ -101,7 +103,7 @@ export function protocolTable(results: readonly ContenderResult[], referenceName
 /** One line per protocol: ringside's ratios to HAProxy. */
 export function headline(all: readonly ContenderResult[], subject: string, referenceName: string): string {
   const lines: string[] = [];
-  for (const protocol of Object.keys(PROTOCOL_TITLES) as Protocol[]) {
+  for (const protocol of Object.keys(PROTOCOL_TITLES) as Load[]) {
     const r = all.find((x) => x.protocol === protocol && x.name === subject && x.missing === null);
     const ref = all.find((x) => x.protocol === protocol && x.name === referenceName && x.missing === null);
     if (!r || !ref) continue;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTENDERS, REFERENCE, RINGSIDE_IMAGE } from './contenders.ts';
 import type { RunningContender } from './contenders.ts';
-import { Protocol, runLoad } from './load.ts';
+import { Load, LOADS, Protocol, runLoad } from './load.ts';
 import { readCpuMicros, readPeakRssKiB, runPinned } from './proc.ts';
 import { formatProfileSummary, summariseProfile } from './profile-summary.ts';
 import { headline, PROTOCOL_TITLES, protocolTable } from './report.ts';
@@ -89,46 +89,50 @@ const cpuOf = (c: RunningContender): number => (c.process ? readCpuMicros(c.proc
 
 async function benchProtocol(protocol: Protocol, tmpDir: string): Promise<ContenderResult[]> {
   const results: ContenderResult[] = [];
-  const running: { contender: RunningContender; result: ContenderResult }[] = [];
+  // One result per load of the protocol (gRPC: grpc-js and h2load) for each contender, started once.
+  const running: { contender: RunningContender; results: ContenderResult[] }[] = [];
   try {
     for (const c of CONTENDERS) {
-      const result: ContenderResult = { protocol, name: c.name, missing: c.unsupported(protocol), readyMs: null, peakRssKiB: null, samples: [] };
-      results.push(result);
-      if (result.missing !== null) continue;
+      const mine = LOADS[protocol].map((load): ContenderResult => ({ protocol: load, name: c.name, missing: c.unsupported(protocol), readyMs: null, peakRssKiB: null, samples: [] }));
+      results.push(...mine);
+      if (mine[0].missing !== null) continue;
       try {
         const contender = await c.start(protocol, { tmpDir });
         stops.add(contender.stop);
-        result.readyMs = contender.readyMs;
-        running.push({ contender, result });
+        for (const result of mine) result.readyMs = contender.readyMs;
+        running.push({ contender, results: mine });
         log(`${protocol} ${c.name}: ready${contender.readyMs === null ? '' : ` in ${contender.readyMs.toFixed(0)} ms`}${c.warmUp ? `; warming up ${WARMUP_SECONDS} s` : ''}`);
-        if (c.warmUp) await runLoad(protocol, contender.target, WARMUP_SECONDS, tmpDir);
+        if (c.warmUp) for (const load of LOADS[protocol]) await runLoad(load, contender.target, WARMUP_SECONDS, tmpDir);
       } catch (err) {
-        result.missing = `failed: ${String((err as Error).message).split('\n').slice(0, 3).join(' ')}`;
-        log(`${protocol} ${c.name}: ${result.missing}`);
+        for (const result of mine) result.missing = `failed: ${String((err as Error).message).split('\n').slice(0, 3).join(' ')}`;
+        log(`${protocol} ${c.name}: ${mine[0].missing}`);
       }
     }
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order each round so no contender always runs first or last.
       const order = running.map((_, i) => running[(i + round) % running.length]);
-      for (const { contender, result } of order) {
-        if (result.missing !== null) continue;
-        try {
-          const cpuBefore = cpuOf(contender);
-          const load = await runLoad(protocol, contender.target, SECONDS, tmpDir);
-          const cpuUs = cpuOf(contender) - cpuBefore;
-          const sample: Sample = { round, load, cpuUsPerRequest: contender.process && load.requests > 0 ? cpuUs / load.requests : null };
-          result.samples.push(sample);
-          log(
-            `${protocol} round ${round + 1}/${ROUNDS} ${contender.name}: ${load.rps.toFixed(0)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ` +
-              `${sample.cpuUsPerRequest === null ? '' : `${sample.cpuUsPerRequest.toFixed(1)} µs CPU/req, `}${load.errors} errors`,
-          );
-        } catch (err) {
-          result.missing = `failed in round ${round + 1}: ${String((err as Error).message).split('\n')[0]}`;
-          log(`${protocol} ${contender.name}: ${result.missing}`);
+      for (const { contender, results: mine } of order) {
+        for (const result of mine) {
+          if (result.missing !== null) continue;
+          try {
+            const cpuBefore = cpuOf(contender);
+            const load = await runLoad(result.protocol, contender.target, SECONDS, tmpDir);
+            const cpuUs = cpuOf(contender) - cpuBefore;
+            const sample: Sample = { round, load, cpuUsPerRequest: contender.process && load.requests > 0 ? cpuUs / load.requests : null };
+            result.samples.push(sample);
+            log(
+              `${result.protocol} round ${round + 1}/${ROUNDS} ${contender.name}: ${load.rps.toFixed(0)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ` +
+                `${sample.cpuUsPerRequest === null ? '' : `${sample.cpuUsPerRequest.toFixed(1)} µs CPU/req, `}${load.errors} errors`,
+            );
+          } catch (err) {
+            result.missing = `failed in round ${round + 1}: ${String((err as Error).message).split('\n')[0]}`;
+            log(`${result.protocol} ${contender.name}: ${result.missing}`);
+          }
         }
       }
     }
-    for (const { contender, result } of running) if (contender.process) result.peakRssKiB = readPeakRssKiB(contender.process.pid);
+    // Peak RSS is the process's, over all of the protocol's loads.
+    for (const { contender, results: mine } of running) if (contender.process) for (const result of mine) result.peakRssKiB = readPeakRssKiB(contender.process.pid);
   } finally {
     for (const { contender } of running) {
       await contender.stop();
@@ -138,18 +142,19 @@ async function benchProtocol(protocol: Protocol, tmpDir: string): Promise<Conten
   return results;
 }
 
-/** ringside under one protocol's load with --cpu-prof; returns the summary of the newest profile. */
-async function profileRingside(protocol: Protocol, tmpDir: string): Promise<string> {
+/** ringside under one load with --cpu-prof; returns the summary of the newest profile. */
+async function profileRingside(load: Load, tmpDir: string): Promise<string> {
+  const protocol = load === Load.grpcH2load ? Protocol.grpc : load;
   const ringside = CONTENDERS.find((c) => c.name === 'ringside')!;
   const before = new Set(readdirSync(RESULTS_DIR));
-  const name = `ringside-${protocol}-${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.cpuprofile`;
+  const name = `ringside-${load}-${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.cpuprofile`;
   const nodeFlags = ['--cpu-prof', '--cpu-prof-dir', RESULTS_DIR, '--cpu-prof-name', name];
   const contender = await ringside.start(protocol, { tmpDir, nodeFlags });
   stops.add(contender.stop);
   try {
-    await runLoad(protocol, contender.target, WARMUP_SECONDS, tmpDir);
-    const load = await runLoad(protocol, contender.target, PROFILE_SECONDS, tmpDir);
-    log(`profile ${protocol}: ${load.rps.toFixed(0)} req/s for ${PROFILE_SECONDS} s`);
+    await runLoad(load, contender.target, WARMUP_SECONDS, tmpDir);
+    const result = await runLoad(load, contender.target, PROFILE_SECONDS, tmpDir);
+    log(`profile ${load}: ${result.rps.toFixed(0)} req/s for ${PROFILE_SECONDS} s`);
   } finally {
     await contender.stop(); // SIGTERM -> ringside exits cleanly -> the profile is written
     stops.delete(contender.stop);
@@ -160,7 +165,7 @@ async function profileRingside(protocol: Protocol, tmpDir: string): Promise<stri
   if (fresh.length === 0) return '(no profile written: did ringside exit on SIGTERM?)';
   const file = join(RESULTS_DIR, fresh[0]);
   const summary = formatProfileSummary(summariseProfile(JSON.parse(readFileSync(file, 'utf8')), 20));
-  return `Profile: \`bench/results/${fresh[0]}\` (${PROTOCOL_TITLES[protocol]} load, ${WARMUP_SECONDS} s warm-up + ${PROFILE_SECONDS} s, includes start-up).\n\n${summary}`;
+  return `Profile: \`bench/results/${fresh[0]}\` (${PROTOCOL_TITLES[load]} load, ${WARMUP_SECONDS} s warm-up + ${PROFILE_SECONDS} s, includes start-up).\n\n${summary}`;
 }
 
 async function microBenchmark(script: string, core: number): Promise<string> {
@@ -175,14 +180,15 @@ const tmpDir = mkdtempSync(join(os.tmpdir(), 'ringside-bench-'));
 const started = new Date();
 const header = machine();
 const all: ContenderResult[] = [];
-const profiles: { protocol: Protocol; summary: string }[] = [];
+const profiles: { protocol: Load; summary: string }[] = [];
 try {
   const upstreams = await startUpstreams(tmpDir);
   stops.add(upstreams.stop);
   log(`upstreams ready (nginx pid ${upstreams.nginx.pid}, gRPC pid ${upstreams.grpc.pid})`);
   for (const protocol of PROTOCOLS) all.push(...(await benchProtocol(protocol, tmpDir)));
-  // The hot paths: the lean HTTP/1.1 engine, and HTTP/2 (node:http2 server side, lean h2c client).
+  // The hot paths: the lean HTTP/1.1 engine, HTTP/2 (our server, lean h2c client), and gRPC under h2load.
   for (const p of [Protocol.http1, Protocol.h2c]) if (PROTOCOLS.includes(p)) profiles.push({ protocol: p, summary: await profileRingside(p, tmpDir) });
+  if (PROTOCOLS.includes(Protocol.grpc)) profiles.push({ protocol: Load.grpcH2load, summary: await profileRingside(Load.grpcH2load, tmpDir) });
 } finally {
   await stopAll();
   rmSync(tmpDir, { recursive: true, force: true });
@@ -204,7 +210,7 @@ const report = [
   '',
   headline(all, 'ringside', REFERENCE),
   '',
-  ...PROTOCOLS.flatMap((p) => [`## ${PROTOCOL_TITLES[p]}`, '', protocolTable(all.filter((r) => r.protocol === p), REFERENCE), '']),
+  ...PROTOCOLS.flatMap((p) => LOADS[p]).flatMap((l) => [`## ${PROTOCOL_TITLES[l]}`, '', protocolTable(all.filter((r) => r.protocol === l), REFERENCE), '']),
   ...(profiles.length === 0 ? ['## Where ringside spends its CPU', '', '(not run)', ''] : profiles.flatMap(({ protocol, summary }) => [`## Where ringside spends its CPU (${protocol})`, '', summary, ''])),
   '## Ring hash micro-benchmarks (bench/ring.ts)',
   '',
