@@ -92,6 +92,33 @@ async function closedWithin(conn: F.RawH2Connection, ms: number): Promise<boolea
   return Promise.race([conn.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 }
 
+/**
+ * closedWithin for a client that does not read: with reading paused and
+ * nothing left to write, a socket never learns that the server reset it (no
+ * one polls it), so a real flooder notices the cut on its next write. Keep
+ * writing one PING every 100 ms while waiting, as a flooder keeps writing;
+ * whether ringside cut the connection then no longer depends on whether the
+ * flood's last bytes left before or after the reset (on a loaded machine they
+ * often left before, and the wait timed out though ringside had cut it).
+ */
+/** ringside_http2_defences_total for GOAWAYs sent because SETTINGS/PING acks piled up. */
+async function controlFloodCuts(adminPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const m = /^ringside_http2_defences_total\{[^}]*frame="goaway"[^}]*reason="control_frame_flood"[^}]*\} (\d+)$/m.exec(text);
+  return m === null ? 0 : Number(m[1]);
+}
+
+async function closedWhileWriting(conn: F.RawH2Connection, ms: number): Promise<boolean> {
+  const poke = setInterval(() => {
+    if (!conn.isClosed()) conn.write([F.ping(Buffer.from('poke0000'))]);
+  }, 100);
+  try {
+    return await closedWithin(conn, ms);
+  } finally {
+    clearInterval(poke);
+  }
+}
+
 /** Split a header block into HEADERS + CONTINUATION frames of at most 16 KiB (the default SETTINGS_MAX_FRAME_SIZE). */
 function headerFrames(streamId: number, block: Buffer): Buffer[] {
   const max = 16_384;
@@ -145,6 +172,7 @@ describe('HTTP/2 floods: GOAWAY, bounded memory, other clients unaffected', () =
     });
 
     it(`${name} flood from a client that never reads -> the connection is closed, memory stays bounded`, { timeout: 30_000 }, async () => {
+      const floodCutsBefore = await controlFloodCuts(ringside.adminPort);
       let conn!: F.RawH2Connection;
       const good = await wellBehaved(async () => {
         conn = await F.connectRawH2(ringside.port);
@@ -152,8 +180,10 @@ describe('HTTP/2 floods: GOAWAY, bounded memory, other clients unaffected', () =
         for (let batch = 0; batch < 30 && !conn.isClosed(); batch++) {
           if (!conn.write(Array.from({ length: 10_000 }, make))) await new Promise((r) => setTimeout(r, 20));
         }
-        expect(await closedWithin(conn, 10_000)).toBe(true);
+        expect(await closedWhileWriting(conn, 10_000)).toBe(true);
       });
+      // Cut by the flood defence, not by the SETTINGS timeout that also ends a client that never reads (and so never acks).
+      expect(await controlFloodCuts(ringside.adminPort)).toBeGreaterThan(floodCutsBefore);
       expect(good.failures).toEqual([]);
       expect(ringside.rss() - baselineRss).toBeLessThan(64 * 1024 * 1024);
     });
