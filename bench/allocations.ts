@@ -16,7 +16,7 @@ import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, RINGSIDE_IMAGE, ringsideArgs } from './contenders.ts';
-import { Protocol, runLoad } from './load.ts';
+import { Load, Protocol, runLoad } from './load.ts';
 import { spawnPinned, stopProcess } from './proc.ts';
 import { shortLocation } from './profile-summary.ts';
 import { createGrpcProbe, createH2cProbe, createHttp1Probe, waitReady } from './probe.ts';
@@ -27,8 +27,10 @@ const WARMUP_SECONDS = 3;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SAMPLER = fileURLToPath(new URL('./alloc-sampler.mjs', import.meta.url));
 
-const protocol = (process.argv[2] ?? Protocol.http1) as Protocol;
-if (!Object.values(Protocol).includes(protocol)) throw new Error(`bench/allocations: protocol must be http1, h2c or grpc, got ${protocol}`);
+// A load of bench/load.ts: http1, h2c, grpc (grpc-js) or grpc-h2load (gRPC under h2load).
+const loadName = (process.argv[2] ?? Load.http1) as Load;
+if (!Object.values(Load).includes(loadName)) throw new Error(`bench/allocations: load must be http1, h2c, grpc or grpc-h2load, got ${loadName}`);
+const protocol: Protocol = loadName === Load.grpcH2load ? Protocol.grpc : loadName;
 const script = resolve(process.argv[3] ?? join(ROOT, 'dist/cmd/ringside.js'));
 if (!existsSync(script)) throw new Error(`bench/allocations: ${script} not found (npm run build first)`);
 
@@ -73,9 +75,9 @@ try {
     const probe = protocol === Protocol.http1 ? createHttp1Probe : protocol === Protocol.h2c ? createH2cProbe : createGrpcProbe;
     const target = { host: '127.0.0.1', port };
     await waitReady(proc, probe(target.host, target.port));
-    await runLoad(protocol, target, WARMUP_SECONDS, tmpDir);
+    await runLoad(loadName, target, WARMUP_SECONDS, tmpDir);
     process.kill(proc.pid, 'SIGUSR2');
-    const load = await runLoad(protocol, target, SECONDS, tmpDir);
+    const load = await runLoad(loadName, target, SECONDS, tmpDir);
     process.kill(proc.pid, 'SIGUSR2');
     for (let i = 0; i < 100 && !existsSync(outFile); i++) await sleep(100);
     await sleep(200);
@@ -84,7 +86,7 @@ try {
     const { total, rows } = bytesByFunction(result.profile.head);
     const n = load.requests;
     const gc = result.gc;
-    console.log(`ringside allocations, ${protocol} load (${SECONDS} s sampled after ${WARMUP_SECONDS} s warm-up); ${new Date().toISOString()}, Node ${process.version}`);
+    console.log(`ringside allocations, ${loadName} load (${SECONDS} s sampled after ${WARMUP_SECONDS} s warm-up); ${new Date().toISOString()}, Node ${process.version}`);
     console.log(`script: ${relative(process.cwd(), script) || script}; flags: ${RINGSIDE_IMAGE.nodeFlags.join(' ')}\n`);
     console.log(`- requests: ${n} (${Math.round(n / SECONDS)}/s under the profiler), errors ${load.errors}`);
     console.log(`- allocated: ${(total / n).toFixed(0)} bytes per request (${(total / 2 ** 20).toFixed(1)} MiB in all)`);

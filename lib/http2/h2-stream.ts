@@ -8,6 +8,7 @@ import { DispatchControllerBase } from '../forwarding/dispatch-controller.ts';
 import { ErrorCode } from './frames.ts';
 import type { H2Session } from './h2-session.ts';
 import { CONNECTION_SPECIFIC } from './header-fields.ts';
+import { ServerBodyStream } from './server-request-body.ts';
 
 type Handler = Dispatcher.DispatchHandler;
 type Headers = Record<string, string | string[]>;
@@ -151,6 +152,8 @@ export class H2Stream extends DispatchControllerBase {
   attachBody(): void {
     const body = this.body!;
     body[kStream] = this;
+    // Our own server's body hands chunks straight to this stream: no events, listeners or ticks.
+    if (body instanceof ServerBodyStream) return body.attachSink(this);
     body.on('data', onBodyData);
     body.on('end', onBodyEnd);
     body.on('error', onBodyError);
@@ -161,6 +164,7 @@ export class H2Stream extends DispatchControllerBase {
     const body = this.body;
     if (body === null || body[kStream] !== this) return;
     body[kStream] = undefined;
+    if (body instanceof ServerBodyStream) return body.detachSink(this);
     body.off('data', onBodyData);
     body.off('end', onBodyEnd);
     body.off('error', onBodyError);
@@ -170,6 +174,11 @@ export class H2Stream extends DispatchControllerBase {
   sendBody(chunk: Buffer): void {
     if (this.state !== S_OPEN || chunk.length === 0) return;
     if (!this.session!.flow.send(this, chunk)) this.body!.pause();
+  }
+
+  /** Internal (BodySink): our server's request body failed (the client reset its stream). */
+  bodyFailed(err: Error): void {
+    if (this.state === S_OPEN) this.abort(err);
   }
 
   endBody(): void {

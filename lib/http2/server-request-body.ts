@@ -43,13 +43,13 @@ export class ServerRequestBody implements ExchangeBody {
       if (this.#recordedBytes <= this.#limit) this.#recorded.push(chunk);
       else this.#recorded = null;
     }
-    return this.current.push(chunk);
+    return this.current.takeChunk(chunk);
   }
 
   /** END_STREAM from the client. */
   end(): void {
     this.ended = true;
-    this.current.push(null);
+    this.current.finish();
   }
 
   /** The stream was reset or the connection lost before the body ended: the upstream attempt fails with it. */
@@ -57,7 +57,11 @@ export class ServerRequestBody implements ExchangeBody {
     if (this.ended) return;
     this.ended = true;
     this.#recorded = null;
-    this.current.destroy(new Error('the client aborted the request body'));
+    const current = this.current;
+    const err = new Error('the client aborted the request body');
+    // A sink hears of it now, as a reader would from the 'error' event.
+    current.sink?.bodyFailed(err);
+    current.destroy(err);
   }
 
   discard(): void {
@@ -73,15 +77,35 @@ export class ServerRequestBody implements ExchangeBody {
     if (this.#recorded === null) throw new Error('ServerRequestBody.replay: more was forwarded than the replay buffer holds');
     const next = new ServerBodyStream(this);
     for (const chunk of this.#recorded) next.push(chunk);
-    if (this.ended) next.push(null);
+    if (this.ended) next.finish();
     this.current = next;
     return next;
   }
 }
 
+/**
+ * Who takes a body without reading it as a stream: our h2c client's stream
+ * (./h2-stream.ts), so a request body that goes from our server to our client
+ * costs no 'data'/'end' events, listeners or nextTicks per request (a gRPC
+ * unary call's one DATA frame used to cost the Readable's resume and end
+ * ticks). It pauses and resumes the body like a reader, through pause/resume.
+ */
+export interface BodySink {
+  sendBody(chunk: Buffer): void;
+  endBody(): void;
+  bodyFailed(err: Error): void;
+}
+
 /** The stream an upstream client reads; reading it credits the client's window. */
 export class ServerBodyStream extends Readable {
   readonly #body: ServerRequestBody;
+  /** Set by attachSink: chunks go to it, not through the Readable (which still buffers while the sink is paused). */
+  sink: BodySink | null = null;
+  #sinkPaused = false;
+  /** The body's end was pushed to this stream. */
+  #ended = false;
+  /** The sink was told of the end (once). */
+  #sinkEnded = false;
 
   constructor(body: ServerRequestBody) {
     super({ highWaterMark: 64 * 1024 });
@@ -99,6 +123,67 @@ export class ServerBodyStream extends Readable {
     const body = this.#body;
     const stream = body.stream;
     if (body.current === this && stream.bodyPaused) stream.session.bodyWanted(stream);
+  }
+
+  /** A chunk of the client's body; false when it waits (paused sink or full buffer). */
+  takeChunk(chunk: Buffer): boolean {
+    const sink = this.sink;
+    if (sink === null || this.#sinkPaused || this.readableLength > 0) return this.push(chunk);
+    sink.sendBody(chunk);
+    // Sending may have paused the sink (no window upstream): the client's window waits for resume.
+    return !this.#sinkPaused;
+  }
+
+  /** The client's body ended. */
+  finish(): void {
+    this.#ended = true;
+    const sink = this.sink;
+    if (sink !== null && !this.#sinkPaused && this.readableLength === 0) {
+      this.#sinkEnded = true;
+      sink.endBody();
+    }
+    this.push(null);
+  }
+
+  /** The sink takes over from here: what is buffered goes to it now, the rest as it arrives. */
+  attachSink(sink: BodySink): void {
+    this.sink = sink;
+    this.#sinkPaused = false;
+    this.#drain();
+  }
+
+  detachSink(sink: BodySink): void {
+    if (this.sink === sink) this.sink = null;
+  }
+
+  override pause(): this {
+    if (this.sink === null) return super.pause();
+    this.#sinkPaused = true;
+    return this;
+  }
+
+  override resume(): this {
+    if (this.sink === null) return super.resume();
+    this.#sinkPaused = false;
+    this.#drain();
+    return this;
+  }
+
+  #drain(): void {
+    const sink = this.sink!;
+    while (this.readableLength > 0 && !this.#sinkPaused && this.sink === sink) sink.sendBody(this.read() as Buffer);
+    if (this.#sinkPaused || this.sink !== sink) return;
+    if (this.#ended) {
+      if (!this.#sinkEnded) {
+        this.#sinkEnded = true;
+        sink.endBody();
+      }
+    } else {
+      // Reading emptied the buffer: the client's window may be credited again (what _read does for a reader).
+      const body = this.#body;
+      const stream = body.stream;
+      if (body.current === this && stream.bodyPaused) stream.session.bodyWanted(stream);
+    }
   }
 }
 
