@@ -15,7 +15,11 @@
 // te: trailers, grpc-timeout), and the response each upstream is told to
 // give (x-r-* fields): status incl. 204/304, HEAD, body size, response
 // trailers, gRPC trailers-only, extra header fields; big responses are read
-// by a slow reader (pauses between chunks).
+// by a slow reader (pauses between chunks); now and then a request head past
+// 16 KiB (HEADERS + CONTINUATION), upstream responses with repeated fields
+// (set-cookie twice) and upstream cuts mid-response (reset / socket death).
+// The same corpus also runs as batches of 2-6 concurrent streams on one
+// connection (multiplexing), each matched to its upstream request by x-id.
 //
 // Equivalence:
 // - upstream request: method, path (and :authority/:scheme from an h2c
@@ -109,6 +113,8 @@ function objectLines(h: http2.IncomingHttpHeaders, drop: Set<string>): string[] 
 interface Upstream {
   port: number;
   last: Recorded | null;
+  /** Requests that carried x-id (the concurrent batches), by that id. */
+  byId: Map<string, Recorded>;
   close(): Promise<void>;
 }
 
@@ -154,7 +160,7 @@ const TRAILERS_REPEATED_ETAG: [string, string][] = [...TRAILERS_REPEATED, ['etag
 async function startH2cUpstream(): Promise<Upstream> {
   const server = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();
-  const up: Upstream = { port: 0, last: null, close: async () => {} };
+  const up: Upstream = { port: 0, last: null, byId: new Map(), close: async () => {} };
   server.on('session', (s) => {
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
@@ -174,6 +180,7 @@ async function startH2cUpstream(): Promise<Upstream> {
         body: sha(Buffer.concat(chunks)),
         trailers,
       };
+      if (headers['x-id'] !== undefined) up.byId.set(String(headers['x-id']), up.last);
       const s = scriptOf(String(headers[':method']), (n) => headers[n] as string | undefined, raw);
       if (s.grpcOnly) {
         stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'not here' }, { endStream: true });
@@ -209,7 +216,7 @@ async function startH2cUpstream(): Promise<Upstream> {
 }
 
 async function startHttp1Upstream(): Promise<Upstream> {
-  const up: Upstream = { port: 0, last: null, close: async () => {} };
+  const up: Upstream = { port: 0, last: null, byId: new Map(), close: async () => {} };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));
@@ -222,6 +229,7 @@ async function startHttp1Upstream(): Promise<Upstream> {
         body: sha(Buffer.concat(chunks)),
         trailers: lines(req.rawTrailers, FRAMING),
       };
+      if (req.headers['x-id'] !== undefined) up.byId.set(String(req.headers['x-id']), up.last);
       const s = scriptOf(req.method ?? '', (n) => req.headers[n] as string | undefined, req.rawHeaders);
       if (s.grpcOnly) {
         res.writeHead(200, [['content-type', 'application/grpc'], ['grpc-status', '5'], ['grpc-message', 'not here'], ['content-length', '0']]);
@@ -284,11 +292,13 @@ const field = fc.oneof(
   fc.tuple(token.map((t) => `x-${t}`), fieldValue),
   fc.tuple(fc.constantFrom('user-agent', 'authorization', 'x-forwarded-for'), fieldValue),
 );
+// Now and then a head past 16 KiB, which the client sends as HEADERS + CONTINUATION frames.
+const bigField = fc.tuple(fc.constant('x-big'), fc.integer({ min: 4_000, max: 12_000 }).map((n) => 'v'.repeat(n)));
 const req: fc.Arbitrary<Req> = fc.record({
   kind: fc.constantFrom<Kind>('h2c', 'http1'),
   method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'),
   path: fc.stringMatching(/^\/[a-zA-Z0-9/_.~%-]{0,20}(\?[a-zA-Z0-9=&%._~-]{0,20})?$/),
-  fields: fc.array(field, { maxLength: 8 }),
+  fields: fc.array(fc.oneof({ arbitrary: field, weight: 30 }, { arbitrary: bigField, weight: 1 }), { maxLength: 8 }),
   body: fc.option(fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 16_000, max: 90_000 })), { minLength: 1, maxLength: 3 }), { nil: null }),
   reqTrailers: fc.option(fc.uniqueArray(fc.tuple(token.map((t) => `x-rt-${t}`), fieldValue), { minLength: 1, maxLength: 3, selector: (f) => f[0] }), { nil: null, freq: 3 }),
   grpc: fc.boolean(),
@@ -338,10 +348,12 @@ function sessionFor(url: string): http2.ClientHttp2Session {
   return s;
 }
 
-function h2Send(url: string, r: Req): Promise<Seen> {
+function h2Send(url: string, r: Req, id?: string): Promise<Seen> {
   return new Promise((resolve) => {
     const withTrailers = r.reqTrailers !== null;
-    const stream = sessionFor(url).request(requestHeaders(r), { endStream: r.body === null && !withTrailers, waitForTrailers: withTrailers });
+    const head = requestHeaders(r);
+    if (id !== undefined) head['x-id'] = id;
+    const stream = sessionFor(url).request(head, { endStream: r.body === null && !withTrailers, waitForTrailers: withTrailers });
     const seen: Seen = { status: 0, headers: [], body: '', trailers: [], rst: null };
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), 5_000);
@@ -439,7 +451,23 @@ async function sameThroughBothEngines(r: Req): Promise<void> {
     const seen = await h2Send(proxies.get(key(engine, r.kind))!.url, r);
     results.push({ up: up.last, seen: normalise(seen) });
   }
-  const [compat, lean] = results;
+  compare(r, results[0], results[1]);
+}
+
+/** Several requests at once on one connection per engine (HTTP/2 multiplexing); each compared as above. */
+async function batchThroughBothEngines(kind: Kind, batch: Req[]): Promise<void> {
+  const results = new Map<Engine, { up: Recorded | null; seen: Seen }[]>();
+  for (const engine of ENGINES) {
+    const up = upstreams.get(key(engine, kind))!;
+    up.byId.clear();
+    const url = proxies.get(key(engine, kind))!.url;
+    const seen = await Promise.all(batch.map((r, i) => h2Send(url, { ...r, kind }, String(i))));
+    results.set(engine, seen.map((x, i) => ({ up: up.byId.get(String(i)) ?? null, seen: normalise(x) })));
+  }
+  batch.forEach((r, i) => compare({ ...r, kind }, results.get('compat')![i], results.get('lean')![i]));
+}
+
+function compare(r: Req, compat: { up: Recorded | null; seen: Seen }, lean: { up: Recorded | null; seen: Seen }): void {
   // A gRPC call to an HTTP/1.1 upstream never reaches it: both engines answer UNAVAILABLE (checked by the comparison).
   if (!(r.grpc && r.kind === 'http1')) expect(compat.up, 'the reference engine forwarded the request').not.toBeNull();
   const expected = expectedDifferences(r, compat);
@@ -469,6 +497,18 @@ describe('HTTP/2 clients: our HTTP/2 server (lean) vs node:http2 (compat), h2c a
     );
     expect(runs).toBeGreaterThan(60);
   }, 30_000);
+
+  it('the same for generated batches of concurrent streams on one connection', async () => {
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom<Kind>('h2c', 'http1'), fc.array(req, { minLength: 2, maxLength: 6 }), async (kind, batch) => {
+        runs++;
+        await batchThroughBothEngines(kind, batch);
+      }),
+      { numRuns: 40, seed: 20261207, endOnFailure: true, interruptAfterTimeLimit: 6_000 },
+    );
+    expect(runs).toBeGreaterThan(15);
+  }, 20_000);
 });
 
 // --- raw frames: what a node:http2 client refuses to send -----------------------
