@@ -374,7 +374,13 @@ function h2Send(url: string, r: Req, id?: string): Promise<Seen> {
     stream.on('close', () => {
       clearTimeout(timer);
       if (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) seen.rst = codeName(stream.rstCode);
-      seen.body = sha(Buffer.concat(chunks));
+      const got = Buffer.concat(chunks);
+      seen.body = sha(got);
+      // A reset stream's body is cut wherever the reset overtook it (RFC 9113
+      // section 5.4.2: whatever DATA the proxy still held is dropped), which is
+      // timing, not behaviour: such a body only has to be a prefix of what the upstream sent.
+      if (seen.rst !== null && r.abortAt !== null && got.equals(pattern(r.respBody, r.status).subarray(0, got.length))) seen.body = 'a prefix of the body sent';
+
       resolve(seen);
     });
     if (withTrailers) stream.on('wantTrailers', () => stream.sendTrailers(Object.fromEntries(r.reqTrailers!)));
@@ -426,6 +432,7 @@ function expectedDifferences(r: Req, compat: { up: Recorded | null; seen: Seen }
     // the upstream sent it, every field in order.
     expect(compat.seen.rst, 'compat resets on a repeated etag trailer').toBe('INTERNAL_ERROR');
     out.seen.rst = null;
+    out.seen.body = sha(pattern(r.respBody, r.status));
     out.seen.trailers = lines(TRAILERS_REPEATED_ETAG.flat(), new Set());
   }
   return out;
@@ -475,7 +482,7 @@ function compare(r: Req, compat: { up: Recorded | null; seen: Seen }, lean: { up
   expect(lean.seen).toEqual(expected.seen);
   const bodiless = r.method === 'HEAD' || r.status === 204 || r.status === 304 || r.grpcOnly;
   const sent = bodiless ? Buffer.alloc(0) : pattern(r.respBody, r.status).subarray(0, r.abortAt ?? r.respBody);
-  if (lean.up !== null) expect(lean.seen.body).toBe(sha(sent));
+  if (lean.up !== null && lean.seen.rst === null) expect(lean.seen.body).toBe(sha(sent));
   // Set-Cookie may not be joined (RFC 9110 section 5.3): each one arrives as its own field.
   if (r.respRepeat && lean.up !== null && !r.grpcOnly) expect(lean.seen.headers).toEqual(expect.arrayContaining(['set-cookie: a=1; Path=/', 'set-cookie: b=2']));
   // A response the upstream cut short must not reach the client as a complete one (both engines could agree on that bug).
