@@ -125,6 +125,8 @@ interface Script {
   grpcOnly: boolean;
   /** Cut the response after this many body bytes (h2c: RST_STREAM INTERNAL_ERROR; HTTP/1.1: the socket dies). */
   abortAt: number;
+  /** Answer after this many ms (x-r-delay). */
+  delay: number;
   /** Extra response fields, in order; a repeated name stays repeated (x-r-rep adds set-cookie twice and y-rep twice). */
   extra: [string, string][];
   bodiless: boolean;
@@ -144,6 +146,7 @@ function scriptOf(method: string, get: (name: string) => string | undefined, raw
     trailers: Number(get('x-r-trailers') ?? 0),
     grpcOnly: get('x-r-grpc-only') === '1',
     abortAt: Number(get('x-r-abort') ?? -1),
+    delay: Number(get('x-r-delay') ?? 0),
     extra,
     bodiless: method === 'HEAD' || status === 204 || status === 304,
   };
@@ -182,6 +185,7 @@ async function startH2cUpstream(): Promise<Upstream> {
       };
       if (headers['x-id'] !== undefined) up.byId.set(String(headers['x-id']), up.last);
       const s = scriptOf(String(headers[':method']), (n) => headers[n] as string | undefined, raw);
+      const answer = () => {
       if (s.grpcOnly) {
         stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'not here' }, { endStream: true });
         return;
@@ -203,6 +207,10 @@ async function startH2cUpstream(): Promise<Upstream> {
         return;
       }
       stream.end(pattern(s.body, s.status));
+      };
+      // A late answer (x-r-delay) to a stream the proxy already reset (a gRPC deadline) is skipped.
+      if (s.delay > 0) setTimeout(() => !stream.closed && answer(), s.delay);
+      else answer();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -231,6 +239,7 @@ async function startHttp1Upstream(): Promise<Upstream> {
       };
       if (req.headers['x-id'] !== undefined) up.byId.set(String(req.headers['x-id']), up.last);
       const s = scriptOf(req.method ?? '', (n) => req.headers[n] as string | undefined, req.rawHeaders);
+      const answer = () => {
       if (s.grpcOnly) {
         res.writeHead(200, [['content-type', 'application/grpc'], ['grpc-status', '5'], ['grpc-message', 'not here'], ['content-length', '0']]);
         res.end();
@@ -249,6 +258,9 @@ async function startHttp1Upstream(): Promise<Upstream> {
       // Chunked (no content-length), so the trailer section goes out; an array of pairs keeps a repeat.
       if (s.trailers > 0) res.addTrailers(s.trailers === 2 ? TRAILERS_REPEATED_ETAG : TRAILERS_PLAIN);
       res.end();
+      };
+      if (s.delay > 0) setTimeout(() => !req.socket.destroyed && answer(), s.delay);
+      else answer();
     });
   });
   server.keepAliveTimeout = 30_000;
@@ -279,6 +291,7 @@ interface Req {
   grpcOnly: boolean;
   abortAt: number | null;
   respRepeat: boolean;
+  delay: number;
   respHeaders: [string, string][];
   slow: boolean;
 }
@@ -302,13 +315,15 @@ const req: fc.Arbitrary<Req> = fc.record({
   body: fc.option(fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 16_000, max: 90_000 })), { minLength: 1, maxLength: 3 }), { nil: null }),
   reqTrailers: fc.option(fc.uniqueArray(fc.tuple(token.map((t) => `x-rt-${t}`), fieldValue), { minLength: 1, maxLength: 3, selector: (f) => f[0] }), { nil: null, freq: 3 }),
   grpc: fc.boolean(),
-  grpcTimeout: fc.option(fc.constantFrom('5S', '2000m', '30000000u', '1M'), { nil: null }),
+  grpcTimeout: fc.option(fc.constantFrom('5S', '2000m', '30000000u', '1M', '50m'), { nil: null }),
   status: fc.constantFrom(200, 201, 204, 304, 400, 404, 500, 503),
   respBody: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 60_000, max: 200_000 })),
   trailers: fc.constantFrom(0, 0, 1, 2),
   grpcOnly: fc.boolean(),
   abortAt: fc.option(fc.integer({ min: 0, max: 40_000 }), { nil: null, freq: 6 }),
   respRepeat: fc.boolean(),
+  // Rarely a late upstream: with grpc-timeout 50m a gRPC call ends DEADLINE_EXCEEDED at the proxy (the core's deadline, both engines).
+  delay: fc.oneof({ arbitrary: fc.constant(0), weight: 25 }, { arbitrary: fc.constant(120), weight: 1 }),
   respHeaders: fc.uniqueArray(fc.tuple(token.map((t) => `y-${t}`), fieldValue), { maxLength: 3, selector: (f) => f[0] }),
   slow: fc.boolean(),
 });
@@ -332,6 +347,7 @@ function requestHeaders(r: Req): http2.OutgoingHttpHeaders {
   h['x-r-trailers'] = String(r.trailers);
   if (r.grpcOnly) h['x-r-grpc-only'] = '1';
   if (r.respRepeat) h['x-r-rep'] = '1';
+  if (r.delay > 0) h['x-r-delay'] = String(r.delay);
   if (r.abortAt !== null) h['x-r-abort'] = String(Math.min(r.abortAt, r.respBody));
   for (const [k, v] of r.respHeaders) h[`x-r-h-${k}`] = v;
   return h;
@@ -481,7 +497,10 @@ function compare(r: Req, compat: { up: Recorded | null; seen: Seen }, lean: { up
   expect(lean.up).toEqual(expected.up);
   expect(lean.seen).toEqual(expected.seen);
   const bodiless = r.method === 'HEAD' || r.status === 204 || r.status === 304 || r.grpcOnly;
-  const sent = bodiless ? Buffer.alloc(0) : pattern(r.respBody, r.status).subarray(0, r.abortAt ?? r.respBody);
+  // The 50 ms deadline passes before a late upstream answers: no upstream response reaches the client.
+  const deadline = r.grpc && r.grpcTimeout === '50m' && r.delay > 0;
+  if (deadline) expect(lean.seen.headers.concat(lean.seen.trailers)).toContain('grpc-status: 4');
+  const sent = bodiless || deadline ? Buffer.alloc(0) : pattern(r.respBody, r.status).subarray(0, r.abortAt ?? r.respBody);
   if (lean.up !== null && lean.seen.rst === null) expect(lean.seen.body).toBe(sha(sent));
   // Set-Cookie may not be joined (RFC 9110 section 5.3): each one arrives as its own field.
   if (r.respRepeat && lean.up !== null && !r.grpcOnly) expect(lean.seen.headers).toEqual(expect.arrayContaining(['set-cookie: a=1; Path=/', 'set-cookie: b=2']));
@@ -504,6 +523,20 @@ describe('HTTP/2 clients: our HTTP/2 server (lean) vs node:http2 (compat), h2c a
     );
     expect(runs).toBeGreaterThan(60);
   }, 30_000);
+
+  // Fixed cases the corpus reaches only now and then.
+  const fixed: Req = {
+    kind: 'h2c', method: 'POST', path: '/pkg.Svc/Call?x=1', fields: [['cookie', 'a=1'], ['cookie', 'b=2']], body: [5], reqTrailers: null,
+    grpc: true, grpcTimeout: '50m', status: 200, respBody: 20, trailers: 1, grpcOnly: false, abortAt: null, respRepeat: false, delay: 120, respHeaders: [], slow: false,
+  };
+  for (const kind of KINDS) {
+    it(`a gRPC deadline (grpc-timeout 50m, ${kind} upstream 120 ms late): DEADLINE_EXCEEDED from the core on both`, async () => {
+      await sameThroughBothEngines({ ...fixed, kind });
+    });
+    it(`repeated fields both ways, request and response trailers (${kind} upstream)`, async () => {
+      await sameThroughBothEngines({ ...fixed, kind, grpc: false, grpcTimeout: null, delay: 0, reqTrailers: [['x-rt-a', '1']], trailers: 2, respRepeat: true, fields: [...fixed.fields, ['x-a', '1'], ['x-a', '2']] });
+    });
+  }
 
   it('the same for generated batches of concurrent streams on one connection', async () => {
     let runs = 0;
