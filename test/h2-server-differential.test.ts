@@ -34,7 +34,10 @@
 //   shared by both engines cannot pass; a response the upstream cut short
 //   must reach the client as reset (or gRPC status != 0), never as complete.
 //   Error messages are compared with the upstream's address and the upstream
-//   client codec's wording of a reset left out (normalise()).
+//   client codec's wording of a reset left out (normalise()). A reset
+//   stream's body only has to be a prefix of what was sent (how much DATA
+//   precedes the RST_STREAM is timing). A gRPC call whose upstream answers
+//   after its grpc-timeout must end with grpc-status 4 on both.
 //
 // Differences on purpose, each encoded where it applies with its reason:
 // - a repeated etag in an HTTP/1.1 upstream's response trailers: compat
