@@ -141,6 +141,8 @@ export class ServerBodyStream extends Readable {
     if (sink !== null && !this.#sinkPaused && this.readableLength === 0) {
       this.#sinkEnded = true;
       sink.endBody();
+      // Nothing reads this Readable: ending it would only schedule its 'readable' tick.
+      return;
     }
     this.push(null);
   }
