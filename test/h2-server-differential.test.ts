@@ -20,6 +20,9 @@
 // (set-cookie twice) and upstream cuts mid-response (reset / socket death).
 // The same corpus also runs as batches of 2-6 concurrent streams on one
 // connection (multiplexing), each matched to its upstream request by x-id.
+// Fixed cases: a gRPC deadline, repeated fields with trailers both ways, and
+// a client RST_STREAM(CANCEL) mid-response (the h2c upstream stream must be
+// reset with CANCEL through both engines).
 //
 // Equivalence:
 // - upstream request: method, path (and :authority/:scheme from an h2c
@@ -118,6 +121,8 @@ interface Upstream {
   last: Recorded | null;
   /** Requests that carried x-id (the concurrent batches), by that id. */
   byId: Map<string, Recorded>;
+  /** h2c: the RST_STREAM code the last upstream stream closed with (0 for a clean end). */
+  lastClose: number | null;
   close(): Promise<void>;
 }
 
@@ -166,13 +171,14 @@ const TRAILERS_REPEATED_ETAG: [string, string][] = [...TRAILERS_REPEATED, ['etag
 async function startH2cUpstream(): Promise<Upstream> {
   const server = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();
-  const up: Upstream = { port: 0, last: null, byId: new Map(), close: async () => {} };
+  const up: Upstream = { port: 0, last: null, byId: new Map(), lastClose: null, close: async () => {} };
   server.on('session', (s) => {
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
   });
   server.on('stream', (stream, headers, _flags, raw: string[]) => {
     stream.on('error', () => {});
+    stream.on('close', () => (up.lastClose = stream.rstCode ?? 0));
     const chunks: Buffer[] = [];
     let trailers: string[] = [];
     stream.on('trailers', (_t, _f, rawT: string[]) => (trailers = lines(rawT, FRAMING)));
@@ -227,7 +233,7 @@ async function startH2cUpstream(): Promise<Upstream> {
 }
 
 async function startHttp1Upstream(): Promise<Upstream> {
-  const up: Upstream = { port: 0, last: null, byId: new Map(), close: async () => {} };
+  const up: Upstream = { port: 0, last: null, byId: new Map(), lastClose: null, close: async () => {} };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));
@@ -540,6 +546,24 @@ describe('HTTP/2 clients: our HTTP/2 server (lean) vs node:http2 (compat), h2c a
       await sameThroughBothEngines({ ...fixed, kind, grpc: false, grpcTimeout: null, delay: 0, reqTrailers: [['x-rt-a', '1']], trailers: 2, respRepeat: true, fields: [...fixed.fields, ['x-a', '1'], ['x-a', '2']] });
     });
   }
+
+  // RST_STREAM(CANCEL) from the client mid-response: both engines cancel the upstream stream, and both keep serving.
+  it('a client that cancels mid-response: the h2c upstream stream is reset with CANCEL on both', async () => {
+    const codes: (number | null)[] = [];
+    for (const engine of ENGINES) {
+      const up = upstreams.get(key(engine, 'h2c'))!;
+      up.lastClose = null;
+      const stream = sessionFor(proxies.get(key(engine, 'h2c'))!.url).request({ ':path': '/cancel', 'x-r-body': '2000000' });
+      stream.on('error', () => {});
+      await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      for (let i = 0; i < 100 && up.lastClose === null; i++) await new Promise((r) => setTimeout(r, 10));
+      codes.push(up.lastClose);
+    }
+    expect(codes).toEqual([http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL]);
+    const after: Req = { ...fixed, grpc: false, grpcTimeout: null, delay: 0 };
+    await sameThroughBothEngines(after);
+  });
 
   it('the same for generated batches of concurrent streams on one connection', async () => {
     let runs = 0;
