@@ -47,11 +47,21 @@ WORKDIR /app
 # 3-4 MiB less peak RSS under the benchmark's HTTP/1.1 load (86 -> 83 MiB,
 # bench/memory.ts), CPU within the noise. bench/contenders.ts runs ringside with
 # these variables too.
+# NODE_OPTIONS=--max-old-space-size=512: V8 lets the old generation grow by a
+# factor of up to 4 between mark-compacts when its limit is the machine's
+# default (GBs), only ~1.3-1.4 under 512 MiB. Under h2c load ~1.5 KB of every
+# request is promoted and dies in the old generation (bench/allocations.ts with
+# minor-GC garbage left out), so with the default the old generation swung
+# between ~8.5 MiB live and ~42 MiB: peak RSS 122 -> 85 MiB, CPU per request
+# and HTTP/1.1 unchanged (bench/memory.ts, MEM_PROTOCOL=h2c; bench/README.md).
+# In NODE_OPTIONS, not the ENTRYPOINT, so a pod's NODE_OPTIONS (the manifests
+# set 96) replaces it rather than being overridden by it.
 ENV NODE_ENV=production \
     RINGSIDE_LISTEN=127.0.0.1:15001 \
     RINGSIDE_ADMIN=0.0.0.0:15090 \
     MALLOC_ARENA_MAX=1 \
-    GLIBC_TUNABLES=glibc.malloc.trim_threshold=65536:glibc.malloc.top_pad=0
+    GLIBC_TUNABLES=glibc.malloc.trim_threshold=65536:glibc.malloc.top_pad=0 \
+    NODE_OPTIONS=--max-old-space-size=512
 # Files stay owned by root and read-only to the process: ringside writes
 # nothing, so the pod can mount the root filesystem read-only.
 COPY --from=deps /app/node_modules ./node_modules

@@ -167,12 +167,13 @@ export const RINGSIDE_IMAGE = ((): { nodeFlags: readonly string[]; script: strin
   const argv = entrypoint?.getJSONStrings().map((a) => a.getJSONValue()) ?? [];
   if (argv[0] !== 'node' || !argv.at(-1)?.endsWith('.js')) throw new Error(`bench: expected the Dockerfile's ENTRYPOINT to be ["node", ...flags, "dist/....js"], got ${JSON.stringify(argv)}`);
   // The runtime (last) stage's process-tuning environment (the C library's
-  // allocator), not ringside's own RINGSIDE_* settings: the benchmark passes those as flags.
+  // allocator, V8's old-generation bound in NODE_OPTIONS), not ringside's own
+  // RINGSIDE_* settings: the benchmark passes those as flags.
   const runtimeStart = dockerfile.getFROMs().at(-1)?.getRange().start.line ?? 0;
   const env: Record<string, string> = {};
   for (const instruction of dockerfile.getENVs()) {
     if (instruction.getRange().start.line < runtimeStart) continue;
-    for (const p of instruction.getProperties()) if (/^(MALLOC_|GLIBC_TUNABLES$)/.test(p.getName())) env[p.getName()] = p.getValue() ?? '';
+    for (const p of instruction.getProperties()) if (/^(MALLOC_|GLIBC_TUNABLES$|NODE_OPTIONS$)/.test(p.getName())) env[p.getName()] = p.getValue() ?? '';
   }
   return { nodeFlags: argv.slice(1, -1), script: join(ROOT, argv.at(-1)!), env };
 })();

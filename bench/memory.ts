@@ -1,5 +1,5 @@
-// Memory of ringside under the benchmark's HTTP/1.1 load, with a breakdown of
-// where the resident pages are, for comparing builds and Node.js flags.
+// Memory of ringside under the benchmark's HTTP/1.1 (or h2c, gRPC) load, with a
+// breakdown of where the resident pages are, for comparing builds and Node.js flags.
 //
 // Run: npx node bench/memory.ts [VARIANT ...]
 //   VARIANT is LABEL=SCRIPT[,FLAG...], e.g.
@@ -10,18 +10,19 @@
 // Settings: MEM_ROUNDS (2), MEM_LOADS (5) x MEM_SECONDS (8) of load after a
 // 3 s warm-up, MEM_GAP_SECONDS (0) idle between loads: the same amount of load
 // one ringside process gets in a full `npm run bench` HTTP/1.1 pass. Variants
-// alternate within each round.
+// alternate within each round. MEM_PROTOCOL=http1|h2c|grpc (http1): the load
+// generator and upstreams of that `npm run bench` pass (h2load -c10 -m10 for h2c).
 // Build dist/ first (npm run build); this script does not.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findFreePort, RINGSIDE_IMAGE, ringsideArgs } from './contenders.ts';
-import { Protocol, runWrk } from './load.ts';
+import { createProbe, findFreePort, RINGSIDE_IMAGE, ringsideArgs } from './contenders.ts';
+import { Protocol, runLoad } from './load.ts';
 import { readCpuMicros, readPeakRssKiB, spawnPinned, stopProcess } from './proc.ts';
 import type { PinnedProcess } from './proc.ts';
-import { createHttp1Probe, waitReady } from './probe.ts';
+import { waitReady } from './probe.ts';
 import { spread } from './report.ts';
 import { PROXY_CORE, startUpstreams } from './upstreams.ts';
 
@@ -32,6 +33,8 @@ const SECONDS = Number(process.env.MEM_SECONDS ?? 8);
 // rounds while the other contenders run, and its pooled upstream connections
 // time out (4 s) and are opened again by the next round.
 const GAP_SECONDS = Number(process.env.MEM_GAP_SECONDS ?? 0);
+const PROTOCOL = (process.env.MEM_PROTOCOL ?? Protocol.http1) as Protocol;
+if (!Object.values(Protocol).includes(PROTOCOL)) throw new Error(`bench/memory: MEM_PROTOCOL must be one of ${Object.values(Protocol).join(', ')}`);
 const WARMUP_SECONDS = 3;
 const log = (message: string): void => void process.stderr.write(`[memory] ${message}\n`);
 
@@ -67,27 +70,35 @@ function snapshot(pid: number): Record<string, number> {
   return out;
 }
 
+/** V8's heap (committed) and the memory outside it, from the admin port's runtime metrics, in MiB. */
+async function scrapeRuntime(adminPort: number): Promise<{ heapTotal: number; external: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+  return { heapTotal: read('nodejs_heap_size_total_bytes'), external: read('nodejs_external_memory_bytes') };
+}
+
 async function measure(v: Variant): Promise<Record<string, number>> {
   const [port, adminPort] = [await findFreePort(), await findFreePort()];
-  const args = ringsideArgs(Protocol.http1, port, adminPort, v.flags, v.script);
+  const args = ringsideArgs(PROTOCOL, port, adminPort, v.flags, v.script);
   const proc: PinnedProcess = spawnPinned(v.label, PROXY_CORE, process.execPath, args, { ...process.env, ...RINGSIDE_IMAGE.env, ...v.env });
   try {
     const target = { host: '127.0.0.1', port };
-    await waitReady(proc, createHttp1Probe(target.host, target.port));
+    await waitReady(proc, createProbe(PROTOCOL, target));
     await sleep(2000);
     const idle = snapshot(proc.pid);
-    await runWrk(target, WARMUP_SECONDS);
+    await runLoad(PROTOCOL, target, WARMUP_SECONDS, tmpDir);
     const cpu0 = readCpuMicros(proc.pid);
     let requests = 0;
     const p99s: number[] = [];
     for (let i = 0; i < LOADS; i++) {
       if (i > 0 && GAP_SECONDS > 0) await sleep(GAP_SECONDS * 1000);
-      const load = await runWrk(target, SECONDS);
+      const load = await runLoad(PROTOCOL, target, SECONDS, tmpDir);
       requests += load.requests;
       p99s.push(load.p99Ms);
     }
     const cpuPerRequest = (readCpuMicros(proc.pid) - cpu0) / requests;
     const after = snapshot(proc.pid);
+    const runtime = await scrapeRuntime(adminPort);
     return {
       'idle RSS': idle.Rss!,
       'idle anon': idle.Anonymous!,
@@ -96,6 +107,8 @@ async function measure(v: Variant): Promise<Record<string, number>> {
       'end RSS': after.Rss!,
       'end anon': after.Anonymous!,
       'end file': after.RssFile!,
+      'end V8 heap': runtime.heapTotal,
+      'end external': runtime.external,
       threads: after.Threads!,
       'CPU µs/req': cpuPerRequest,
       'p99 ms': spread(p99s)!.median,
@@ -123,7 +136,8 @@ try {
 }
 
 const columns = Object.keys(results.values().next().value![0]!);
-console.log(`ringside memory, HTTP/1.1 load (wrk -c50, ${WARMUP_SECONDS} s warm-up + ${LOADS} x ${SECONDS} s), median of ${ROUNDS} rounds, MiB; ${new Date().toISOString()}, Node ${process.version}`);
+const LOAD_NAMES: Record<Protocol, string> = { http1: 'HTTP/1.1 load (wrk -c50', h2c: 'h2c load (h2load -c10 -m10', grpc: 'gRPC load (grpc-load 4 channels x 100' };
+console.log(`ringside memory, ${LOAD_NAMES[PROTOCOL]}, ${WARMUP_SECONDS} s warm-up + ${LOADS} x ${SECONDS} s), median of ${ROUNDS} rounds, MiB; ${new Date().toISOString()}, Node ${process.version}`);
 console.log(`image flags: ${[...Object.entries(RINGSIDE_IMAGE.env).map(([k, x]) => `${k}=${x}`), ...RINGSIDE_IMAGE.nodeFlags].join(' ')}\n`);
 console.log(`| variant | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);

@@ -231,6 +231,21 @@ describe('Dockerfile', () => {
     expect(ports).toEqual(expect.arrayContaining(['15001', '15090']));
   });
 
+  test('bounds the old generation in NODE_OPTIONS (replaceable by a pod), which node accepts and applies', () => {
+    const env = Object.fromEntries(
+      dockerfile.getENVs().flatMap((e) => e.getProperties().map((p) => [p.getName(), p.getValue() ?? ''] as const)),
+    );
+    // Without a bound V8 lets the old generation grow 4x between mark-compacts:
+    // +37 MiB peak RSS under h2c load (bench/README.md, 2026-12-06).
+    expect(env.NODE_OPTIONS).toMatch(/^--max-old-space-size=\d+$/);
+    const limitMiB = Number(env.NODE_OPTIONS!.split('=')[1]);
+    const check = spawnSync(process.execPath, ['-p', 'require("node:v8").getHeapStatistics().heap_size_limit'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: env.NODE_OPTIONS } });
+    expect(check.stderr).toBe('');
+    const heapLimitMiB = Number(check.stdout) / 1048576;
+    expect(heapLimitMiB).toBeGreaterThanOrEqual(limitMiB);
+    expect(heapLimitMiB).toBeLessThan(limitMiB + 256); // plus the young generation's reserve
+  });
+
   test('its RINGSIDE_* defaults are variables ringside reads, with values it accepts', () => {
     const env = Object.fromEntries(
       dockerfile.getENVs().flatMap((e) => e.getProperties().map((p) => [p.getName(), p.getValue() ?? ''] as const)),
