@@ -35,25 +35,9 @@ import { PeerSettings, settingsFrameSize, writeSettingsFrame } from './settings.
 import { Defence, type DefenceReason, DefenceFrame } from './defences.ts';
 import { C_CLIENT_RESET, C_ENDED, C_WE_RESET, ServerGuards } from './server-guards.ts';
 import type { ServerSessionOptions, ServerSessionOwner } from './server-session-options.ts';
+import { CONNECTION_WINDOW, DEFENSIVE_LINGER_MS, MAX_HEADER_PAIRS, MAX_PENDING_ACKS, MAX_SOCKET_BACKLOG, SERVER_MAX_HEADER_LIST, SERVER_MAX_STREAMS, SETTINGS_TIMEOUT_MS, STREAM_WINDOW } from './server-limits.ts';
 
-/** Our SETTINGS_MAX_CONCURRENT_STREAMS (what the node:http2 server was configured with). */
-export const SERVER_MAX_STREAMS = 1000;
-/** Our SETTINGS_MAX_HEADER_LIST_SIZE and the HPACK decoder's limit (node:http2's default is 64 KiB too). */
-export const SERVER_MAX_HEADER_LIST = 64 * 1024;
-/** Header fields a request head or trailer section may carry (node:http2's maxHeaderListPairs, 128 plus the 4 pseudo-header fields). */
-const MAX_HEADER_PAIRS = 132;
-/** Request streams get the protocol's default window (65,535): SETTINGS need not mention it. */
-const STREAM_WINDOW = DEFAULT_WINDOW;
-/** The connection's receive window, credited as DATA arrives. */
-const CONNECTION_WINDOW = 16 << 20;
-/** SETTINGS and PING acks queued while the client does not read our output: more is a flood (nghttp2 allows 1000). */
-const MAX_PENDING_ACKS = 1000;
-/** Time allowed to acknowledge our SETTINGS (section 6.5.3). */
-const SETTINGS_TIMEOUT_MS = 10_000;
-/** Bytes of our output queued in the socket beyond which we stop reading the client (it is not reading ours). */
-const MAX_SOCKET_BACKLOG = 1 << 20;
-/** How long a connection closed in our defence may take to go before it is destroyed. */
-const DEFENSIVE_LINGER_MS = 200;
+export { SERVER_MAX_HEADER_LIST, SERVER_MAX_STREAMS } from './server-limits.ts';
 
 const SERVER_SETTINGS = [Setting.MAX_CONCURRENT_STREAMS, SERVER_MAX_STREAMS, Setting.MAX_HEADER_LIST_SIZE, SERVER_MAX_HEADER_LIST];
 
