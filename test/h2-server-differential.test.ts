@@ -51,7 +51,6 @@
 //   and DATA past content-length is a stream error for ours, a connection
 //   GOAWAY(INTERNAL_ERROR) for node:http2 (RAW_CASES).
 
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -60,6 +59,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../lib/config/config.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 import { F, H2FrameClient, codeName, statusOf } from './support/h2-frame-client.ts';
+import { pattern, sha } from './support/body-fingerprint.ts';
 
 type Kind = 'h2c' | 'http1';
 const ENGINES: Engine[] = ['compat', 'lean'];
@@ -82,12 +82,6 @@ interface Seen {
   rst: string | null;
 }
 
-const sha = (b: Buffer): string => `${b.length}:${createHash('sha256').update(b).digest('hex').slice(0, 16)}`;
-const pattern = (n: number, seed: number): Buffer => {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-};
 
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 

@@ -19,7 +19,6 @@
 //   whose trailers came after the first 64 KiB of its body without the rest
 //   (issue 18), and a shared bug would pass a plain comparison.
 
-import { createHash } from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
@@ -28,6 +27,7 @@ import { Readable } from 'node:stream';
 import { Client } from 'undici';
 import type { Engine } from '../lib/config/config.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
+import { pattern, sha } from './support/body-fingerprint.ts';
 
 interface Recorded {
   method: string;
@@ -46,12 +46,6 @@ interface Seen {
   error: string | null;
 }
 
-const sha = (b: Buffer): string => `${b.length}:${createHash('sha256').update(b).digest('hex').slice(0, 16)}`;
-const pattern = (n: number, seed: number): Buffer => {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-};
 
 function sortedFields(h: http2.IncomingHttpHeaders, drop: Set<string>): [string, string][] {
   const out: [string, string][] = [];
