@@ -25,12 +25,12 @@ import { http1ErrorText } from '../errors/error-response.ts';
 import { statusOf } from '../errors/status.ts';
 import { ClientCancelledError, NoEndpointsError, RateLimitedError, type RingsideError, TimeoutError, TunnelLimitError } from '../errors/errors.ts';
 import type { RequestHeaders } from '../hash/hash-policy.ts';
-import type { Hash64 } from '../hash/hash64.ts';
 import type { TunnelEndpointMetrics } from '../metrics/tunnel-metrics.ts';
 import type { Endpoint, OpenTunnel } from '../upstream/endpoint.ts';
 import { toUpstreamError } from '../upstream/upstream-error.ts';
 import type { ClientProtocol } from './exchange.ts';
 import { requestFinished } from './request-outcome.ts';
+import { requestHash } from './request-hash.ts';
 import { nextEndpoint, retryAllowed } from './retry-policy.ts';
 import { findCookieIn, type SessionCarrier, SessionState } from './session-cookie.ts';
 import type { Route } from './route.ts';
@@ -159,15 +159,12 @@ export class Tunnel implements UpgradeHandler, OpenTunnel, IdleTracked, SessionC
         return;
       }
     }
-    let hash: Hash64 | null = null;
-    const policy = route.hashPolicy;
-    if (policy !== null) {
-      if (policy.compute(handshake.hashHeaders, handshake.target, this.client.remoteAddress, route.hash)) {
-        hash = route.hash;
-        this.#hasHash = true;
-        this.#hashHi = hash.hi;
-        this.#hashLo = hash.lo;
-      } else route.observer.hashKeyMissing(route);
+    const hash = route.hashPolicy === null ? null : requestHash(route, handshake.hashHeaders, handshake.target, this.client.remoteAddress);
+    if (hash !== null) {
+      // route.hash is shared scratch: keep our own copy for retries.
+      this.#hasHash = true;
+      this.#hashHi = hash.hi;
+      this.#hashLo = hash.lo;
     }
     route.upstream.retryBudget.recordRequest(this.#startedAt);
     // A session cookie wins over the policy, as for any request (./session-cookie.ts).

@@ -7,8 +7,9 @@
 import { errorResponse, grpcErrorTrailers } from '../errors/error-response.ts';
 import { BadRequestError, type RingsideError, UpstreamProtocolError } from '../errors/errors.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
+import { isSafeFieldValue } from '../forwarding/hop-by-hop.ts';
+import { requestHash } from '../forwarding/request-hash.ts';
 import type { Route } from '../forwarding/route.ts';
-import type { Hash64 } from '../hash/hash64.ts';
 import { ErrorCode } from '../http2/frames.ts';
 import { CONNECTION_SPECIFIC } from '../http2/header-fields.ts';
 import type { ServerStream, ServerStreamConsumer } from '../http2/server-stream.ts';
@@ -97,11 +98,11 @@ function toFields(headers: Headers, out: string[]): string[] | string {
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     if (CONNECTION_SPECIFIC.has(name) || (name === 'te' && value !== 'trailers')) return `connection-specific field ${name}`;
     if (typeof value === 'string') {
-      if (!isSafeValue(value)) return `invalid value of ${name}`;
+      if (!isSafeFieldValue(value)) return `invalid value of ${name}`;
       out.push(name, value);
     } else {
       for (let i = 0; i < value.length; i++) {
-        if (!isSafeValue(value[i])) return `invalid value of ${name}`;
+        if (!isSafeFieldValue(value[i])) return `invalid value of ${name}`;
         out.push(name, value[i]);
       }
     }
@@ -117,15 +118,6 @@ function hasUpperCase(name: string): boolean {
   return false;
 }
 
-/** No CR, LF or NUL: an HTTP/2 peer would take the message for malformed (RFC 9113 section 8.2.1). */
-function isSafeValue(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0) return false;
-  }
-  return true;
-}
-
 /** Handle one request of our HTTP/2 server: hash, pick, forward. */
 export function handleServerStream(route: Route, stream: ServerStream): void {
   const exchange = new H2ServerExchange(route, stream);
@@ -133,12 +125,7 @@ export function handleServerStream(route: Route, stream: ServerStream): void {
     exchange.fail(new BadRequestError('CONNECT is not supported'));
     return;
   }
-  const hashPolicy = route.hashPolicy;
-  let hash: Hash64 | null = null;
-  if (hashPolicy !== null) {
-    if (hashPolicy.compute(headerObject(stream.fields), stream.path, stream.session.remoteAddress, route.hash)) hash = route.hash;
-    else route.observer.hashKeyMissing(route);
-  }
+  const hash = route.hashPolicy === null ? null : requestHash(route, headerObject(stream.fields), stream.path, stream.session.remoteAddress);
   // The session's body is the core's ExchangeBody itself (../http2/server-request-body.ts): no tap in between.
   const body = stream.body;
   const deadline = exchange.isGrpc && stream.grpcTimeout !== '' ? parseGrpcTimeout(stream.grpcTimeout) : 0;
