@@ -79,10 +79,21 @@ STOPSIGNAL SIGTERM
 #   --max-semi-space-size=1  young generation at 1 MiB per semi-space (default
 #                            up to 16): 12 MiB less peak RSS, ~0.3 µs more GC
 #                            per request
+#   --no-concurrent-recompilation  Maglev and TurboFan compile hot functions on
+#                            the main thread, not on helper threads: their
+#                            compiler zones (malloc'd, several MiB while the
+#                            hot path warms up) no longer interleave with the
+#                            main thread's allocations in the one malloc arena,
+#                            so they are returned when freed. Peak RSS under
+#                            h2c load 84.0 -> 78.4 MiB, gRPC 89.9 -> 84.6,
+#                            HTTP/1.1 81.7 -> 79.5; CPU per request no worse
+#                            (bench/memory.ts, 2026-12-06, bench/README.md).
+#                            On a one-CPU pod the helper threads only took
+#                            turns with the main thread anyway.
 # Not used: --memory-saver-mode --no-maglev took the HTTP/1.1 peak under
 # 79 MiB, but in the full benchmark h2c cost 4.6-4.9x HAProxy's CPU per request
 # instead of 2.1-2.7x and the HTTP/1.1 p99 rose to 2.0x (2026-12-04,
 # bench/README.md "Results").
 # A flag here wins over the same flag in NODE_OPTIONS. bench/contenders.ts
 # runs ringside with exactly these flags.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/cmd/ringside.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--no-concurrent-recompilation", "dist/cmd/ringside.js"]
