@@ -36,7 +36,10 @@ process.on('SIGUSR2', () => {
     sampling = true;
     observer.observe({ entryTypes: ['gc'] });
     // 256-byte mean interval: a few thousand samples a second under load.
-    session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+    // ALLOC_SURVIVORS=1 keeps only what survived the young generation (promoted, then
+    // collected by a mark-compact or still alive): the bytes that fill the old generation.
+    const survivors = process.env.ALLOC_SURVIVORS === '1';
+    session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMinorGC: !survivors, includeObjectsCollectedByMajorGC: true });
     return;
   }
   observer.disconnect();

@@ -6,7 +6,9 @@
 //
 // Run: npm run build && npx node bench/allocations.ts [http1|h2c|grpc] [SCRIPT]
 //   SCRIPT defaults to dist/cmd/ringside.js (compare builds: /tmp/before/cmd/ringside.js).
-// Settings: ALLOC_SECONDS (10) of sampled load after a 3 s warm-up.
+// Settings: ALLOC_SECONDS (10) of sampled load after a 3 s warm-up;
+// ALLOC_SURVIVORS=1 counts only what outlived the young generation (what fills
+// the old generation with garbage under load), not everything allocated.
 // The sampling profiler slows ringside down (fewer requests per second), so
 // read bytes per request and collections per 1000 requests, not throughput.
 

@@ -15,6 +15,7 @@ import type { H2SessionOptions, H2SessionOwner } from './h2-session-options.ts';
 import { type H2Stream, RECV_STREAM_WINDOW, S_OPEN } from './h2-stream.ts';
 import { OutboundFlow, type OutboundOwner } from './outbound-flow.ts';
 import { PeerSettings, settingsFrameSize, writeSettingsFrame } from './settings.ts';
+import { StreamTable } from './stream-table.ts';
 
 /**
  * The connection's receive window. It is credited as DATA arrives (the per
@@ -37,7 +38,7 @@ export abstract class H2Connection implements TimedItem, OutboundOwner<H2Stream>
   readonly owner: H2SessionOwner;
   readonly options: H2SessionOptions;
   readonly socket: net.Socket;
-  readonly streams = new Map<number, H2Stream>();
+  readonly streams = new StreamTable<H2Stream>();
   /** Streams we may open at once: the peer's MAX_CONCURRENT_STREAMS (capped), or an assumption until it arrives. */
   maxStreams = ASSUMED_MAX_STREAMS;
   /** False once the session takes no new streams (GOAWAY, ids exhausted, closing, closed). */

@@ -36,6 +36,7 @@ import { Defence, type DefenceReason, DefenceFrame } from './defences.ts';
 import { C_CLIENT_RESET, C_ENDED, C_WE_RESET, ServerGuards } from './server-guards.ts';
 import type { ServerSessionOptions, ServerSessionOwner } from './server-session-options.ts';
 import { CONNECTION_WINDOW, DEFENSIVE_LINGER_MS, MAX_HEADER_PAIRS, MAX_PENDING_ACKS, MAX_SOCKET_BACKLOG, SERVER_MAX_HEADER_LIST, SERVER_MAX_STREAMS, SETTINGS_TIMEOUT_MS, STREAM_WINDOW } from './server-limits.ts';
+import { StreamTable } from './stream-table.ts';
 
 export { SERVER_MAX_HEADER_LIST, SERVER_MAX_STREAMS } from './server-limits.ts';
 
@@ -47,7 +48,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   readonly socket: net.Socket;
   readonly owner: ServerSessionOwner;
   readonly options: ServerSessionOptions;
-  readonly streams = new Map<number, ServerStream>();
+  readonly streams = new StreamTable<ServerStream>();
   /** The client's address, read once (for source-IP hashing). */
   readonly remoteAddress: string;
   closed = false;
