@@ -40,6 +40,12 @@ export interface HashPolicy {
    * leaves `out` unspecified, when no source yielded a hash.
    */
   compute(headers: RequestHeaders, path: string, sourceIp: string | undefined, out: Hash64): boolean;
+  /**
+   * The header fields compute() reads (lower-case names, cookie included when
+   * a cookie is a source): a codec that holds the request's fields in another
+   * form hands over only these, not an object of all of them.
+   */
+  readonly headerNames: readonly string[];
 }
 
 const SOURCE_HEADER = 0;
@@ -87,11 +93,18 @@ class SourceListHashPolicy implements HashPolicy {
   readonly #terminal: readonly boolean[];
   // One scratch hash per policy: compute() is synchronous, so reuse is safe.
   readonly #scratch: Hash64 = { hi: 0, lo: 0 };
+  readonly headerNames: readonly string[];
 
   constructor(kinds: Uint8Array, names: readonly string[], terminal: readonly boolean[]) {
     this.#kinds = kinds;
     this.#names = names;
     this.#terminal = terminal;
+    const read = new Set<string>();
+    for (let i = 0; i < kinds.length; i++) {
+      if (kinds[i] === SOURCE_HEADER) read.add(names[i]);
+      else if (kinds[i] === SOURCE_COOKIE) read.add('cookie');
+    }
+    this.headerNames = [...read];
   }
 
   compute(headers: RequestHeaders, path: string, sourceIp: string | undefined, out: Hash64): boolean {
