@@ -285,8 +285,7 @@ export class H2Session extends H2Connection implements FrameHandler, OutboundOwn
 
   /** A complete header block: decode it (always, to keep the HPACK table in step) and give it to its stream. */
   headerBlock(buf: Buffer, start: number, end: number, flags: number, streamId: number): void {
-    const fields = this.#fields;
-    fields.length = 0;
+    const fields = this.#fields; // decode() replaces its contents
     try {
       this.#decoder.decode(buf, start, end, fields);
     } catch (err) {

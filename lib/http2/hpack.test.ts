@@ -285,12 +285,17 @@ describe('HpackDecoder: errors and limits', () => {
     expectHpackError(new HpackDecoder(4096, 96000), hugeBlock, /header list larger/);
   });
 
-  it('takes the range it is given and appends to out', () => {
+  it('takes the range it is given and replaces what out held, longer or shorter', () => {
     const d = new HpackDecoder();
     const block = hex('ffff 8286 ffff');
-    const out = ['x', 'y'];
+    const out = ['x', 'y', 'z', 'w', 'v', 'u'];
     d.decode(block, 2, 4, out);
-    expect(out).toEqual(['x', 'y', ':method', 'GET', ':scheme', 'http']);
+    expect(out).toEqual([':method', 'GET', ':scheme', 'http']);
+    // The same array again (as the sessions reuse theirs): a shorter block leaves nothing of the longer one.
+    d.decode(block, 3, 4, out);
+    expect(out).toEqual([':scheme', 'http']);
+    d.decode(block, 2, 2, out);
+    expect(out).toEqual([]);
   });
 
   it('grows the ring beyond 16 entries and keeps the order', () => {

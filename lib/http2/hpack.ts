@@ -174,7 +174,10 @@ export class HpackDecoder {
 
   /**
    * Decodes one complete header block (HEADERS + CONTINUATION payloads
-   * joined), appending name, value, name, value... to `out`. Names are as sent;
+   * joined) into `out` as name, value, name, value..., replacing what it held.
+   * `out` is meant to be reused: it is written by index and cut to length at
+   * the end, never emptied first (V8 drops an emptied array's storage, so
+   * every block would allocate it again: ~170 bytes a header block). Names are as sent;
    * the caller validates them. Throws HpackError on anything malformed (then
    * `out` holds a partial list to be discarded). A header list larger than
    * maxHeaderListSize is decoded to the end all the same, to keep the table in
@@ -185,6 +188,7 @@ export class HpackDecoder {
     this.pos = start;
     let listSize = 0;
     let sawField = false;
+    let n = 0;
     const maxListSize = this.maxHeaderListSize;
     while (this.pos < end) {
       const b = block[this.pos];
@@ -222,8 +226,12 @@ export class HpackDecoder {
       }
       sawField = true;
       listSize += name.length + value.length + ENTRY_OVERHEAD;
-      if (listSize <= maxListSize) out.push(name, value);
+      if (listSize <= maxListSize) {
+        out[n++] = name;
+        out[n++] = value;
+      }
     }
+    out.length = n;
     if (listSize > maxListSize) throw new HpackError(`header list larger than ${maxListSize} bytes`, true);
   }
 

@@ -218,8 +218,7 @@ export class ServerSession implements FrameHandler, OutboundOwner<ServerStream>,
   }
 
   headerBlock(buf: Buffer, start: number, end: number, flags: number, streamId: number): void {
-    const fields = this.#fields;
-    fields.length = 0;
+    const fields = this.#fields; // decode() replaces its contents
     let tooLarge = false;
     try {
       this.#decoder.decode(buf, start, end, fields);
