@@ -31,7 +31,10 @@ export class H2ServerExchange extends Exchange implements ServerStreamConsumer {
   protected writeHead(status: number, headers: Record<string, string | string[]>): void {
     const stream = this.stream;
     if (stream.closed) return;
-    const fields = toFields(headers, [':status', String(status)]);
+    // The session encodes the head at once (HEADERS are not flow-controlled), so one list serves every response.
+    const head = HEAD_FIELDS;
+    head[1] = status === 200 ? '200' : String(status);
+    const fields = toFields(headers, head, 2);
     if (typeof fields === 'string') {
       // A head HTTP/2 cannot carry: nothing went out, the client gets a proxy-made 502 instead.
       this.status = 0;
@@ -55,7 +58,8 @@ export class H2ServerExchange extends Exchange implements ServerStreamConsumer {
       this.stream.end(null);
       return;
     }
-    const fields = toFields(trailers, []);
+    // Trailers may wait behind DATA that waits for window (ServerStream.trailersPending): a list of their own.
+    const fields = toFields(trailers, [], 0);
     // Trailers HTTP/2 cannot carry: the response cannot end as sent, so the stream is reset (as node:http2's sendTrailers failure did).
     if (typeof fields === 'string') this.stream.reset(ErrorCode.INTERNAL_ERROR);
     else this.stream.end(fields);
@@ -86,12 +90,14 @@ export class H2ServerExchange extends Exchange implements ServerStreamConsumer {
 }
 
 /**
- * Header fields as a flat list for HTTP/2, after `out`'s first entries, with
+ * Header fields as a flat list for HTTP/2, into `out` from index `start`, with
  * lower-case names (RFC 9113 section 8.2.1); or, as a string, what HTTP/2
  * forbids in them (connection-specific fields, section 8.2.2; a value with CR,
  * LF or NUL), which node:http2's respond() refused too.
  */
-function toFields(headers: Headers, out: string[]): string[] | string {
+function toFields(headers: Headers, out: string[], start: number): string[] | string {
+  // Written by index and cut to length at the end: a reused list keeps its storage (an emptied one would not).
+  let n = start;
   for (let name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
@@ -100,16 +106,22 @@ function toFields(headers: Headers, out: string[]): string[] | string {
     if (CONNECTION_SPECIFIC.has(name) || (name === 'te' && value !== 'trailers')) return `connection-specific field ${name}`;
     if (typeof value === 'string') {
       if (!isSafeFieldValue(value)) return `invalid value of ${name}`;
-      out.push(name, value);
+      out[n++] = name;
+      out[n++] = value;
     } else {
       for (let i = 0; i < value.length; i++) {
         if (!isSafeFieldValue(value[i])) return `invalid value of ${name}`;
-        out.push(name, value[i]);
+        out[n++] = name;
+        out[n++] = value[i];
       }
     }
   }
+  out.length = n;
   return out;
 }
+
+/** The response head's fields, reused: `:status` and its value first. */
+const HEAD_FIELDS: string[] = [':status', '200'];
 
 function hasUpperCase(name: string): boolean {
   for (let i = 0; i < name.length; i++) {
