@@ -69,7 +69,18 @@ export function isLowerToken(name: string): boolean {
  * dropped (`te` only as `trailers`).
  */
 export function buildRequestHeaders(method: string, path: string, headers: readonly string[] | null, defaultAuthority: string, hasBody: boolean): string[] {
-  const out = [':method', method, ':scheme', 'http', ':path', path, ':authority', defaultAuthority];
+  // Sized once for everything it may hold (the stream keeps it: a request refused unprocessed is sent again),
+  // written by index and cut to length: pushing onto a literal reallocated its storage as it grew.
+  const out = new Array<string>(10 + (headers === null ? 0 : headers.length));
+  out[0] = ':method';
+  out[1] = method;
+  out[2] = ':scheme';
+  out[3] = 'http';
+  out[4] = ':path';
+  out[5] = path;
+  out[6] = ':authority';
+  out[7] = defaultAuthority;
+  let n = 8;
   let sawHost = false;
   let sawLength = false;
   if (headers !== null) {
@@ -84,9 +95,14 @@ export function buildRequestHeaders(method: string, path: string, headers: reado
       if (CONNECTION_SPECIFIC.has(name)) continue;
       if (name === 'te' && value.toLowerCase() !== 'trailers') continue;
       if (name === 'content-length') sawLength = true;
-      out.push(name, value);
+      out[n++] = name;
+      out[n++] = value;
     }
   }
-  if (!hasBody && !sawLength && EXPECTS_PAYLOAD.has(method)) out.push('content-length', '0');
+  if (!hasBody && !sawLength && EXPECTS_PAYLOAD.has(method)) {
+    out[n++] = 'content-length';
+    out[n++] = '0';
+  }
+  out.length = n;
   return out;
 }
