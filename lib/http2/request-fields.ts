@@ -56,7 +56,9 @@ export function decodeRequest(fields: readonly string[], stream: ServerStream): 
     // Section 8.5: only :method and :authority.
     if (scheme !== undefined || path !== undefined || authority === undefined) return false;
   } else if (scheme === undefined || path === undefined || !isPath(path, method)) return false;
-  const out: string[] = [];
+  // Sized once (the stream keeps it), written by index, cut to length: a literal grown by push reallocated as it grew.
+  const out = new Array<string>(n - i + 2);
+  let k = 0;
   let sawHost = false;
   for (; i < n; i += 2) {
     const name = fields[i];
@@ -85,12 +87,18 @@ export function decodeRequest(fields: readonly string[], stream: ServerStream): 
         sawHost = true;
         break;
     }
-    const j = indexOfName(out, name);
-    if (j < 0) out.push(name, value);
-    else if (name === 'cookie') out[j + 1] += '; ' + value;
+    const j = indexOfName(out, k, name);
+    if (j < 0) {
+      out[k++] = name;
+      out[k++] = value;
+    } else if (name === 'cookie') out[j + 1] += '; ' + value;
     else if (!SINGLE_VALUE.has(name)) out[j + 1] += ', ' + value;
   }
-  if (!sawHost && authority !== undefined) out.push('host', authority);
+  if (!sawHost && authority !== undefined) {
+    out[k++] = 'host';
+    out[k++] = authority;
+  }
+  out.length = k;
   stream.method = method;
   stream.path = path ?? '';
   stream.authority = authority ?? '';
@@ -187,7 +195,8 @@ function parseLength(value: string): number {
   return Number(value);
 }
 
-function indexOfName(list: readonly string[], name: string): number {
-  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return i;
+/** Where `name` is among the first `n` entries of `list`, or -1. */
+function indexOfName(list: readonly string[], n: number, name: string): number {
+  for (let i = 0; i < n; i += 2) if (list[i] === name) return i;
   return -1;
 }
