@@ -60,6 +60,7 @@ import type { Engine } from '../lib/config/config.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 import { F, H2FrameClient, codeName, statusOf } from './support/h2-frame-client.ts';
 import { pattern, sha } from './support/body-fingerprint.ts';
+import { listenH2 } from './support/h2-listen.ts';
 
 type Kind = 'h2c' | 'http1';
 const ENGINES: Engine[] = ['compat', 'lean'];
@@ -164,12 +165,7 @@ const TRAILERS_REPEATED_ETAG: [string, string][] = [...TRAILERS_REPEATED, ['etag
 
 async function startH2cUpstream(): Promise<Upstream> {
   const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
   const up: Upstream = { port: 0, last: null, byId: new Map(), lastClose: null, close: async () => {} };
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-  });
   server.on('stream', (stream, headers, _flags, raw: string[]) => {
     stream.on('error', () => {});
     stream.on('close', () => (up.lastClose = stream.rstCode ?? 0));
@@ -216,13 +212,9 @@ async function startH2cUpstream(): Promise<Upstream> {
       else answer();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  up.port = (server.address() as AddressInfo).port;
-  up.close = () =>
-    new Promise<void>((r) => {
-      for (const s of sessions) s.destroy();
-      server.close(() => r());
-    });
+  const listening = await listenH2(server);
+  up.port = listening.port;
+  up.close = listening.close;
   return up;
 }
 

@@ -17,6 +17,7 @@ import { EchoService, grpc, type EchoClient, type EchoReply, type EchoRequest } 
 import { ErrorCode, FrameType, frame, headerBlock, settings } from './support/h2-frames.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 import { sleep, unusedPort, waitFor } from './support/wait.ts';
+import { listenH2 } from './support/h2-listen.ts';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
 
@@ -79,25 +80,18 @@ interface H2Server {
 
 async function startH2(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, session: http2.ServerHttp2Session) => void, settingsOpt?: http2.Settings): Promise<H2Server> {
   const server = http2.createServer(settingsOpt ? { settings: settingsOpt } : {});
-  const sessions = new Set<http2.ServerHttp2Session>();
   const result: H2Server = { server, port: 0, sessions: 0, close: async () => {} };
   server.on('session', (s) => {
     result.sessions++;
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
     s.on('error', () => {});
   });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
     onStream(stream, headers, stream.session as http2.ServerHttp2Session);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  result.port = (server.address() as AddressInfo).port;
-  result.close = () =>
-    new Promise<void>((r) => {
-      for (const s of sessions) s.destroy();
-      server.close(() => r());
-    });
+  const listening = await listenH2(server);
+  result.port = listening.port;
+  result.close = listening.close;
   return result;
 }
 

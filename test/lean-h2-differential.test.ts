@@ -20,7 +20,6 @@
 //   (issue 18), and a shared bug would pass a plain comparison.
 
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
@@ -28,6 +27,7 @@ import { Client } from 'undici';
 import type { Engine } from '../lib/config/config.ts';
 import { startProxy, type TestProxy } from './support/proxy.ts';
 import { pattern, sha } from './support/body-fingerprint.ts';
+import { listenH2 } from './support/h2-listen.ts';
 
 interface Recorded {
   method: string;
@@ -70,12 +70,7 @@ interface Upstream {
  */
 async function startUpstream(): Promise<Upstream> {
   const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
   const up: Upstream = { server, port: 0, last: null, close: async () => {} };
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.on('close', () => sessions.delete(s));
-  });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
     const chunks: Buffer[] = [];
@@ -107,13 +102,9 @@ async function startUpstream(): Promise<Upstream> {
       stream.end(pattern(Number(headers['x-r-body'] ?? 0), status));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  up.port = (server.address() as AddressInfo).port;
-  up.close = () =>
-    new Promise<void>((r) => {
-      for (const s of sessions) s.destroy();
-      server.close(() => r());
-    });
+  const listening = await listenH2(server);
+  up.port = listening.port;
+  up.close = listening.close;
   return up;
 }
 
