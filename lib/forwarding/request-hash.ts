@@ -14,3 +14,10 @@ export function requestHash(route: Route, fields: RequestHeaders, path: string, 
   route.observer.hashKeyMissing(route);
   return null;
 }
+
+/** requestHash() for a flat [name, value, ...] field list (our HTTP/2 server's decoded request). */
+export function requestHashOfFields(route: Route, fields: readonly string[], path: string, remoteAddress: string | undefined): Hash64 | null {
+  if (route.hashPolicy!.computeFields(fields, path, remoteAddress, route.hash)) return route.hash;
+  route.observer.hashKeyMissing(route);
+  return null;
+}

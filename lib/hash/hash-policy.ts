@@ -40,10 +40,11 @@ export interface HashPolicy {
    * leaves `out` unspecified, when no source yielded a hash.
    */
   compute(headers: RequestHeaders, path: string, sourceIp: string | undefined, out: Hash64): boolean;
+  /** compute() for a flat [name, value, ...] field list (names in any case, repeats allowed), as the Exchange core and our HTTP/2 server hold a request's fields. */
+  computeFields(fields: readonly string[], path: string, sourceIp: string | undefined, out: Hash64): boolean;
   /**
    * The header fields compute() reads (lower-case names, cookie included when
-   * a cookie is a source): a codec that holds the request's fields in another
-   * form hands over only these, not an object of all of them.
+   * a cookie is a source): what a codec that picks fields out itself must keep.
    */
   readonly headerNames: readonly string[];
 }
@@ -94,6 +95,7 @@ class SourceListHashPolicy implements HashPolicy {
   // One scratch hash per policy: compute() is synchronous, so reuse is safe.
   readonly #scratch: Hash64 = { hi: 0, lo: 0 };
   readonly headerNames: readonly string[];
+  readonly #fieldScratch: Record<string, string | string[] | undefined>;
 
   constructor(kinds: Uint8Array, names: readonly string[], terminal: readonly boolean[]) {
     this.#kinds = kinds;
@@ -105,6 +107,18 @@ class SourceListHashPolicy implements HashPolicy {
       else if (kinds[i] === SOURCE_COOKIE) read.add('cookie');
     }
     this.headerNames = [...read];
+    this.#fieldScratch = {};
+    for (const name of this.headerNames) this.#fieldScratch[name] = undefined;
+  }
+
+  computeFields(fields: readonly string[], path: string, sourceIp: string | undefined, out: Hash64): boolean {
+    // Only the fields compute() reads, into one scratch object of a fixed shape (compute is synchronous), emptied after.
+    const names = this.headerNames;
+    const scratch = this.#fieldScratch;
+    for (let h = 0; h < names.length; h++) scratch[names[h]] = fieldValues(fields, names[h]);
+    const got = this.compute(scratch, path, sourceIp, out);
+    for (let h = 0; h < names.length; h++) scratch[names[h]] = undefined;
+    return got;
   }
 
   compute(headers: RequestHeaders, path: string, sourceIp: string | undefined, out: Hash64): boolean {
@@ -147,6 +161,18 @@ class SourceListHashPolicy implements HashPolicy {
     out.lo = lo;
     return have;
   }
+}
+
+/** The values of `want` (lower case) in a flat field list: undefined, one string, or the repeats in order. */
+function fieldValues(fields: readonly string[], want: string): string | string[] | undefined {
+  let value: string | string[] | undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i];
+    if (name.length !== want.length || (name !== want && name.toLowerCase() !== want)) continue;
+    // Rare: a repeated field (hashHeader sorts and joins repeated values).
+    value = value === undefined ? fields[i + 1] : typeof value === 'string' ? [value, fields[i + 1]] : [...value, fields[i + 1]];
+  }
+  return value;
 }
 
 function hashHeader(value: string | readonly string[] | undefined, out: Hash64): boolean {

@@ -58,10 +58,6 @@ function hashHeaderNames(route: Route): string[] {
   const names = new Set<string>(route.rateLimiter?.keyHeaderNames);
   // The session cookie (--session-cookie) is read from the cookie fields (WebSocket handshakes: ../forwarding/tunnel.ts).
   if (route.sessionCookie != null) names.add('cookie');
-  if (route.hashPolicy === null) return [...names];
-  for (const source of route.upstream.config.hashOn) {
-    if (source.type === 'header') names.add(source.name.toLowerCase());
-    else if (source.type === 'cookie') names.add('cookie');
-  }
+  for (const name of route.hashPolicy?.headerNames ?? []) names.add(name);
   return [...names];
 }

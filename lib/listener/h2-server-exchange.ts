@@ -8,8 +8,7 @@ import { errorResponse, grpcErrorTrailers } from '../errors/error-response.ts';
 import { BadRequestError, type RingsideError, UpstreamProtocolError } from '../errors/errors.ts';
 import { ClientProtocol, Exchange, parseGrpcTimeout } from '../forwarding/exchange.ts';
 import { isSafeFieldValue } from '../forwarding/hop-by-hop.ts';
-import { requestHash } from '../forwarding/request-hash.ts';
-import type { Hash64 } from '../hash/hash64.ts';
+import { requestHashOfFields } from '../forwarding/request-hash.ts';
 import type { Route } from '../forwarding/route.ts';
 import { ErrorCode } from '../http2/frames.ts';
 import { CONNECTION_SPECIFIC } from '../http2/header-fields.ts';
@@ -138,25 +137,9 @@ export function handleServerStream(route: Route, stream: ServerStream): void {
     exchange.fail(new BadRequestError('CONNECT is not supported'));
     return;
   }
-  const policy = route.hashPolicy;
-  let hash: Hash64 | null = null;
-  if (policy !== null) {
-    // Only the fields the policy reads, in one scratch object, emptied again after (compute is synchronous).
-    const names = policy.headerNames;
-    for (let i = 0; i < names.length; i++) hashFields[names[i]] = fieldValue(stream.fields, names[i]);
-    hash = requestHash(route, hashFields, stream.path, stream.session.remoteAddress);
-    for (let i = 0; i < names.length; i++) hashFields[names[i]] = undefined;
-  }
+  const hash = route.hashPolicy === null ? null : requestHashOfFields(route, stream.fields, stream.path, stream.session.remoteAddress);
   // The session's body is the core's ExchangeBody itself (../http2/server-request-body.ts): no tap in between.
   const body = stream.body;
   const deadline = exchange.isGrpc && stream.grpcTimeout !== '' ? parseGrpcTimeout(stream.grpcTimeout) : 0;
   exchange.start(stream.method, stream.path, stream.fields, body, hash, deadline);
-}
-
-const hashFields: Record<string, string | undefined> = {};
-
-/** The value of `name` in a decoded request's fields (each name once: request-fields.ts joined repeats), or undefined. */
-function fieldValue(fields: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
 }

@@ -42,10 +42,7 @@ export class RateLimiter {
   readonly keyHeaderNames: readonly string[];
   readonly #factory: BucketFactory;
   readonly #policy: HashPolicy | null;
-  readonly #keyHeader: string;
   readonly #hash = createHash64();
-  /** checkFields()'s view of the key field: `{ [keyHeader]: value }`, one object for the limiter's life. */
-  readonly #fieldScratch: Record<string, string | string[] | undefined>;
   /** The upstream's bucket without a key; the keyless requests' bucket with one (made on first use). */
   #shared: Bucket | null = null;
   /** Key buckets by the 53 low bits of the key's xxHash64, in use order (Map iteration is insertion order). */
@@ -57,9 +54,7 @@ export class RateLimiter {
     this.#factory = factory;
     const key = config.key;
     this.#policy = key === null ? null : createHashPolicy([{ type: key.type, name: key.name, terminal: false }]);
-    this.#keyHeader = key === null || key.type === 'query' ? '' : key.type === 'cookie' ? 'cookie' : key.name;
-    this.keyHeaderNames = this.#keyHeader === '' ? [] : [this.#keyHeader];
-    this.#fieldScratch = { [this.#keyHeader]: undefined };
+    this.keyHeaderNames = this.#policy === null ? [] : this.#policy.headerNames;
     // The shared bucket exists from the start, so a global limit begins its first lease now.
     if (key === null) this.#shared = factory.create(null, now);
   }
@@ -70,35 +65,22 @@ export class RateLimiter {
    * Returns 0 when the request may go, else milliseconds until a token is expected.
    */
   check(headers: RequestHeaders, path: string, now: number): number {
-    const shared = this.#shared;
-    if (this.#policy === null) return (shared as Bucket).take(now);
-    return this.#keyed(headers, path, now);
+    const policy = this.#policy;
+    if (policy === null) return (this.#shared as Bucket).take(now);
+    return this.#take(policy.compute(headers, path, undefined, this.#hash), now);
   }
 
   /** check() for a flat [name, value, ...] field list (names in any case), as the Exchange core holds it. */
   checkFields(fields: readonly string[], path: string, now: number): number {
-    if (this.#policy === null) return (this.#shared as Bucket).take(now);
-    // The key's field into a scratch object of one fixed shape (check() is synchronous, so reuse is safe).
-    const want = this.#keyHeader;
-    const scratch = this.#fieldScratch;
-    let value: string | string[] | undefined;
-    if (want !== '') {
-      for (let i = 0; i < fields.length; i += 2) {
-        const name = fields[i];
-        if (name.length !== want.length || (name !== want && name.toLowerCase() !== want)) continue;
-        // Rare: a repeated field (the hash policy sorts and joins repeated values).
-        value = value === undefined ? fields[i + 1] : typeof value === 'string' ? [value, fields[i + 1]] : [...value, fields[i + 1]];
-      }
-    }
-    scratch[want] = value;
-    return this.#keyed(scratch, path, now);
+    const policy = this.#policy;
+    if (policy === null) return (this.#shared as Bucket).take(now);
+    return this.#take(policy.computeFields(fields, path, undefined, this.#hash), now);
   }
 
-  #keyed(headers: RequestHeaders, path: string, now: number): number {
+  /** A token from the bucket of the key just hashed into #hash, or, when the request had no key, the keyless bucket. */
+  #take(keyed: boolean, now: number): number {
     const hash = this.#hash;
-    if (!(this.#policy as HashPolicy).compute(headers, path, undefined, hash)) {
-      return (this.#shared ??= this.#factory.create(null, now)).take(now);
-    }
+    if (!keyed) return (this.#shared ??= this.#factory.create(null, now)).take(now);
     const id = (hash.hi & 0x1fffff) * TWO_32 + hash.lo;
     const keys = this.#keys;
     let bucket = keys.get(id);
